@@ -1,0 +1,77 @@
+"""napari-deconoising: self-supervised joint denoising and deconvolution (DecoNoising).
+
+The engine is headless (numpy + torch); the napari widgets live in :mod:`.widgets`.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .bundle import DecoNoisingModel, Normalisation, load_model
+from .config import NetworkConfig, PredictionConfig, TrainingConfig
+from .errors import (
+    Cancelled,
+    ConfigError,
+    DeconoisingError,
+    ImageError,
+    ModelFileError,
+    PSFError,
+)
+from .metrics import psnr
+from .prediction import PredictionProgress, PredictionResult, Predictor, predict
+from .psf import (
+    gaussian_psf,
+    gaussian_psf_from_optics,
+    load_psf,
+    prepare_psf,
+    psf_fwhm,
+    sigma_from_optics,
+    widefield_psf,
+)
+from .sample_data import SyntheticSample, make_sample
+from .training import (
+    CheckpointSaved,
+    Trainer,
+    TrainingFinished,
+    TrainingStarted,
+    TrainingStep,
+    ValidationResult,
+    train,
+)
+
+__all__ = [
+    "Cancelled",
+    "CheckpointSaved",
+    "ConfigError",
+    "DecoNoisingModel",
+    "DeconoisingError",
+    "ImageError",
+    "ModelFileError",
+    "NetworkConfig",
+    "Normalisation",
+    "PSFError",
+    "PredictionConfig",
+    "PredictionProgress",
+    "PredictionResult",
+    "Predictor",
+    "SyntheticSample",
+    "Trainer",
+    "TrainingConfig",
+    "TrainingFinished",
+    "TrainingStarted",
+    "TrainingStep",
+    "ValidationResult",
+    "__version__",
+    "gaussian_psf",
+    "gaussian_psf_from_optics",
+    "load_model",
+    "load_psf",
+    "make_sample",
+    "predict",
+    "prepare_psf",
+    "psf_fwhm",
+    "psnr",
+    "sigma_from_optics",
+    "train",
+    "widefield_psf",
+]

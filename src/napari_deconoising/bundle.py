@@ -1,0 +1,174 @@
+"""The model file: network weights plus JSON metadata, never pickled code.
+
+A model file is ``torch.save`` of a plain dict ``{"format", "metadata", "state_dict"}``, where
+``metadata`` is a JSON string (architecture, normalisation, PSF, configs, package version). It is
+read back with ``torch.load(weights_only=True)``, which refuses anything but tensors and plain
+containers, so opening a model file cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import ModelFileError
+from .unet import UNet, build_unet, count_parameters
+
+FORMAT = "napari-deconoising-model"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Intensity statistics of the training data, in camera units.
+
+    The network sees ``(x - mean) / std``; ``offset`` is the estimated camera offset (the value of
+    zero photons), below which the deconvolved image is penalised.
+    """
+
+    mean: float
+    std: float
+    offset: float
+
+    def normalise(self, image: np.ndarray | torch.Tensor) -> Any:
+        """Camera units to network units."""
+        return (image - self.mean) / self.std
+
+    def denormalise(self, image: np.ndarray | torch.Tensor) -> Any:
+        """Network units to camera units."""
+        return image * self.std + self.mean
+
+    @property
+    def zero_level(self) -> float:
+        """The offset in network units."""
+        return (self.offset - self.mean) / self.std
+
+
+@dataclass
+class DecoNoisingModel:
+    """A trained network with everything needed to apply it.
+
+    ``psf`` is None for a plain Noise2Void model (the denoised and deconvolved images are then the
+    same). ``metadata`` holds free-form facts (package version, creation time, training figures,
+    compression provenance).
+    """
+
+    network: UNet
+    psf: np.ndarray | None
+    normalisation: Normalisation
+    output_scale: float = 10.0
+    training_config: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_n2v(self) -> bool:
+        """True for a plain Noise2Void model (no PSF)."""
+        return self.psf is None
+
+    def to_metadata(self) -> dict[str, Any]:
+        """Everything but the weights, as JSON-able values."""
+        from . import __version__
+
+        return {
+            "architecture": self.network.architecture(),
+            "psf": None if self.psf is None else np.asarray(self.psf).tolist(),
+            "normalisation": asdict(self.normalisation),
+            "output_scale": self.output_scale,
+            "training_config": self.training_config,
+            "metadata": {"package_version": __version__, **self.metadata},
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model file atomically at exactly ``path`` (no suffix is added)."""
+        path = Path(path)
+        payload = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "metadata": json.dumps(self.to_metadata()),
+            "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            torch.save(payload, temporary)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> DecoNoisingModel:
+        """Read a model file; raise :class:`ModelFileError` for anything that is not one."""
+        payload = _read_payload(Path(path))
+        try:
+            meta = json.loads(payload["metadata"])
+            network = build_unet(meta["architecture"])
+            state = {k: v.float() for k, v in payload["state_dict"].items()}
+            network.load_state_dict(state)
+            psf = None if meta["psf"] is None else np.asarray(meta["psf"], dtype=np.float32)
+            model = cls(
+                network=network.eval(),
+                psf=psf,
+                normalisation=Normalisation(**meta["normalisation"]),
+                output_scale=float(meta["output_scale"]),
+                training_config=meta.get("training_config", {}),
+                metadata=meta.get("metadata", {}),
+            )
+        except Exception as err:
+            raise ModelFileError(f"{path} is a damaged napari-deconoising model file: {err}") from err
+        return model
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-able summary for ``deconoising info`` and the widgets."""
+        arch = self.network.architecture()
+        return {
+            "kind": "n2v" if self.is_n2v else "deconoising",
+            "parameters": count_parameters(self.network),
+            "depth": arch["network"]["depth"],
+            "start_filters": arch["network"]["start_filters"],
+            "widths": arch["widths"],
+            "psf_shape": None if self.psf is None else list(np.shape(self.psf)),
+            "normalisation": asdict(self.normalisation),
+            "compressed": bool(self.metadata.get("compressed_from")),
+            "compressed_from": self.metadata.get("compressed_from"),
+            "training_config": self.training_config,
+            "metadata": self.metadata,
+        }
+
+
+def _read_payload(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFileError(f"{path} is not a napari-deconoising model file ({reason[:200]})") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not a napari-deconoising model file")
+    if int(payload.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} was written by a newer napari-deconoising (format "
+            f"{payload.get('format_version')}); please upgrade"
+        )
+    return payload
+
+
+def load_model(path: str | Path) -> DecoNoisingModel:
+    """Read a model file written by :meth:`DecoNoisingModel.save`."""
+    return DecoNoisingModel.load(path)
+
+
+def timestamp() -> str:
+    """UTC time stamp for metadata."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

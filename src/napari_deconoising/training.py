@@ -1,0 +1,422 @@
+"""Training DecoNoising (or plain Noise2Void) networks on the noisy images themselves.
+
+:class:`Trainer` takes images, a PSF and a :class:`~napari_deconoising.config.TrainingConfig`,
+and :meth:`Trainer.run` yields small event objects while it trains; :meth:`Trainer.stop` ends the
+run at the next batch boundary. The CLI and the napari widgets consume the same events.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .bundle import DecoNoisingModel, Normalisation, timestamp
+from .config import TrainingConfig
+from .devices import autocast, resolve_device
+from .errors import ImageError, PSFError
+from .images import as_frames, estimate_offset
+from .losses import deconoising_loss, psf_tensor
+from .masking import blind_spot_mask
+from .psf import prepare_psf
+from .unet import UNet, count_parameters
+
+N_VALIDATION_PATCHES = 32
+
+
+@dataclass(frozen=True)
+class TrainingStarted:
+    """Sent once, before the first step."""
+
+    total_steps: int | None
+    minutes: float | None
+    device: str
+    parameters: int
+    train_frames: int
+    validation_frames: int
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """Sent after every optimiser step. ``progress`` runs from 0 to 1 over the budget."""
+
+    step: int
+    total_steps: int | None
+    epoch: int
+    train_loss: float
+    learning_rate: float
+    elapsed_s: float
+    eta_s: float
+    progress: float
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Sent every ``validation_interval`` steps and at the end."""
+
+    step: int
+    validation_loss: float
+    best_validation_loss: float
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    """A model file was written: ``kind`` is ``best`` or ``last``."""
+
+    step: int
+    path: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class TrainingFinished:
+    """Sent last. ``stopped`` is True when :meth:`Trainer.stop` ended the run early."""
+
+    steps: int
+    seconds: float
+    train_loss: float
+    validation_loss: float | None
+    best_validation_loss: float | None
+    stopped: bool
+    model_path: str | None
+
+
+TrainingEvent = TrainingStarted | TrainingStep | ValidationResult | CheckpointSaved | TrainingFinished
+
+
+def last_checkpoint_path(model_path: str | Path) -> Path:
+    """Where the last (not best) network of a run saved at ``model_path`` is written."""
+    path = Path(model_path)
+    return path.with_name(f"{path.stem}.last{path.suffix or '.pt'}")
+
+
+class Trainer:
+    """Self-supervised DecoNoising training.
+
+    ``images`` is one array or a list of arrays, each 2D (Y, X) or a stack (N, Y, X), in camera
+    units (any dtype, any offset). ``psf`` is ignored (and may be None) when ``config.n2v``.
+    If ``model_path`` is given, the best network is saved there whenever validation improves and
+    the last one beside it (see :func:`last_checkpoint_path`) when the run ends.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray | Sequence[np.ndarray],
+        psf: np.ndarray | None = None,
+        config: TrainingConfig | None = None,
+        model_path: str | Path | None = None,
+    ):
+        self.config = config or TrainingConfig()
+        self.model_path = Path(model_path) if model_path is not None else None
+        self.frames = _collect_frames(images)
+        self.psf = None if self.config.n2v else self._checked_psf(psf)
+        self._check_sizes()
+        self._stop_requested = threading.Event()
+        self._model: DecoNoisingModel | None = None
+
+    def stop(self) -> None:
+        """Ask the run to end at the next batch boundary; checkpoints are kept."""
+        self._stop_requested.set()
+
+    @property
+    def model(self) -> DecoNoisingModel:
+        """The best network found (available once :meth:`run` has finished)."""
+        if self._model is None:
+            raise RuntimeError("the trainer has not run yet")
+        return self._model
+
+    def _checked_psf(self, psf: np.ndarray | None) -> np.ndarray:
+        if psf is None:
+            raise PSFError("DecoNoising needs a PSF; give one, or train in N2V mode")
+        return prepare_psf(psf)
+
+    def _check_sizes(self) -> None:
+        patch = self.config.patch_size
+        smallest = min(min(f.shape) for f in self.frames)
+        if smallest < patch:
+            raise ImageError(
+                f"the image ({smallest} px on its short side) is smaller than the training patch "
+                f"({patch} px); use a smaller patch size"
+            )
+        if self.psf is not None and self.psf.shape[0] > patch:
+            raise PSFError(
+                f"the PSF ({self.psf.shape[0]} px) is larger than the training patch ({patch} px); "
+                "use a larger patch size"
+            )
+
+    def run(self) -> Iterator[TrainingEvent]:
+        """Train, yielding events; the last one is :class:`TrainingFinished`."""
+        session = _Session(self)
+        yield from session.run()
+        self._model = session.best_model()
+
+
+def train(
+    images: np.ndarray | Sequence[np.ndarray],
+    psf: np.ndarray | None = None,
+    config: TrainingConfig | None = None,
+    model_path: str | Path | None = None,
+    on_event: Callable[[TrainingEvent], None] | None = None,
+) -> DecoNoisingModel:
+    """Train and return the best model; ``on_event`` receives every progress event."""
+    trainer = Trainer(images, psf, config, model_path)
+    for event in trainer.run():
+        if on_event is not None:
+            on_event(event)
+    return trainer.model
+
+
+def _collect_frames(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    if isinstance(images, np.ndarray):
+        images = [images]
+    if len(images) == 0:
+        raise ImageError("no training images given")
+    frames: list[np.ndarray] = []
+    for index, image in enumerate(images):
+        frames.extend(as_frames(image, name=f"image {index + 1}" if len(images) > 1 else "image"))
+    return frames
+
+
+class _Session:
+    """One training run: data on the device, network, optimiser, loop."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        config = self.config = trainer.config
+        self.device = resolve_device(config.device)
+        self.generator = torch.Generator().manual_seed(
+            config.seed if config.seed is not None else int(time.time_ns() % 2**31)
+        )
+        if config.seed is not None:
+            torch.manual_seed(config.seed)
+        frames = trainer.frames
+        stacked = np.concatenate([f.ravel() for f in frames])
+        self.normalisation = Normalisation(
+            mean=float(stacked.mean()),
+            std=float(max(stacked.std(), 1e-6)),
+            offset=estimate_offset(frames),
+        )
+        train_frames, validation_frames = self._split(frames)
+        self.train_frames = [self._to_device(f) for f in train_frames]
+        self.validation_frames = [self._to_device(f) for f in validation_frames]
+        self.weights = np.array([self._positions(f) for f in self.train_frames], dtype=np.float64)
+        self.weights /= self.weights.sum()
+        self.pixels = sum(f.numel() for f in self.train_frames)
+        self.network = UNet(config.network).to(self.device)
+        self.kernel = psf_tensor(trainer.psf, self.device)
+        self.optimiser = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_loss = math.inf
+        self.steps = 0
+
+    # -- data ---------------------------------------------------------------------------------
+    def _to_device(self, frame: np.ndarray) -> torch.Tensor:
+        normalised = self.normalisation.normalise(frame).astype(np.float32)
+        return torch.from_numpy(normalised).to(self.device)
+
+    def _positions(self, frame: torch.Tensor) -> int:
+        patch = self.config.patch_size
+        return (frame.shape[0] - patch + 1) * (frame.shape[1] - patch + 1)
+
+    def _split(self, frames: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Hold out whole frames when there are enough, else a strip at the bottom of each."""
+        fraction, patch = self.config.validation_fraction, self.config.patch_size
+        if fraction == 0:
+            return frames, []
+        n_validation = int(round(fraction * len(frames)))
+        if n_validation >= 1 and len(frames) - n_validation >= 1:
+            order = torch.randperm(len(frames), generator=self.generator).tolist()
+            held = set(order[:n_validation])
+            return (
+                [f for i, f in enumerate(frames) if i not in held],
+                [f for i, f in enumerate(frames) if i in held],
+            )
+        train, validation = [], []
+        for frame in frames:
+            strip = max(patch, int(round(fraction * frame.shape[0])))
+            if frame.shape[0] - strip >= patch:
+                train.append(frame[:-strip])
+                validation.append(frame[-strip:])
+            else:
+                train.append(frame)
+        return train, validation
+
+    def sample_patches(self, frames: list[torch.Tensor], count: int, weights=None) -> torch.Tensor:
+        """Random patches (count, 1, P, P), augmented with 90-degree rotations and flips."""
+        patch = self.config.patch_size
+        choice = torch.multinomial(
+            torch.as_tensor(weights if weights is not None else [1.0] * len(frames), dtype=torch.float64),
+            count,
+            replacement=True,
+            generator=self.generator,
+        ).tolist()
+        patches = []
+        for index in choice:
+            frame = frames[index]
+            top = int(torch.randint(0, frame.shape[0] - patch + 1, (1,), generator=self.generator))
+            left = int(torch.randint(0, frame.shape[1] - patch + 1, (1,), generator=self.generator))
+            piece = frame[top : top + patch, left : left + patch]
+            if self.config.augment:
+                turns, flip = torch.randint(0, 4, (2,), generator=self.generator).tolist()
+                piece = torch.rot90(piece, turns, (0, 1))
+                piece = piece.flip(1) if flip % 2 else piece
+            patches.append(piece)
+        return torch.stack(patches)[:, None].contiguous()
+
+    # -- loss -----------------------------------------------------------------------------------
+    def loss(self, patches: torch.Tensor, manipulated: torch.Tensor, mask: torch.Tensor):
+        config = self.config
+        with autocast(self.device):
+            output = self.network(manipulated)
+        deconvolved = output.float() * config.output_scale
+        return deconoising_loss(
+            deconvolved,
+            patches,
+            mask,
+            self.kernel,
+            zero_level=self.normalisation.zero_level,
+            positivity_weight=0.0 if config.n2v else config.positivity_weight,
+            tv_weight=config.tv_weight,
+        )
+
+    def _validation_set(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        frames = self.validation_frames or self.train_frames
+        weights = [self._positions(f) for f in frames]
+        generator_state = self.generator.get_state()
+        batches = []
+        for start in range(0, N_VALIDATION_PATCHES, self.config.batch_size):
+            count = min(self.config.batch_size, N_VALIDATION_PATCHES - start)
+            patches = self.sample_patches(frames, count, weights)
+            manipulated, mask = blind_spot_mask(
+                patches, self.config.mask_fraction, self.config.neighbourhood, self.generator
+            )
+            batches.append((patches, manipulated, mask))
+        self.generator.set_state(generator_state)
+        return batches
+
+    @torch.no_grad()
+    def validate(self, batches) -> float:
+        self.network.eval()
+        total = sum(float(self.loss(*batch).total) * len(batch[0]) for batch in batches)
+        self.network.train()
+        return total / sum(len(batch[0]) for batch in batches)
+
+    # -- loop -----------------------------------------------------------------------------------
+    def learning_rate(self, progress: float, step: int) -> float:
+        """Short linear warm-up, then cosine decay to 5% over the budget."""
+        base = self.config.learning_rate
+        warmup = min(1.0, step / 20)
+        return base * warmup * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+    def progress(self, step: int, elapsed: float) -> float:
+        config = self.config
+        if config.minutes is not None:
+            return elapsed / (config.minutes * 60)
+        return step / config.steps
+
+    def run(self) -> Iterator[TrainingEvent]:
+        config, trainer = self.config, self.trainer
+        total_steps = None if config.minutes is not None else config.steps
+        yield TrainingStarted(
+            total_steps,
+            config.minutes,
+            str(self.device),
+            count_parameters(self.network),
+            len(self.train_frames),
+            len(self.validation_frames),
+        )
+        validation_batches = self._validation_set()
+        start = time.perf_counter()
+        step, train_loss, validation_loss, progress = 0, math.nan, None, 0.0
+        self.network.train()
+        while progress < 1.0 and not trainer._stop_requested.is_set():
+            lr = self.learning_rate(progress, step)
+            for group in self.optimiser.param_groups:
+                group["lr"] = lr
+            train_loss = self.train_step()
+            step = self.steps = step + 1
+            elapsed = time.perf_counter() - start
+            progress = self.progress(step, elapsed)
+            eta = elapsed * (1 - min(progress, 1.0)) / max(progress, 1e-9)
+            patches_seen = step * config.batch_size * config.patch_size**2
+            yield TrainingStep(
+                step, total_steps, patches_seen // self.pixels, train_loss, lr, elapsed, eta,
+                min(progress, 1.0),
+            )
+            if step % config.validation_interval == 0:
+                validation_loss = self.validate(validation_batches)
+                yield from self._after_validation(step, validation_loss)
+        if step % config.validation_interval != 0 and step > 0:
+            validation_loss = self.validate(validation_batches)
+            yield from self._after_validation(step, validation_loss)
+        yield from self._save_last(step)
+        yield TrainingFinished(
+            step,
+            time.perf_counter() - start,
+            train_loss,
+            validation_loss,
+            None if math.isinf(self.best_loss) else self.best_loss,
+            trainer._stop_requested.is_set(),
+            str(trainer.model_path) if trainer.model_path else None,
+        )
+
+    def train_step(self) -> float:
+        config = self.config
+        patches = self.sample_patches(self.train_frames, config.batch_size, self.weights)
+        manipulated, mask = blind_spot_mask(
+            patches, config.mask_fraction, config.neighbourhood, self.generator
+        )
+        terms = self.loss(patches, manipulated, mask)
+        self.optimiser.zero_grad(set_to_none=True)
+        terms.total.backward()
+        self.optimiser.step()
+        return float(terms.total.detach())
+
+    def _after_validation(self, step: int, loss: float) -> Iterator[TrainingEvent]:
+        is_best = loss < self.best_loss
+        if is_best:
+            self.best_loss = loss
+            self.best_state = copy.deepcopy(self.network.state_dict())
+        yield ValidationResult(step, loss, self.best_loss, is_best)
+        if is_best and self.trainer.model_path is not None:
+            path = self.make_model(self.best_state, step).save(self.trainer.model_path)
+            yield CheckpointSaved(step, str(path), "best")
+
+    def _save_last(self, step: int) -> Iterator[TrainingEvent]:
+        if self.trainer.model_path is None or step == 0:
+            return
+        state = self.network.state_dict()
+        path = self.make_model(state, step).save(last_checkpoint_path(self.trainer.model_path))
+        yield CheckpointSaved(step, str(path), "last")
+        if self.best_state is None:
+            self.best_state = copy.deepcopy(state)
+            path = self.make_model(state, step).save(self.trainer.model_path)
+            yield CheckpointSaved(step, str(path), "best")
+
+    def make_model(self, state: dict[str, torch.Tensor], step: int) -> DecoNoisingModel:
+        network = UNet(self.config.network)
+        network.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
+        return DecoNoisingModel(
+            network=network.eval(),
+            psf=self.trainer.psf,
+            normalisation=self.normalisation,
+            output_scale=self.config.output_scale,
+            training_config=self.config.to_dict(),
+            metadata={
+                "created": timestamp(),
+                "steps": step,
+                "best_validation_loss": None if math.isinf(self.best_loss) else self.best_loss,
+            },
+        )
+
+    def best_model(self) -> DecoNoisingModel:
+        state = self.best_state if self.best_state is not None else self.network.state_dict()
+        return self.make_model(state, self.steps)
