@@ -2,8 +2,8 @@
 
 Positions are stratified: the patch is cut into boxes of ``box`` x ``box`` pixels and one random
 pixel per box is masked. Each masked pixel takes the value of a random *other* pixel of its
-``neighbourhood`` x ``neighbourhood`` window; windows that leave the patch are reflected back
-inside, which never lands on the pixel itself.
+``neighbourhood`` x ``neighbourhood`` window; an offset that would leave the patch is mirrored
+(``-dy`` instead of ``dy``), which keeps the source inside and never on the pixel itself.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ def box_size(mask_fraction: float) -> int:
     return max(1, round(1 / math.sqrt(mask_fraction)))
 
 
-def _reflect(index: torch.Tensor, size: int) -> torch.Tensor:
-    index = torch.where(index < 0, -index, index)
-    return torch.where(index >= size, 2 * (size - 1) - index, index)
+def _neighbour(index: torch.Tensor, offset: torch.Tensor, size: int) -> torch.Tensor:
+    """``index + offset``, or ``index - offset`` where that leaves the patch (never ``index``)."""
+    moved = index + offset
+    return torch.where((moved < 0) | (moved >= size), index - offset, moved)
 
 
 def _positions_in_boxes(
@@ -47,8 +48,8 @@ def blind_spot_mask(
     runs on the patches' device.
     """
     batch, _, height, width = patches.shape
-    if min(height, width) < 3:
-        raise ValueError("blind-spot masking needs patches of at least 3x3 pixels")
+    if min(height, width) < neighbourhood:
+        raise ValueError(f"blind-spot masking needs patches of at least {neighbourhood} pixels")
     box = box_size(mask_fraction)
     shape = (batch, math.ceil(height / box), math.ceil(width / box))
     rows = _positions_in_boxes(height, box, shape, 1, generator)
@@ -59,8 +60,8 @@ def blind_spot_mask(
     offset = torch.randint(0, window - 1, shape, generator=generator)
     offset = offset + (offset >= window // 2).long()
     radius = neighbourhood // 2
-    source_rows = _reflect(rows + offset // neighbourhood - radius, height)
-    source_cols = _reflect(cols + offset % neighbourhood - radius, width)
+    source_rows = _neighbour(rows, offset // neighbourhood - radius, height)
+    source_cols = _neighbour(cols, offset % neighbourhood - radius, width)
 
     device = patches.device
     target = (rows * width + cols).reshape(batch, -1).to(device)

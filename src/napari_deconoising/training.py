@@ -313,7 +313,7 @@ class _Session:
     def learning_rate(self, progress: float, step: int) -> float:
         """Short linear warm-up, then cosine decay to 5% over the budget."""
         base = self.config.learning_rate
-        warmup = min(1.0, step / 20)
+        warmup = min(1.0, (step + 1) / 20)
         return base * warmup * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
     def progress(self, step: int, elapsed: float) -> float:

@@ -1,0 +1,42 @@
+"""Shared helpers of the benchmark scripts: the walls data and where results go."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import torch
+
+WALLS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "walls"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load_walls(folder: Path = WALLS) -> dict[str, np.ndarray]:
+    """The benchmark stack: noisy (10, 512, 512), blurred and sharp truth, psf."""
+    if not folder.is_dir():
+        raise SystemExit(f"benchmark data not found at {folder} (expected ../shared/data/walls)")
+    return {name: tifffile.imread(folder / f"{name}.tif") for name in ("noisy", "blurred", "sharp", "psf")}
+
+
+def machine() -> dict[str, object]:
+    """What the numbers were measured on."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "platform": platform.platform(),
+        "load_average_1min": os.getloadavg()[0],
+    }
+
+
+def save_results(name: str, results: dict) -> Path:
+    """Write results as JSON under bench/results/."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(results, indent=2, default=float))
+    print(f"results saved to {path}")
+    return path

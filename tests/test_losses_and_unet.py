@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from napari_deconoising import NetworkConfig, gaussian_psf
+from napari_deconoising.losses import convolve, deconoising_loss, psf_tensor, total_variation
+from napari_deconoising.unet import UNet, build_unet, count_parameters
+
+
+def test_convolution_matches_scipy_with_reflection():
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(40, 50)).astype(np.float32)
+    psf = np.zeros((5, 5), np.float32)
+    psf[1, 2], psf[2, 2], psf[3, 3] = 0.2, 0.5, 0.3  # asymmetric: checks the flip
+    ours = convolve(torch.from_numpy(image)[None, None], psf_tensor(psf))[0, 0].numpy()
+    theirs = ndimage.convolve(image, psf, mode="mirror")
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+def test_loss_counts_only_masked_pixels():
+    target = torch.zeros(1, 1, 16, 16)
+    deconvolved = torch.zeros(1, 1, 16, 16)
+    deconvolved[0, 0, 0, 0] = 100.0  # an unmasked error must not count
+    mask = torch.zeros_like(target)
+    mask[0, 0, 8, 8] = 1
+    terms = deconoising_loss(deconvolved, target, mask, None, zero_level=-1.0)
+    assert float(terms.masked_error) == 0.0
+
+
+def test_positivity_penalises_values_below_the_offset_only():
+    mask = torch.ones(1, 1, 8, 8)
+    above = torch.full((1, 1, 8, 8), 0.5)
+    below = torch.full((1, 1, 8, 8), -2.0)
+    kernel = psf_tensor(gaussian_psf(1.0))
+    assert float(deconoising_loss(above, above, mask, kernel, 0.0).positivity) == 0.0
+    assert float(deconoising_loss(below, below, mask, kernel, -1.0).positivity) == pytest.approx(1.0)
+
+
+def test_total_variation_of_a_ramp():
+    ramp = torch.arange(10, dtype=torch.float32).repeat(10, 1)[None, None]
+    assert float(total_variation(ramp).mean()) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_unet_keeps_the_shape_and_rebuilds_from_json(depth):
+    net = UNet(NetworkConfig(depth=depth, start_filters=8))
+    x = torch.randn(2, 1, 32, 48)
+    assert net(x).shape == x.shape
+    clone = build_unet(net.architecture())
+    clone.load_state_dict(net.state_dict())
+    assert torch.allclose(clone(x), net(x))
+
+
+def test_default_network_size():
+    assert count_parameters(UNet(NetworkConfig(depth=2, start_filters=64))) == pytest.approx(
+        1.7e6, rel=0.05
+    )  # the 2020 network (3 levels, 64 filters)

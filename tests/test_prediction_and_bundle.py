@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import torch
+
+from napari_deconoising import (
+    Cancelled,
+    DecoNoisingModel,
+    ModelFileError,
+    NetworkConfig,
+    Normalisation,
+    PredictionConfig,
+    PredictionProgress,
+    PredictionResult,
+    Predictor,
+    gaussian_psf,
+    load_model,
+)
+from napari_deconoising.prediction import plan_tiles
+from napari_deconoising.unet import UNet
+
+
+def identity_like_model(psf=None) -> DecoNoisingModel:
+    """A tiny random network: enough to check tiling, shapes and scaling."""
+    torch.manual_seed(0)
+    network = UNet(NetworkConfig(depth=2, start_filters=4))
+    return DecoNoisingModel(network, psf, Normalisation(mean=100.0, std=10.0, offset=90.0))
+
+
+def test_tiled_prediction_equals_whole_image_prediction():
+    """Tiles with enough overlap stitch to what one big tile gives: no seams."""
+    model = identity_like_model(gaussian_psf(1.0))
+    image = np.random.default_rng(0).normal(100, 10, (100, 130)).astype(np.float32)
+    whole = Predictor(model, PredictionConfig(tile=256, overlap=24)).predict(image)
+    tiled = Predictor(model, PredictionConfig(tile=48, overlap=12, batch_size=3)).predict(image)
+    assert tiled.denoised.shape == image.shape
+    interior = np.s_[16:-16, 16:-16]  # the image borders see different padding
+    np.testing.assert_allclose(tiled.deconvolved[interior], whole.deconvolved[interior], atol=1e-3)
+
+
+def test_stack_in_stack_out_with_progress():
+    model = identity_like_model()
+    stack = np.random.default_rng(1).normal(100, 10, (3, 40, 40)).astype(np.float32)
+    events = list(Predictor(model, PredictionConfig(tile=32, overlap=8)).run(stack))
+    progress = [e for e in events if isinstance(e, PredictionProgress)]
+    result = events[-1]
+    assert isinstance(result, PredictionResult)
+    assert result.denoised.shape == stack.shape == result.deconvolved.shape
+    assert progress[-1].tiles_done == progress[-1].tiles_total
+    # N2V model: no PSF, so both outputs coincide.
+    np.testing.assert_array_equal(result.denoised, result.deconvolved)
+
+
+def test_tile_is_rounded_to_the_network_multiple():
+    grid = plan_tiles(1000, PredictionConfig(tile=250, overlap=20), 8)
+    assert grid.tile == 256 and grid.count * grid.stride >= 1000
+    small = plan_tiles(50, PredictionConfig(tile=256, overlap=20), 8)
+    assert small.tile == 96  # never larger than the padded image needs
+
+
+def test_cancel_raises_cancelled():
+    predictor = Predictor(identity_like_model(), PredictionConfig(tile=32, overlap=4, batch_size=1))
+    with pytest.raises(Cancelled):
+        for event in predictor.run(np.zeros((5, 64, 64), np.float32)):
+            if isinstance(event, PredictionProgress):
+                predictor.cancel()
+
+
+def test_model_file_round_trip(tmp_path):
+    model = identity_like_model(gaussian_psf(1.2))
+    model.training_config = {"steps": 3}
+    path = model.save(tmp_path / "exact-name.model")
+    assert path == tmp_path / "exact-name.model" and path.is_file()
+    loaded = load_model(path)
+    assert loaded.normalisation == model.normalisation
+    np.testing.assert_allclose(loaded.psf, model.psf)
+    x = torch.randn(1, 1, 16, 16)
+    assert torch.allclose(loaded.network(x), model.network(x))
+    assert loaded.info()["metadata"]["package_version"]
+
+
+def test_model_file_holds_no_pickled_code(tmp_path):
+    path = identity_like_model().save(tmp_path / "m.pt")
+    payload = torch.load(path, weights_only=True)  # would refuse pickled classes
+    assert set(payload) == {"format", "format_version", "metadata", "state_dict"}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"hello", "not a napari-deconoising model"), (b"", "not a napari-deconoising model")],
+)
+def test_foreign_files_are_refused(tmp_path, content, message):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(path)
+
+
+def test_other_torch_files_are_refused(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"a": torch.zeros(2)}, path)
+    with pytest.raises(ModelFileError, match="not a napari-deconoising model"):
+        load_model(path)
+    with pytest.raises(ModelFileError, match="not found"):
+        load_model(tmp_path / "missing.pt")

@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+
+from napari_deconoising import (
+    CheckpointSaved,
+    ConfigError,
+    ImageError,
+    NetworkConfig,
+    PSFError,
+    Trainer,
+    TrainingConfig,
+    TrainingFinished,
+    TrainingStarted,
+    TrainingStep,
+    ValidationResult,
+    load_model,
+    make_sample,
+    predict,
+    psnr,
+)
+from napari_deconoising.training import last_checkpoint_path
+
+TINY = TrainingConfig(
+    steps=12,
+    patch_size=32,
+    batch_size=4,
+    network=NetworkConfig(depth=2, start_filters=8),
+    validation_interval=5,
+)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return make_sample((96, 96), n_frames=3, seed=1)
+
+
+def test_events_in_order_with_checkpoints(sample, tmp_path):
+    path = tmp_path / "model.dcn"
+    trainer = Trainer(sample.noisy, sample.psf, TINY, model_path=path)
+    events = list(trainer.run())
+    assert isinstance(events[0], TrainingStarted) and events[0].total_steps == 12
+    steps = [e for e in events if isinstance(e, TrainingStep)]
+    assert [e.step for e in steps] == list(range(1, 13))
+    assert steps[-1].progress == pytest.approx(1.0)
+    assert all(e.eta_s >= 0 and e.learning_rate > 0 for e in steps)
+    assert [e.step for e in events if isinstance(e, ValidationResult)] == [5, 10, 12]
+    kinds = {e.kind for e in events if isinstance(e, CheckpointSaved)}
+    assert kinds == {"best", "last"}
+    assert isinstance(events[-1], TrainingFinished) and not events[-1].stopped
+    assert path.is_file() and last_checkpoint_path(path).is_file()  # exactly the path given
+    assert load_model(path).info()["kind"] == "deconoising"
+
+
+def test_stop_ends_at_a_batch_boundary_and_keeps_a_model(sample, tmp_path):
+    trainer = Trainer(sample.noisy, sample.psf, TINY.replace(steps=1000), tmp_path / "m.pt")
+    for event in trainer.run():
+        if isinstance(event, TrainingStep) and event.step == 3:
+            trainer.stop()
+    assert event.stopped and event.steps == 3
+    assert (tmp_path / "m.pt").is_file()
+    assert trainer.model.network is not None
+
+
+def test_seed_makes_runs_reproducible(sample):
+    losses = []
+    for _ in range(2):
+        events = list(Trainer(sample.noisy[0], sample.psf, TINY.replace(steps=4)).run())
+        losses.append([e.train_loss for e in events if isinstance(e, TrainingStep)])
+    assert losses[0] == losses[1]
+
+
+def test_any_dtype_and_offset_is_normalised(sample):
+    shifted = (sample.noisy[:2] + 1000).astype(np.uint16)
+    trainer = Trainer(shifted, sample.psf, TINY.replace(steps=2))
+    list(trainer.run())
+    norm = trainer.model.normalisation
+    assert norm.mean == pytest.approx(float(shifted.mean()), rel=1e-4)
+    assert 1090 < norm.offset < 1105  # camera offset 1100, estimated from the data
+
+
+def test_n2v_mode_needs_no_psf(sample):
+    trainer = Trainer(sample.noisy[0], None, TINY.replace(steps=2, n2v=True))
+    list(trainer.run())
+    assert trainer.model.is_n2v
+
+
+def test_time_budget():
+    data = make_sample((64, 64), n_frames=1).noisy
+    config = TINY.replace(steps=None, minutes=0.02)
+    events = list(Trainer(data, None, config.replace(n2v=True)).run())
+    assert 1.0 <= events[-1].seconds < 5.0
+
+
+def test_clear_errors(sample):
+    with pytest.raises(ImageError, match="smaller than the training patch"):
+        Trainer(sample.noisy[0, :20, :20], sample.psf, TINY)
+    with pytest.raises(ImageError, match="4D"):
+        Trainer(np.zeros((2, 2, 64, 64)), sample.psf, TINY)
+    with pytest.raises(PSFError, match="needs a PSF"):
+        Trainer(sample.noisy, None, TINY)
+    with pytest.raises(PSFError, match="larger than the training patch"):
+        Trainer(sample.noisy, np.ones((41, 41)), TINY)
+    with pytest.raises(ConfigError, match="patch_size"):
+        TINY.replace(patch_size=30)
+    with pytest.raises(ConfigError, match="unknown"):
+        TrainingConfig.from_dict({"stepz": 3})
+
+
+def test_config_round_trip():
+    config = TINY.replace(seed=7, tv_weight=0.1)
+    assert TrainingConfig.from_dict(config.to_dict()) == config
+
+
+def test_short_training_improves_psnr():
+    """End to end: a short CPU training denoises and deconvolves a synthetic stack."""
+    sample = make_sample((128, 128), n_frames=4, seed=2)
+    config = TrainingConfig(
+        steps=150, patch_size=48, batch_size=8, network=NetworkConfig(depth=2, start_filters=16)
+    )
+    trainer = Trainer(sample.noisy, sample.psf, config)
+    list(trainer.run())
+    result = predict(trainer.model, sample.noisy)
+    noisy_psnr = psnr(sample.blurred, sample.noisy)
+    assert psnr(sample.blurred, result.denoised) > noisy_psnr + 8
+    # The deconvolved image is closer to the sharp object than the noisy input is.
+    assert psnr(sample.sharp, result.deconvolved) > psnr(sample.sharp, sample.noisy) + 6
