@@ -1,0 +1,213 @@
+"""Export a model (original or compressed) to ONNX, checked with onnxruntime against torch.
+
+The exported graph is the whole model, not only the network: it takes images in camera units,
+shaped (N, 1, H, W) float32 with H and W multiples of ``size_multiple`` (stored in the file's
+metadata), and returns ``deconvolved`` and ``denoised`` (same shape, camera units): normalisation,
+the U-Net, the output scale and the PSF convolution with reflected borders are all inside. Height,
+width and batch are dynamic. It processes each image whole, without the Predictor's tiling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .bundle import DecoNoisingModel
+from .errors import DeconoisingError
+from .losses import psf_tensor
+
+OPSET = 17
+#: Largest allowed difference between onnxruntime and torch, relative to the output's range.
+TOLERANCE = 1e-4
+INPUT, OUTPUTS = "image", ("deconvolved", "denoised")
+
+
+class ExportError(DeconoisingError):
+    """The model could not be exported, or the exported file does not reproduce torch."""
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """Where the file went and how closely onnxruntime reproduced torch (None if unchecked)."""
+
+    path: Path
+    bytes: int
+    opset: int
+    max_relative_error: float | None
+    checked_shapes: list[list[int]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able figures."""
+        return {
+            "path": str(self.path),
+            "bytes": self.bytes,
+            "opset": self.opset,
+            "max_relative_error": self.max_relative_error,
+            "checked_shapes": self.checked_shapes,
+        }
+
+
+class DeconoisingGraph(nn.Module):
+    """The model as one module: camera units in, (deconvolved, denoised) in camera units out."""
+
+    def __init__(self, model: DecoNoisingModel):
+        super().__init__()
+        self.network = model.network
+        norm = model.normalisation
+        self.mean, self.std, self.scale = float(norm.mean), float(norm.std), model.output_scale
+        kernel = psf_tensor(model.psf)
+        self.register_buffer("kernel", kernel if kernel is not None else torch.ones(1, 1, 1, 1))
+        self.pad = (0, 0) if kernel is None else (kernel.shape[-2] // 2, kernel.shape[-1] // 2)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        deconvolved = self.network((image - self.mean) / self.std) * self.scale
+        if self.pad == (0, 0):
+            denoised = deconvolved * self.kernel.reshape(())
+        else:
+            pad_y, pad_x = self.pad
+            padded = F.pad(deconvolved, (pad_x, pad_x, pad_y, pad_y), mode="reflect")
+            denoised = F.conv2d(padded, self.kernel)
+        return deconvolved * self.std + self.mean, denoised * self.std + self.mean
+
+
+def export_onnx(
+    model: DecoNoisingModel, path: str | Path, check: bool = True, opset: int = OPSET
+) -> OnnxExport:
+    """Write ``model`` as an ONNX file at ``path`` (atomically) and check it with onnxruntime.
+
+    Raises :class:`ExportError` when onnx or onnxruntime is missing, when the export fails, or
+    when onnxruntime's outputs differ from torch's by more than ``TOLERANCE`` of their range.
+    """
+    onnx = _require("onnx")
+    path = Path(path)
+    if path.is_dir():
+        raise ExportError(f"the output {path} is a folder; give an .onnx file name")
+    graph = DeconoisingGraph(_cpu_copy(model)).eval()
+    multiple = model.network.size_multiple
+    proto = _export(graph, multiple, opset, onnx)
+    _add_metadata(proto, model)
+    error, shapes = (None, []) if not check else _check(graph, proto, multiple)
+    size = _write_atomic(onnx, proto, path)
+    return OnnxExport(path, size, opset, error, shapes)
+
+
+def _require(name: str) -> Any:
+    try:
+        return __import__(name)
+    except ImportError as err:
+        raise ExportError(
+            f"ONNX export needs the '{name}' package: pip install 'napari-deconoising[compress]'"
+        ) from err
+
+
+def _cpu_copy(model: DecoNoisingModel) -> DecoNoisingModel:
+    clone = copy.copy(model)
+    clone.network = copy.deepcopy(model.network).cpu().float().eval()
+    return clone
+
+
+def _example(graph: DeconoisingGraph, batch: int, height: int, width: int) -> torch.Tensor:
+    """Noise with the training data's mean and spread, (batch, 1, height, width)."""
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randn(batch, 1, height, width, generator=generator)
+    return (noise * graph.std + graph.mean).float()
+
+
+def _sizes(graph: DeconoisingGraph, multiple: int) -> list[tuple[int, int, int]]:
+    """Two (batch, height, width) shapes to check, larger than the PSF and the poolings need."""
+    least = max(32, 4 * multiple, 2 * max(graph.pad) + 2)
+    base = -(-least // multiple) * multiple
+    return [(1, base, base), (2, base + 2 * multiple, base + 6 * multiple)]
+
+
+def _export(graph: DeconoisingGraph, multiple: int, opset: int, onnx: Any) -> Any:
+    """Trace ``graph`` into an ONNX model proto with dynamic batch, height and width."""
+    example = _example(graph, *_sizes(graph, multiple)[0])
+    buffer = io.BytesIO()
+    axes = {0: "batch", 2: "height", 3: "width"}
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                graph, (example,), buffer, dynamo=False, opset_version=opset,
+                input_names=[INPUT], output_names=list(OUTPUTS),
+                dynamic_axes={name: axes for name in (INPUT, *OUTPUTS)},
+            )
+    except Exception as err:
+        raise ExportError(f"ONNX export failed: {type(err).__name__}: {err}") from err
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def _add_metadata(proto: Any, model: DecoNoisingModel) -> None:
+    from . import __version__
+
+    info = model.info()
+    values = {
+        "producer": f"napari-deconoising {__version__}",
+        "size_multiple": str(model.network.size_multiple),
+        "kind": info["kind"],
+        "parameters": str(info["parameters"]),
+        "normalisation": json.dumps(info["normalisation"]),
+        "psf_shape": json.dumps(info["psf_shape"]),
+        "compressed_from": str(info["compressed_from"] or ""),
+        "usage": "input (N,1,H,W) float32 camera units, H and W multiples of size_multiple; "
+        "outputs deconvolved and denoised in camera units",
+    }
+    for key, value in values.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "napari-deconoising"
+
+
+def _check(graph: DeconoisingGraph, proto: Any, multiple: int) -> tuple[float, list[list[int]]]:
+    """Run two input shapes through onnxruntime and torch; the largest relative difference."""
+    ort = _require("onnxruntime")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    worst, shapes = 0.0, []
+    for batch, height, width in _sizes(graph, multiple):
+        example = _example(graph, batch, height, width)
+        shapes.append(list(example.shape))
+        with torch.inference_mode():
+            expected = [t.numpy() for t in graph(example)]
+        produced = session.run(list(OUTPUTS), {INPUT: example.numpy()})
+        for want, got in zip(expected, produced, strict=True):
+            if got.shape != want.shape:
+                raise ExportError(f"the ONNX model returned shape {got.shape}, torch {want.shape}")
+            scale = max(float(np.ptp(want)), 1e-6)
+            worst = max(worst, float(np.max(np.abs(got - want))) / scale)
+    if not worst <= TOLERANCE:
+        raise ExportError(
+            f"the exported ONNX model differs from torch by {worst:.2e} of the output range "
+            f"(tolerance {TOLERANCE:.0e}); nothing was written"
+        )
+    return worst, shapes
+
+
+def _write_atomic(onnx: Any, proto: Any, path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        onnx.save(proto, temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path.stat().st_size
