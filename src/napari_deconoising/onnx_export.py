@@ -206,8 +206,15 @@ def _write_atomic(onnx: Any, proto: Any, path: Path) -> int:
     os.close(handle)
     try:
         onnx.save(proto, temporary)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
     return path.stat().st_size
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
