@@ -16,8 +16,7 @@ import json
 import time
 
 from common import load_walls, machine, save_results
-
-from napari_deconoising import Predictor, TrainingConfig, Trainer, psnr
+from napari_deconoising import Predictor, Trainer, TrainingConfig, psnr
 
 
 def run(data: dict, minutes: float | None, steps: int | None, n2v: bool, overrides: dict) -> dict:
@@ -63,11 +62,13 @@ def main() -> None:
         figures = run(data, minutes, steps, args.n2v, overrides)
         results["runs"].append(figures)
         print(
-            f"{'N2V' if args.n2v else 'DecoNoising'} budget {value} {'min' if minutes else 'steps'} "
+            f"{'N2V' if args.n2v else 'DecoNoising'} budget {value} "
+            f"{'min' if minutes else 'steps'} "
             f"{overrides}: {figures['steps']} steps in {figures['training_seconds']:.0f} s | "
             f"denoised {figures['psnr_denoised']:.2f} dB vs blurred | deconvolved "
             f"{figures['psnr_deconvolved_vs_sharp']:.2f} dB vs sharp (input "
-            f"{figures['psnr_input']:.2f} dB) | predict {figures['prediction_seconds_per_frame']:.2f} s/frame",
+            f"{figures['psnr_input']:.2f} dB) | predict "
+            f"{figures['prediction_seconds_per_frame']:.2f} s/frame",
             flush=True,
         )
     name = args.name or ("quality_n2v" if args.n2v else "quality")

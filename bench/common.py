@@ -19,7 +19,10 @@ def load_walls(folder: Path = WALLS) -> dict[str, np.ndarray]:
     """The benchmark stack: noisy (10, 512, 512), blurred and sharp truth, psf."""
     if not folder.is_dir():
         raise SystemExit(f"benchmark data not found at {folder} (expected ../shared/data/walls)")
-    return {name: tifffile.imread(folder / f"{name}.tif") for name in ("noisy", "blurred", "sharp", "psf")}
+    return {
+        name: tifffile.imread(folder / f"{name}.tif")
+        for name in ("noisy", "blurred", "sharp", "psf")
+    }
 
 
 def machine() -> dict[str, object]:

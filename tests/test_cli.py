@@ -36,8 +36,21 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model_file(files):
     path = files / "model.pt"
-    assert main(["train", str(files / "stack.tif"), "--out", str(path), "--psf-sigma", "1.5",
-                 *TINY_TRAIN, "--json"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(files / "stack.tif"),
+                "--out",
+                str(path),
+                "--psf-sigma",
+                "1.5",
+                *TINY_TRAIN,
+                "--json",
+            ]
+        )
+        == 0
+    )
     return path
 
 
@@ -48,8 +61,18 @@ def test_psf_command(capsys, tmp_path):
     assert figures["shape"] == [11, 11] and 3.0 < figures["fwhm_px"] < 4.2
     assert tifffile.imread(tmp_path / "p.tif").sum() == pytest.approx(1, abs=1e-5)
     code, out, _ = run_cli(
-        capsys, "psf", "--na", "1.3", "--wavelength", "520", "--pixel-size", "80",
-        "--model", "widefield", "--out", tmp_path / "w.tif",
+        capsys,
+        "psf",
+        "--na",
+        "1.3",
+        "--wavelength",
+        "520",
+        "--pixel-size",
+        "80",
+        "--model",
+        "widefield",
+        "--out",
+        tmp_path / "w.tif",
     )
     assert code == 0 and "FWHM" in out
 
@@ -57,8 +80,18 @@ def test_psf_command(capsys, tmp_path):
 def test_train_json_and_model_at_exact_path(capsys, files, tmp_path):
     out_path = tmp_path / "no-suffix-model"
     code, out, _ = run_cli(
-        capsys, "train", files / "stack.tif", files / "single.tif", "--out", out_path,
-        "--psf", _psf_file(tmp_path), *TINY_TRAIN, "--seed", "1", "--json",
+        capsys,
+        "train",
+        files / "stack.tif",
+        files / "single.tif",
+        "--out",
+        out_path,
+        "--psf",
+        _psf_file(tmp_path),
+        *TINY_TRAIN,
+        "--seed",
+        "1",
+        "--json",
     )
     assert code == 0
     figures = last_json(out)
@@ -74,8 +107,16 @@ def _psf_file(folder):
 
 
 def test_n2v_training(capsys, files, tmp_path):
-    code, out, _ = run_cli(capsys, "train", files / "single.tif", "--out", tmp_path / "n2v.pt",
-                           "--n2v", *TINY_TRAIN, "--json")
+    code, out, _ = run_cli(
+        capsys,
+        "train",
+        files / "single.tif",
+        "--out",
+        tmp_path / "n2v.pt",
+        "--n2v",
+        *TINY_TRAIN,
+        "--json",
+    )
     assert code == 0
     code, out, _ = run_cli(capsys, "info", tmp_path / "n2v.pt", "--json")
     assert last_json(out)["kind"] == "n2v"
@@ -83,9 +124,20 @@ def test_n2v_training(capsys, files, tmp_path):
 
 def test_predict_keeps_the_input_shape(capsys, files, model_file, tmp_path):
     code, out, _ = run_cli(
-        capsys, "predict", files / "stack.tif", "--model", model_file,
-        "--denoised", tmp_path / "den.tif", "--deconvolved", tmp_path / "dec.tif",
-        "--tile", "48", "--overlap", "8", "--json",
+        capsys,
+        "predict",
+        files / "stack.tif",
+        "--model",
+        model_file,
+        "--denoised",
+        tmp_path / "den.tif",
+        "--deconvolved",
+        tmp_path / "dec.tif",
+        "--tile",
+        "48",
+        "--overlap",
+        "8",
+        "--json",
     )
     assert code == 0
     assert last_json(out)["shape"] == [2, 64, 64]
@@ -108,6 +160,7 @@ def _bad_inputs(folder):
     nan = np.zeros((64, 64), np.float32)
     nan[3, 3] = np.nan
     tifffile.imwrite(folder / "nan.tif", nan)
+    tifffile.imwrite(folder / "ok.tif", np.ones((64, 64), np.float32))
     tifffile.imwrite(folder / "zero_psf.tif", np.zeros((5, 5), np.float32))
     tifffile.imwrite(folder / "neg_psf.tif", -np.ones((5, 5), np.float32))
     (folder / "fake.pt").write_text("not a model")
@@ -119,19 +172,33 @@ def _bad_inputs(folder):
         (["train", "{d}/missing.tif", "--out", "{d}/m.pt", "--n2v"], "not found"),
         (["train", "{d}/line.tif", "--out", "{d}/m.pt", "--n2v"], "1D"),
         (["train", "{d}/4d.tif", "--out", "{d}/m.pt", "--n2v"], "4D"),
-        (["train", "{d}/tiny.tif", "--out", "{d}/m.pt", "--n2v"], "smaller than the training patch"),
+        (
+            ["train", "{d}/tiny.tif", "--out", "{d}/m.pt", "--n2v"],
+            "smaller than the training patch",
+        ),
         (["train", "{d}/nan.tif", "--out", "{d}/m.pt", "--n2v"], "NaN"),
-        (["train", "{d}/nan.tif", "--out", "{d}/m.pt", "--psf", "{d}/zero_psf.tif"], "sums to zero"),
-        (["train", "{d}/nan.tif", "--out", "{d}/m.pt", "--psf", "{d}/neg_psf.tif"], "negative"),
-        (["predict", "{d}/nan.tif", "--model", "{d}/fake.pt", "--denoised", "{d}/a.tif",
-          "--deconvolved", "{d}/b.tif"], "not a napari-deconoising model"),
+        (["train", "{d}/ok.tif", "--out", "{d}/m.pt", "--psf", "{d}/zero_psf.tif"], "sums to zero"),
+        (["train", "{d}/ok.tif", "--out", "{d}/m.pt", "--psf", "{d}/neg_psf.tif"], "negative"),
+        (
+            [
+                "predict",
+                "{d}/ok.tif",
+                "--model",
+                "{d}/fake.pt",
+                "--denoised",
+                "{d}/a.tif",
+                "--deconvolved",
+                "{d}/b.tif",
+            ],
+            "not a napari-deconoising model",
+        ),
         (["info", "{d}/fake.pt"], "not a napari-deconoising model"),
         (["psf", "--sigma", "0", "--out", "{d}/p.tif"], "sigma"),
     ],
 )
 def test_errors_are_one_clear_line(capsys, tmp_path, args, message):
     _bad_inputs(tmp_path)
-    code, out, err = run_cli(capsys, *[a.format(d=tmp_path) for a in args])
+    code, _, err = run_cli(capsys, *[a.format(d=tmp_path) for a in args])
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in err
@@ -140,9 +207,21 @@ def test_errors_are_one_clear_line(capsys, tmp_path, args, message):
 def test_demo_end_to_end_in_a_subprocess(tmp_path):
     """The console script as a user runs it (tiny budget): figures, TIFFs and the PNG."""
     completed = subprocess.run(
-        [sys.executable, "-m", "napari_deconoising.cli", "demo", "--out", str(tmp_path),
-         "--minutes", "0.1", "--json"],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "napari_deconoising.cli",
+            "demo",
+            "--out",
+            str(tmp_path),
+            "--steps",
+            "80",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr
     figures = json.loads(completed.stdout.strip().splitlines()[-1])

@@ -34,7 +34,9 @@ def test_positivity_penalises_values_below_the_offset_only():
     below = torch.full((1, 1, 8, 8), -2.0)
     kernel = psf_tensor(gaussian_psf(1.0))
     assert float(deconoising_loss(above, above, mask, kernel, 0.0).positivity) == 0.0
-    assert float(deconoising_loss(below, below, mask, kernel, -1.0).positivity) == pytest.approx(1.0)
+    assert float(deconoising_loss(below, below, mask, kernel, -1.0).positivity) == pytest.approx(
+        1.0
+    )
 
 
 def test_total_variation_of_a_ramp():

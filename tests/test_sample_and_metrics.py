@@ -20,7 +20,9 @@ def test_sample_has_known_truth_and_noise():
 
 
 def test_sample_is_seeded():
-    assert np.array_equal(make_sample((64, 64), 1, seed=3).noisy, make_sample((64, 64), 1, seed=3).noisy)
+    assert np.array_equal(
+        make_sample((64, 64), 1, seed=3).noisy, make_sample((64, 64), 1, seed=3).noisy
+    )
 
 
 def test_psnr_as_in_the_notebooks():

@@ -112,15 +112,14 @@ def test_config_round_trip():
 
 
 def test_short_training_improves_psnr():
-    """End to end: a short CPU training denoises and deconvolves a synthetic stack."""
-    sample = make_sample((128, 128), n_frames=4, seed=2)
+    """End to end: a short CPU training denoises, and its raw output really deconvolves."""
+    sample = make_sample((96, 96), n_frames=3, seed=2)
     config = TrainingConfig(
-        steps=150, patch_size=48, batch_size=8, network=NetworkConfig(depth=2, start_filters=16)
+        steps=300, patch_size=32, batch_size=8, network=NetworkConfig(depth=2, start_filters=16)
     )
     trainer = Trainer(sample.noisy, sample.psf, config)
     list(trainer.run())
     result = predict(trainer.model, sample.noisy)
-    noisy_psnr = psnr(sample.blurred, sample.noisy)
-    assert psnr(sample.blurred, result.denoised) > noisy_psnr + 8
-    # The deconvolved image is closer to the sharp object than the noisy input is.
-    assert psnr(sample.sharp, result.deconvolved) > psnr(sample.sharp, sample.noisy) + 6
+    assert psnr(sample.blurred, result.denoised) > psnr(sample.blurred, sample.noisy) + 10
+    # Closer to the sharp object than the denoised image is: deconvolution, not only denoising.
+    assert psnr(sample.sharp, result.deconvolved) > psnr(sample.sharp, result.denoised) + 0.4

@@ -96,7 +96,9 @@ class DecoNoisingModel:
             "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
         os.close(handle)
         try:
             torch.save(payload, temporary)
@@ -125,7 +127,9 @@ class DecoNoisingModel:
                 metadata=meta.get("metadata", {}),
             )
         except Exception as err:
-            raise ModelFileError(f"{path} is a damaged napari-deconoising model file: {err}") from err
+            raise ModelFileError(
+                f"{path} is a damaged napari-deconoising model file: {err}"
+            ) from err
         return model
 
     def info(self) -> dict[str, Any]:
@@ -153,7 +157,9 @@ def _read_payload(path: Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelFileError(f"{path} is not a napari-deconoising model file ({reason[:200]})") from err
+        raise ModelFileError(
+            f"{path} is not a napari-deconoising model file ({reason[:200]})"
+        ) from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not a napari-deconoising model file")
     if int(payload.get("format_version", 0)) > FORMAT_VERSION:

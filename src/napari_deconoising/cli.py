@@ -16,32 +16,36 @@ from .errors import Cancelled, DeconoisingError
 
 
 class ProgressBar:
-    """A one-line text progress bar on stderr, redrawn at most 5 times a second."""
+    """A text progress bar on stderr: redrawn in place at most 5 times a second on a terminal,
+    or written as a new line every 10 seconds when stderr is a file or a pipe."""
 
     def __init__(self, label: str, enabled: bool = True, width: int = 30):
         self.label, self.enabled, self.width = label, enabled, width
         self._last = 0.0
+        self._interactive = sys.stderr.isatty()
 
     def update(self, fraction: float, detail: str = "", force: bool = False) -> None:
         """Redraw with ``fraction`` (0..1) done and a short ``detail`` text."""
         now = time.monotonic()
-        if not self.enabled or (not force and now - self._last < 0.2):
+        interval = 0.2 if self._interactive else 10.0
+        if not self.enabled or (not force and now - self._last < interval):
             return
         self._last = now
         filled = int(self.width * min(max(fraction, 0.0), 1.0))
         bar = "#" * filled + "-" * (self.width - filled)
-        sys.stderr.write(f"\r{self.label} [{bar}] {100 * fraction:5.1f}% {detail}   ")
+        start, end = ("\r", "   ") if self._interactive else ("", "\n")
+        sys.stderr.write(f"{start}{self.label} [{bar}] {100 * fraction:5.1f}% {detail}{end}")
         sys.stderr.flush()
 
     def close(self) -> None:
         """End the line."""
-        if self.enabled:
+        if self.enabled and self._interactive:
             sys.stderr.write("\n")
             sys.stderr.flush()
 
 
 def _format_seconds(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
@@ -87,6 +91,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     figures = run_demo(
         args.out,
         minutes=args.minutes,
+        steps=args.steps,
         on_training_event=_training_printer(bar),
         on_prediction_progress=_prediction_printer(ProgressBar("predicting", enabled=False)),
     )
@@ -107,7 +112,9 @@ def cmd_psf(args: argparse.Namespace) -> int:
 
     optics = (args.na, args.wavelength, args.pixel_size)
     if args.sigma is not None and any(v is not None for v in optics):
-        raise DeconoisingError("give either --sigma or the optics (--na, --wavelength, --pixel-size)")
+        raise DeconoisingError(
+            "give either --sigma or the optics (--na, --wavelength, --pixel-size)"
+        )
     if args.sigma is None and any(v is None for v in optics):
         raise DeconoisingError("give --sigma, or all of --na, --wavelength and --pixel-size")
     if args.model == "widefield":
@@ -127,7 +134,10 @@ def cmd_psf(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(figures)
     else:
-        print(f"PSF {kernel.shape[0]}x{kernel.shape[1]}, FWHM {figures['fwhm_px']:.2f} px -> {args.out}")
+        print(
+            f"PSF {kernel.shape[0]}x{kernel.shape[1]}, FWHM {figures['fwhm_px']:.2f} px "
+            f"-> {args.out}"
+        )
     return 0
 
 
@@ -220,7 +230,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json(figures)
     else:
-        print(f"denoised -> {args.denoised}, deconvolved -> {args.deconvolved} ({result.seconds:.1f} s)")
+        print(
+            f"denoised -> {args.denoised}, deconvolved -> {args.deconvolved} "
+            f"({result.seconds:.1f} s)"
+        )
     return 0
 
 
@@ -235,11 +248,16 @@ def cmd_info(args: argparse.Namespace) -> int:
         return 0
     print(f"model file:   {args.model} ({info['file_bytes'] / 1e6:.2f} MB)")
     print(f"kind:         {info['kind']}")
-    print(f"network:      U-Net depth {info['depth']}, widths {info['widths']}, "
-          f"{info['parameters']:,} parameters")
+    print(
+        f"network:      U-Net depth {info['depth']}, widths {info['widths']}, "
+        f"{info['parameters']:,} parameters"
+    )
     print(f"PSF:          {info['psf_shape']}")
     norm = info["normalisation"]
-    print(f"normalisation: mean {norm['mean']:.2f}, std {norm['std']:.2f}, offset {norm['offset']:.2f}")
+    print(
+        f"normalisation: mean {norm['mean']:.2f}, std {norm['std']:.2f}, "
+        f"offset {norm['offset']:.2f}"
+    )
     compressed = info["compressed_from"] or "no"
     print(f"compressed:   {compressed}")
     print(f"package:      napari-deconoising {info['metadata'].get('package_version', '?')}")
@@ -257,7 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="train and predict on built-in synthetic data")
     demo.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
-    demo.add_argument("--minutes", type=float, default=None, help="training budget in minutes")
+    demo_budget = demo.add_mutually_exclusive_group()
+    demo_budget.add_argument(
+        "--minutes", type=float, default=None, help="training budget in minutes (default 2)"
+    )
+    demo_budget.add_argument("--steps", type=int, default=None, help="training budget in steps")
     demo.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     demo.set_defaults(handler=cmd_demo)
 
@@ -295,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("image")
     predict.add_argument("--model", required=True)
     predict.add_argument("--denoised", required=True, help="output TIFF of the denoised image")
-    predict.add_argument("--deconvolved", required=True, help="output TIFF of the deconvolved image")
+    predict.add_argument(
+        "--deconvolved", required=True, help="output TIFF of the deconvolved image"
+    )
     predict.add_argument("--tile", type=int, help="tile size in pixels")
     predict.add_argument("--overlap", type=int, help="tile overlap in pixels")
     predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

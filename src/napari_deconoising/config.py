@@ -50,7 +50,10 @@ class NetworkConfig(_Config):
 
     def __post_init__(self) -> None:
         _check(1 <= self.depth <= 5, f"network depth must be 1..5, got {self.depth}")
-        _check(4 <= self.start_filters <= 256, f"start_filters must be 4..256, got {self.start_filters}")
+        _check(
+            4 <= self.start_filters <= 256,
+            f"start_filters must be 4..256, got {self.start_filters}",
+        )
         _check(1 <= self.convs_per_level <= 4, "convs_per_level must be 1..4")
 
     @property
@@ -88,7 +91,9 @@ class TrainingConfig(_Config):
     def __post_init__(self) -> None:
         if isinstance(self.network, dict):
             object.__setattr__(self, "network", NetworkConfig.from_dict(self.network))
-        _check(self.steps is not None or self.minutes is not None, "give a budget: steps or minutes")
+        _check(
+            self.steps is not None or self.minutes is not None, "give a budget: steps or minutes"
+        )
         _check(self.steps is None or self.steps >= 1, f"steps must be >= 1, got {self.steps}")
         _check(
             self.minutes is None or (math.isfinite(self.minutes) and self.minutes > 0),
@@ -100,7 +105,10 @@ class TrainingConfig(_Config):
             f"patch_size must be 16..1024 and a multiple of {multiple}, got {self.patch_size}",
         )
         _check(1 <= self.batch_size <= 1024, f"batch_size must be 1..1024, got {self.batch_size}")
-        _check(0 < self.learning_rate <= 1, f"learning_rate must be in (0, 1], got {self.learning_rate}")
+        _check(
+            0 < self.learning_rate <= 1,
+            f"learning_rate must be in (0, 1], got {self.learning_rate}",
+        )
         _check(self.positivity_weight >= 0, "positivity_weight must be >= 0")
         _check(self.tv_weight >= 0, "tv_weight must be >= 0")
         _check(0 < self.mask_fraction <= 0.25, "mask_fraction must be in (0, 0.25]")

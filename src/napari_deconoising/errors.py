@@ -23,5 +23,5 @@ class ConfigError(DeconoisingError):
     """A configuration value is out of range or unknown."""
 
 
-class Cancelled(Exception):  # noqa: N818 - reads naturally: ``except Cancelled``
+class Cancelled(Exception):
     """Raised inside a long task when the user asked it to stop and it produced no result."""

@@ -18,7 +18,7 @@ import torch
 
 from .bundle import DecoNoisingModel
 from .config import PredictionConfig
-from .devices import autocast, resolve_device
+from .devices import autocast, network_input, place_network, resolve_device
 from .errors import Cancelled
 from .images import as_frames
 from .losses import convolve, psf_tensor
@@ -94,7 +94,7 @@ class Predictor:
         self.model = model
         self.config = config or PredictionConfig()
         self.device = resolve_device(self.config.device)
-        self.network = model.network.to(self.device).eval()
+        self.network = place_network(model.network, self.device).eval()
         self.kernel = psf_tensor(model.psf, self.device)
         self._cancel = threading.Event()
 
@@ -168,7 +168,7 @@ class Predictor:
                 [source[r : r + grid_y.tile, c : c + grid_x.tile] for r, c in batch_corners]
             )[:, None]
             with autocast(self.device):
-                output = self.network(tiles).float() * self.model.output_scale
+                output = self.network(network_input(tiles)).float() * self.model.output_scale
             for (r, c), tile in zip(batch_corners, output[:, 0], strict=True):
                 stitched[r : r + grid_y.stride, c : c + grid_x.stride] = tile[
                     o : o + grid_y.stride, o : o + grid_x.stride

@@ -20,7 +20,7 @@ import torch
 
 from .bundle import DecoNoisingModel, Normalisation, timestamp
 from .config import TrainingConfig
-from .devices import autocast, resolve_device
+from .devices import autocast, network_input, place_network, resolve_device
 from .errors import ImageError, PSFError
 from .images import as_frames, estimate_offset
 from .losses import deconoising_loss, psf_tensor
@@ -89,7 +89,9 @@ class TrainingFinished:
     model_path: str | None
 
 
-TrainingEvent = TrainingStarted | TrainingStep | ValidationResult | CheckpointSaved | TrainingFinished
+TrainingEvent = (
+    TrainingStarted | TrainingStep | ValidationResult | CheckpointSaved | TrainingFinished
+)
 
 
 def last_checkpoint_path(model_path: str | Path) -> Path:
@@ -210,7 +212,7 @@ class _Session:
         self.weights = np.array([self._positions(f) for f in self.train_frames], dtype=np.float64)
         self.weights /= self.weights.sum()
         self.pixels = sum(f.numel() for f in self.train_frames)
-        self.network = UNet(config.network).to(self.device)
+        self.network = place_network(UNet(config.network), self.device)
         self.kernel = psf_tensor(trainer.psf, self.device)
         self.optimiser = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -231,7 +233,7 @@ class _Session:
         fraction, patch = self.config.validation_fraction, self.config.patch_size
         if fraction == 0:
             return frames, []
-        n_validation = int(round(fraction * len(frames)))
+        n_validation = round(fraction * len(frames))
         if n_validation >= 1 and len(frames) - n_validation >= 1:
             order = torch.randperm(len(frames), generator=self.generator).tolist()
             held = set(order[:n_validation])
@@ -241,7 +243,7 @@ class _Session:
             )
         train, validation = [], []
         for frame in frames:
-            strip = max(patch, int(round(fraction * frame.shape[0])))
+            strip = max(patch, round(fraction * frame.shape[0]))
             if frame.shape[0] - strip >= patch:
                 train.append(frame[:-strip])
                 validation.append(frame[-strip:])
@@ -253,7 +255,9 @@ class _Session:
         """Random patches (count, 1, P, P), augmented with 90-degree rotations and flips."""
         patch = self.config.patch_size
         choice = torch.multinomial(
-            torch.as_tensor(weights if weights is not None else [1.0] * len(frames), dtype=torch.float64),
+            torch.as_tensor(
+                weights if weights is not None else [1.0] * len(frames), dtype=torch.float64
+            ),
             count,
             replacement=True,
             generator=self.generator,
@@ -275,7 +279,7 @@ class _Session:
     def loss(self, patches: torch.Tensor, manipulated: torch.Tensor, mask: torch.Tensor):
         config = self.config
         with autocast(self.device):
-            output = self.network(manipulated)
+            output = self.network(network_input(manipulated))
         deconvolved = output.float() * config.output_scale
         return deconoising_loss(
             deconvolved,
@@ -348,7 +352,13 @@ class _Session:
             eta = elapsed * (1 - min(progress, 1.0)) / max(progress, 1e-9)
             patches_seen = step * config.batch_size * config.patch_size**2
             yield TrainingStep(
-                step, total_steps, patches_seen // self.pixels, train_loss, lr, elapsed, eta,
+                step,
+                total_steps,
+                patches_seen // self.pixels,
+                train_loss,
+                lr,
+                elapsed,
+                eta,
                 min(progress, 1.0),
             )
             if step % config.validation_interval == 0:

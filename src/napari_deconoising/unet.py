@@ -61,7 +61,7 @@ class UNet(nn.Module):
     @property
     def size_multiple(self) -> int:
         """Input sizes must be multiples of this."""
-        return 2 ** self.config.depth
+        return 2**self.config.depth
 
     def architecture(self) -> dict:
         """JSON description from which :func:`build_unet` rebuilds this network."""
