@@ -1,0 +1,114 @@
+"""Training throughput, masking cost and prediction time on this machine.
+
+Prints patches per second for our default network and for the 2020 network size (3 levels,
+64 filters: 1.7 M parameters) with 100x100 patches as the 2020 code used, the share of a step
+spent in blind-spot masking, and the time to predict one 512x512 frame of the walls data.
+
+    python bench/bench_speed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from common import load_walls, machine, save_results
+
+from napari_deconoising import NetworkConfig, PredictionConfig, Predictor, TrainingConfig, train
+from napari_deconoising.devices import network_input, place_network, resolve_device
+from napari_deconoising.losses import deconoising_loss, psf_tensor
+from napari_deconoising.masking import blind_spot_mask
+from napari_deconoising.unet import UNet, count_parameters
+
+
+def time_steps(network_config: NetworkConfig, patch: int, batch: int, psf, device, repeats=10):
+    """Seconds per training step and per masking call."""
+    network = place_network(UNet(network_config), device)
+    optimiser = torch.optim.Adam(network.parameters(), 1e-3)
+    kernel = psf_tensor(psf, device)
+    patches = torch.randn(batch, 1, patch, patch, device=device)
+    generator = torch.Generator().manual_seed(0)
+
+    def step():
+        manipulated, mask = blind_spot_mask(patches, 1 / 32, 5, generator)
+        loss = deconoising_loss(network(network_input(manipulated)) * 10, patches, mask, kernel, -1)
+        optimiser.zero_grad()
+        loss.total.backward()
+        optimiser.step()
+
+    for _ in range(3):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        step()
+    _sync(device)
+    per_step = (time.perf_counter() - start) / repeats
+    start = time.perf_counter()
+    for _ in range(repeats * 5):
+        blind_spot_mask(patches, 1 / 32, 5, generator)
+    _sync(device)
+    per_mask = (time.perf_counter() - start) / (repeats * 5)
+    return per_step, per_mask, count_parameters(network)
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    data = load_walls()
+    psf = data["psf"]
+    defaults = TrainingConfig()
+    results = {"machine": machine(), "device": str(device), "training": [], "prediction": {}}
+    cases = [
+        ("default", defaults.network, defaults.patch_size, defaults.batch_size),
+        ("2020 size, 100x100-like", NetworkConfig(depth=2, start_filters=64), 96, 20),
+    ]
+    for name, network_config, patch, batch in cases:
+        per_step, per_mask, params = time_steps(network_config, patch, batch, psf, device)
+        figures = {
+            "case": name,
+            "parameters": params,
+            "patch": patch,
+            "batch": batch,
+            "seconds_per_step": per_step,
+            "patches_per_second": batch / per_step,
+            "megapixels_per_second": batch * patch**2 / per_step / 1e6,
+            "masking_share_of_step": per_mask / per_step,
+        }
+        results["training"].append(figures)
+        print(
+            f"training [{name}] {params:,} params, {batch} patches of {patch}x{patch}: "
+            f"{per_step * 1000:.0f} ms/step, {figures['patches_per_second']:.1f} patches/s, "
+            f"masking {100 * figures['masking_share_of_step']:.2f}% of a step",
+            flush=True,
+        )
+    model = train(data["noisy"][:1], psf, defaults.replace(steps=1))  # weights do not matter here
+    predictor = Predictor(model, PredictionConfig(device=args.device))
+    frame = data["noisy"][0].astype(np.float32)
+    predictor.predict(frame)
+    timings = []
+    for _ in range(5):
+        start = time.perf_counter()
+        predictor.predict(frame)
+        timings.append(time.perf_counter() - start)
+    results["prediction"] = {
+        "seconds_per_512_frame_median": float(np.median(timings)),
+        "tile": predictor.config.tile,
+        "overlap": predictor.config.overlap,
+    }
+    print(f"prediction: {np.median(timings):.3f} s per 512x512 frame (median of 5)")
+    print("2020 code on the same data: 1.8-3.0 s per step of 20 100x100 patches, 1.8 s per frame")
+    save_results(f"speed_{device.type}", results)
+
+
+if __name__ == "__main__":
+    main()
