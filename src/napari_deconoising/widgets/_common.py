@@ -1,0 +1,207 @@
+"""Helpers shared by the widgets: notifications, layer checks and output layers, layer pickers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import ComboBox
+
+from ..errors import DeconoisingError, ImageError
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Image
+
+NO_LAYER = "(none)"
+
+
+def notify_error(message: str) -> None:
+    """Show ``message`` as a napari error notification."""
+    from napari.utils.notifications import show_error
+
+    show_error(message)
+
+
+def notify_info(message: str) -> None:
+    """Show ``message`` as a napari information notification."""
+    from napari.utils.notifications import show_info
+
+    show_info(message)
+
+
+def error_message(err: BaseException, action: str) -> str:
+    """The text shown for ``err``: the message itself for our own errors, else its type too."""
+    if isinstance(err, DeconoisingError):
+        return str(err)
+    return f"{action} failed: {type(err).__name__}: {err}"
+
+
+def unwrap(obj: Any) -> Any:
+    """The napari object behind the ``PublicOnlyProxy`` napari gives plugin widgets."""
+    return getattr(obj, "__wrapped__", obj)
+
+
+def same_layer(a: Any, b: Any) -> bool:
+    """Identity of layers, seeing through napari's proxies (each access makes a new proxy)."""
+    return a is not None and b is not None and unwrap(a) is unwrap(b)
+
+
+def file_text(file_edit: Any) -> str:
+    """What the user typed in a magicgui FileEdit ("" when empty, where ``.value`` gives ".")."""
+    return str(file_edit.line_edit.value).strip()
+
+
+def image_layers(viewer: napari.Viewer) -> list[Image]:
+    """The viewer's image layers, bottom first."""
+    from napari.layers import Image
+
+    return [layer for layer in viewer.layers if isinstance(layer, Image)]
+
+
+def check_image_layer(layer: Image | None, purpose: str = "the image") -> None:
+    """Raise :class:`ImageError` unless ``layer`` holds one 2D image or a stack of 2D frames."""
+    if layer is None:
+        raise ImageError(
+            f"choose an image layer for {purpose} (open one, or File > Open Sample > "
+            "napari-deconoising > Synthetic cell walls)"
+        )
+    if getattr(layer, "multiscale", False):
+        raise ImageError(f"layer '{layer.name}' is multiscale; give a single-resolution image")
+    if getattr(layer, "rgb", False):
+        raise ImageError(
+            f"layer '{layer.name}' is an RGB image; give one channel, a 2D image (Y, X) or a "
+            "stack of 2D frames (N, Y, X)"
+        )
+    if layer.ndim not in (2, 3):
+        raise ImageError(
+            f"layer '{layer.name}' is {layer.ndim}D with shape {tuple(layer.data.shape)}; give a "
+            "2D image (Y, X) or a stack of 2D frames (N, Y, X)"
+        )
+
+
+def layer_array(layer: Image) -> np.ndarray:
+    """The layer's pixels as a numpy array (reads lazy arrays; call it from a worker)."""
+    return np.asarray(layer.data)
+
+
+def find_layer(viewer: napari.Viewer, name: str) -> Any:
+    """The layer called ``name``, or None."""
+    try:
+        return viewer.layers[name]
+    except KeyError:
+        return None
+
+
+def show_output(viewer: napari.Viewer, raw: Image, name: str, data: np.ndarray) -> Image:
+    """Put ``data`` in the image layer called ``name``, creating it if needed.
+
+    The layer gets the raw layer's scale, translate, contrast limits and colormap, so that raw
+    and output compare directly; an existing layer of that name is updated in place.
+    """
+    from napari.layers import Image
+
+    settings: dict[str, Any] = {
+        "scale": raw.scale,
+        "translate": raw.translate,
+        "contrast_limits": list(raw.contrast_limits),
+    }
+    existing = find_layer(viewer, name)
+    if isinstance(existing, Image) and existing.ndim == np.ndim(data):
+        existing.data = data
+        for key, value in settings.items():
+            setattr(existing, key, value)
+        return existing
+    return viewer.add_image(data, name=name, colormap=raw.colormap, **settings)
+
+
+class LayerChoices:
+    """Makes magicgui combo boxes listing the viewer's image layers and keeps them current.
+
+    The boxes are refreshed when layers are added, removed, moved or renamed, until
+    :meth:`disconnect` is called (when the owning widget closes).
+    """
+
+    def __init__(self, viewer: napari.Viewer):
+        self.viewer = viewer
+        self._combos: list[ComboBox] = []
+        self._events = [
+            viewer.layers.events.inserted,
+            viewer.layers.events.removed,
+            viewer.layers.events.moved,
+            viewer.layers.events.renamed,
+        ]
+        for emitter in self._events:
+            emitter.connect(self.refresh)
+
+    def combo(
+        self,
+        label: str,
+        optional: bool = False,
+        tooltip: str | None = None,
+        prefer: Callable[[Image], bool] | None = None,
+    ) -> ComboBox:
+        """A box of image layers; ``optional`` adds a "(none)" entry (value None).
+
+        Layers for which ``prefer`` is true are listed first (bottom first), so a fresh box starts
+        on one of them; an optional box whose value is None takes the topmost preferred layer,
+        and any box switches to a preferred layer as soon as it is added to the viewer.
+        """
+
+        def choices(_widget: Any = None) -> list[tuple[str, Any]]:
+            layers = image_layers(self.viewer)
+            if prefer is not None:
+                layers = [x for x in layers if prefer(x)] + [x for x in layers if not prefer(x)]
+            items: list[tuple[str, Any]] = [(NO_LAYER, None)] if optional else []
+            return items + [(layer.name, layer) for layer in layers]
+
+        combo = ComboBox(label=label, choices=choices, nullable=optional, tooltip=tooltip)
+        combo._deconoising_prefer = prefer  # type: ignore[attr-defined]
+        self._combos.append(combo)
+        self._apply_preference(combo)
+        return combo
+
+    def refresh(self, event: Any = None) -> None:
+        """Re-read the layers into every box (keeping each current choice when it still exists)."""
+        added = getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
+        for combo in self._combos:
+            combo.reset_choices()
+            self._apply_preference(combo, added)
+
+    def _apply_preference(self, combo: ComboBox, added: Any = None) -> None:
+        prefer = combo._deconoising_prefer  # type: ignore[attr-defined]
+        if prefer is None:
+            return
+        if added is not None and any(same_layer(added, c) for c in combo.choices) and prefer(added):
+            combo.value = added
+        elif combo.value is None:
+            for layer in reversed(image_layers(self.viewer)):
+                if prefer(layer):
+                    combo.value = layer
+                    return
+
+    def disconnect(self) -> None:
+        """Stop following the viewer's layers."""
+        for emitter in self._events:
+            emitter.disconnect(self.refresh)
+        self._combos.clear()
+
+
+def looks_like_psf_name(layer: Image) -> bool:
+    """True for layers whose name mentions a PSF (e.g. "PSF", "true PSF", "psf_488")."""
+    return "psf" in layer.name.lower()
+
+
+OUTPUT_SUFFIXES = (" denoised", " deconvolved")
+
+
+def looks_like_raw_image(layer: Image) -> bool:
+    """True for layers that are neither PSFs nor outputs of this plugin nor ground truth."""
+    name = layer.name.lower()
+    return not (
+        looks_like_psf_name(layer)
+        or name.endswith(OUTPUT_SUFFIXES)
+        or "truth" in name
+        or layer.ndim < 2
+    )

@@ -1,0 +1,72 @@
+"""Raw, denoised and deconvolved side by side: napari's grid mode, restored on the way out."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._common import same_layer, unwrap
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Layer
+
+
+class SideBySide:
+    """Shows only the given layers, one per grid cell in a row, with one shared camera.
+
+    In grid mode napari draws every cell with the same camera, so panning and zooming one
+    panel moves all of them: the cameras are linked. :meth:`leave` restores the grid
+    settings and the layers' visibility.
+    """
+
+    def __init__(self, viewer: napari.Viewer):
+        self.viewer = viewer
+        self._saved: dict[str, Any] | None = None
+
+    @property
+    def active(self) -> bool:
+        """True while the viewer is in the grid this object set up."""
+        return self._saved is not None and _grid(self.viewer).enabled
+
+    def enter(self, layers: list[Layer]) -> None:
+        """Grid mode with ``layers`` left to right (in the order given) and all others hidden."""
+        viewer, grid = self.viewer, _grid(self.viewer)
+        if self._saved is None:
+            self._saved = {
+                "visible": {id(unwrap(x)): (x, x.visible) for x in viewer.layers},
+                "shape": grid.shape,
+                "stride": grid.stride,
+            }
+        for layer in viewer.layers:
+            layer.visible = any(same_layer(layer, wanted) for wanted in layers)
+        # napari fills the grid from the bottom of the layer list up (stride 1) or from the
+        # top down (stride -1): pick the direction that gives the order asked for.
+        indices = [viewer.layers.index(layer) for layer in layers]
+        if indices != sorted(indices) and indices != sorted(indices, reverse=True):
+            for layer in layers:  # make them consecutive, in order, at the top of the list
+                viewer.layers.move(viewer.layers.index(layer), len(viewer.layers))
+            indices = [viewer.layers.index(layer) for layer in layers]
+        grid.stride = 1 if indices == sorted(indices) else -1
+        grid.shape = (1, len(layers))
+        grid.enabled = True
+        viewer.reset_view()
+
+    def leave(self) -> None:
+        """Back to one view, with the visibility and grid settings from before :meth:`enter`."""
+        grid = _grid(self.viewer)
+        grid.enabled = False
+        if self._saved is not None:
+            grid.shape = self._saved["shape"]
+            grid.stride = self._saved["stride"]
+            present = {id(unwrap(layer)) for layer in self.viewer.layers}
+            for key, (layer, visible) in self._saved["visible"].items():
+                if key in present:
+                    layer.visible = visible
+            self._saved = None
+        self.viewer.reset_view()
+
+
+def _grid(viewer: napari.Viewer) -> Any:
+    """The grid settings (``viewer.canvas.grid`` since napari 0.9, ``viewer.grid`` before)."""
+    canvas = getattr(viewer, "canvas", None)
+    return canvas.grid if canvas is not None and hasattr(canvas, "grid") else viewer.grid

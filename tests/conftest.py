@@ -1,0 +1,58 @@
+"""Shared test fixtures: tiny models and captured napari notifications for the widget tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def notifications():
+    """Messages of the napari notifications shown during the test, as (severity, text)."""
+    from napari.utils.notifications import notification_manager
+
+    seen: list[tuple[str, str]] = []
+
+    def record(event) -> None:
+        notification = event.value if hasattr(event, "value") else event
+        seen.append((str(notification.severity), str(notification.message)))
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)
+
+
+@pytest.fixture
+def clean_registry():
+    """An empty shared model registry before and after the test."""
+    from napari_deconoising.widgets._models import model_registry
+
+    model_registry.clear()
+    yield model_registry
+    model_registry.clear()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A temporary home folder (models are saved under ~/deconoising-models by default)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_sample():
+    """A 2-frame 64x64 synthetic recording with its truth."""
+    from napari_deconoising import make_sample
+
+    return make_sample(shape=(64, 64), n_frames=2, cell_size=16, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_sample):
+    """A DecoNoising model trained for a few steps (quick, not good)."""
+    from napari_deconoising import NetworkConfig, TrainingConfig, train
+
+    config = TrainingConfig(
+        steps=5, patch_size=32, batch_size=4, network=NetworkConfig(depth=2, start_filters=8),
+        validation_interval=5, device="cpu",
+    )
+    return train(tiny_sample.noisy, tiny_sample.psf, config)

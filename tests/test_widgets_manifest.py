@@ -1,0 +1,53 @@
+"""The manifest: widgets dock by their display names, the sample loads, npe2 accepts it."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from napari_deconoising.widgets.prediction_widget import PredictionWidget
+from napari_deconoising.widgets.psf_widget import PSFWidget
+from napari_deconoising.widgets.training_widget import TrainingWidget
+
+PLUGIN = "napari-deconoising"
+
+
+def test_manifest_names_and_validation():
+    from npe2 import PluginManifest
+
+    manifest = PluginManifest.from_distribution(PLUGIN)
+    assert manifest.name == PLUGIN
+    widgets = {w.display_name for w in manifest.contributions.widgets}
+    assert widgets == {"PSF", "Train", "Denoise & Deconvolve", "Compress"}
+    samples = {s.display_name for s in manifest.contributions.sample_data}
+    assert samples == {"Synthetic cell walls"}
+    manifest.validate_imports() if _compress_present() else None
+
+
+def _compress_present() -> bool:
+    return importlib.util.find_spec("napari_deconoising.widgets.compression_widget") is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [("PSF", PSFWidget), ("Train", TrainingWidget), ("Denoise & Deconvolve", PredictionWidget)],
+)
+def test_widget_docks_from_manifest(make_napari_viewer, name, cls):
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    assert isinstance(widget, cls)
+    assert dock.name.startswith(name)
+
+
+def test_sample_data_layers(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "synthetic-cell-walls")
+    names = [layer.name for layer in viewer.layers]
+    assert names == ["cell walls", "cell walls blurred truth", "cell walls sharp truth", "true PSF"]
+    noisy, blurred, sharp, psf = viewer.layers
+    assert noisy.data.ndim == 3 and noisy.data.shape[1:] == blurred.data.shape
+    assert sharp.data.shape == blurred.data.shape
+    assert abs(float(psf.data.sum()) - 1) < 1e-4
+    assert not blurred.visible and noisy.visible
+    assert tuple(blurred.contrast_limits) == tuple(noisy.contrast_limits)
