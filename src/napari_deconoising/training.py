@@ -187,6 +187,14 @@ def _collect_frames(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarra
     return frames
 
 
+def _mean_and_std(frames: list[np.ndarray]) -> tuple[float, float]:
+    """Mean and standard deviation over all pixels, without concatenating the frames."""
+    count = sum(f.size for f in frames)
+    mean = sum(float(f.sum(dtype=np.float64)) for f in frames) / count
+    variance = sum(float(((f - mean) ** 2).sum(dtype=np.float64)) for f in frames) / count
+    return mean, variance**0.5
+
+
 class _Session:
     """One training run: data on the device, network, optimiser, loop."""
 
@@ -200,15 +208,12 @@ class _Session:
         if config.seed is not None:
             torch.manual_seed(config.seed)
         frames = trainer.frames
-        stacked = np.concatenate([f.ravel() for f in frames])
-        self.normalisation = Normalisation(
-            mean=float(stacked.mean()),
-            std=float(max(stacked.std(), 1e-6)),
-            offset=estimate_offset(frames),
-        )
+        mean, std = _mean_and_std(frames)
+        self.normalisation = Normalisation(mean, max(std, 1e-6), estimate_offset(frames))
         train_frames, validation_frames = self._split(frames)
-        self.train_frames = [self._to_device(f) for f in train_frames]
-        self.validation_frames = [self._to_device(f) for f in validation_frames]
+        # Frames stay in host memory; only each batch of patches travels to the device.
+        self.train_frames = [self._normalised(f) for f in train_frames]
+        self.validation_frames = [self._normalised(f) for f in validation_frames]
         self.weights = np.array([self._positions(f) for f in self.train_frames], dtype=np.float64)
         self.weights /= self.weights.sum()
         self.pixels = sum(f.numel() for f in self.train_frames)
@@ -220,9 +225,8 @@ class _Session:
         self.steps = 0
 
     # -- data ---------------------------------------------------------------------------------
-    def _to_device(self, frame: np.ndarray) -> torch.Tensor:
-        normalised = self.normalisation.normalise(frame).astype(np.float32)
-        return torch.from_numpy(normalised).to(self.device)
+    def _normalised(self, frame: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(self.normalisation.normalise(frame).astype(np.float32))
 
     def _positions(self, frame: torch.Tensor) -> int:
         patch = self.config.patch_size
@@ -273,7 +277,7 @@ class _Session:
                 piece = torch.rot90(piece, turns, (0, 1))
                 piece = piece.flip(1) if flip % 2 else piece
             patches.append(piece)
-        return torch.stack(patches)[:, None].contiguous()
+        return torch.stack(patches)[:, None].to(self.device)
 
     # -- loss -----------------------------------------------------------------------------------
     def loss(self, patches: torch.Tensor, manipulated: torch.Tensor, mask: torch.Tensor):
