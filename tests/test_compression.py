@@ -199,6 +199,13 @@ def test_float16_weights_only_when_they_keep_the_outputs(
         assert torch.equal(loaded[name], tensor)
 
 
+def test_long_stacks_are_thinned_to_the_pixel_budget(teacher, sample):
+    stack = np.concatenate([sample.noisy] * 50)  # 200 frames of 64 x 64
+    compressor = Compressor(teacher, stack, config=quick(max_pixels=5 * 64 * 64))
+    assert len(compressor.train_frames) + len(compressor.eval_frames) == 5
+    assert compressor.held_out and len(compressor.eval_frames) == 1
+
+
 # -- cancelling ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("when", ["start", "fine-tuning"])
 def test_cancel_raises_and_writes_nothing(teacher, teacher_file, sample, tmp_path, when):

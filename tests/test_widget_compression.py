@@ -63,8 +63,9 @@ def test_compress_saves_reports_and_shares_the_model(compress_ui, qtbot, clean_r
     assert clean_registry.names() == [TRAINED, widget.model_name]
     assert clean_registry.path(widget.model_name) == str(result.path)
     assert widget.progress.value() == widget.progress.maximum()
-    assert "Parameters:" in widget.report.value and "Fidelity" in widget.report.value
-    assert "ready in Denoise & Deconvolve" in widget.status.value
+    report = widget.report.text()
+    assert f"{result.report.params_after:,}" in report and "PSNR against the original" in report
+    assert "ready in Denoise & Deconvolve" in widget.status.text()
     assert source.read_bytes() == original
     loaded = load_model(result.path)
     assert loaded.info()["compressed_from"] == "tiny.pt"
@@ -84,7 +85,7 @@ def test_cancel_writes_nothing(compress_ui, qtbot, monkeypatch, clean_registry):
     widget.compress_button.clicked()  # Cancel
     assert widget.compress_button.text == "Cancelling…"
     wait_idle(qtbot, widget)
-    assert widget.status.value == "Cancelled; nothing was saved."
+    assert widget.status.text() == "Cancelled; nothing was saved."
     assert widget.compress_button.text == "Compress" and widget.result is None
     assert not out.exists() and not list(out.parent.glob("*.tmp"))
     assert clean_registry.names() == [TRAINED]
@@ -100,7 +101,7 @@ def test_a_file_that_is_not_a_model_is_an_error(compress_ui, qtbot, home, notifi
     assert Path(widget.out_file.value).name == "fake-balanced.pt"
     widget.compress_button.clicked()
     wait_idle(qtbot, widget)
-    assert "not a napari-deconoising model file" in widget.status.value
+    assert "not a napari-deconoising model file" in widget.status.text()
     assert any("not a napari-deconoising model file" in text for _, text in notifications)
     assert widget.compress_button.text == "Compress" and widget.result is None
 
@@ -111,19 +112,19 @@ def test_an_image_that_does_not_match_is_an_error(compress_ui, qtbot, notificati
     widget.image.value = viewer.layers["bright"]
     widget.compress_button.clicked()
     wait_idle(qtbot, widget)
-    assert "does not match the model" in widget.status.value
+    assert "does not match the model" in widget.status.text()
     assert any("does not match" in text for _, text in notifications)
     widget.image.value = viewer.layers["PSF"]
     widget.compress_button.clicked()
     wait_idle(qtbot, widget)
-    assert "too small" in widget.status.value
+    assert "too small" in widget.status.text()
 
 
 def test_overwriting_the_original_is_refused(compress_ui, notifications):
     _, widget, source = compress_ui
     widget.out_file.value = source
     widget.compress_button.clicked()
-    assert not widget.running and "never overwritten" in widget.status.value
+    assert not widget.running and "never overwritten" in widget.status.text()
 
 
 def test_closing_the_widget_stops_the_worker(compress_ui, qtbot, monkeypatch):

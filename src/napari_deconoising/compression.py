@@ -170,7 +170,8 @@ class CompressionStage:
 
 @dataclass(frozen=True)
 class CompressionStep:
-    """Sent after every fine-tuning step. ``progress`` runs from 0 to 1 over the whole run."""
+    """Sent after every fine-tuning step. ``progress`` runs from 0 to 1 over the whole run;
+    ``eta_s`` estimates the seconds left in the whole run (fine-tuning and measurements)."""
 
     step: int
     max_steps: int
@@ -433,16 +434,35 @@ def weights_fingerprint(network: nn.Module) -> str:
 
 
 # -- inputs --------------------------------------------------------------------------------------
-def _collect_frames(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
-    if isinstance(images, np.ndarray):
-        images = [images]
-    if len(images) == 0:
+def _collect_frames(images: Any, max_pixels: int) -> list[np.ndarray]:
+    """The frames of every image as float32 arrays, at most about ``max_pixels`` per image.
+
+    Long stacks are thinned (frames spread evenly) *before* conversion, so a long time-lapse
+    never gets copied whole.
+    """
+    arrays = [images] if hasattr(images, "shape") else list(images)
+    if len(arrays) == 0:
         raise ImageError("no images given to fine-tune on")
     frames: list[np.ndarray] = []
-    for index, image in enumerate(images):
-        name = f"image {index + 1}" if len(images) > 1 else "image"
-        frames.extend(as_frames(image, name=name))
+    for index, image in enumerate(arrays):
+        name = f"image {index + 1}" if len(arrays) > 1 else "image"
+        frames.extend(as_frames(_thinned(image, max_pixels), name=name))
     return frames
+
+
+def _thinned(image: Any, max_pixels: int) -> np.ndarray:
+    """``image`` as a numpy array, keeping only evenly spread frames of a long (N, Y, X) stack."""
+    shape = tuple(getattr(image, "shape", np.shape(image)))
+    looks_rgb = len(shape) == 3 and shape[-1] in (3, 4) and min(shape[:2]) > 4
+    if len(shape) == 3 and not looks_rgb:
+        keep = max(1, max_pixels // max(shape[1] * shape[2], 1))
+        if shape[0] > keep:
+            chosen = _spread(shape[0], keep)
+            try:  # numpy and dask index lazily, other array types may not
+                image = image[chosen]
+            except (TypeError, IndexError, ValueError):
+                image = np.asarray(image)[chosen]
+    return np.asarray(image)
 
 
 def check_images_match(model: DecoNoisingModel, frames: Sequence[np.ndarray]) -> None:
@@ -526,7 +546,7 @@ class Compressor:
         self.out_path = _checked_out_path(out_path, source)
         self.teacher = copy.deepcopy(original)  # the caller's model stays untouched
         self.teacher.network.eval()
-        frames = _collect_frames(images)
+        frames = _collect_frames(images, self.config.max_pixels)
         check_images_match(self.teacher, frames)
         self.train_frames, self.eval_frames, self.held_out = _select_frames(frames, self.config)
         self.widths_before = list(self.teacher.network.widths)
@@ -655,25 +675,30 @@ class _Session:
         return targets
 
     # -- stage 3: distillation ------------------------------------------------------------------
+    def _reserve(self) -> float:
+        """Estimated seconds for the report's measurements after fine-tuning, with a margin.
+
+        The evaluation runs the student on the evaluation frames and the timing runs both models
+        ``1 + timing_repeats`` times on one frame; the student is taken to cost at most as much as
+        the teacher, whose speed was measured on the teacher stage.
+        """
+        config = self.config
+        teacher_frame = self.teacher_s_per_pixel * config.timing_size**2
+        evaluation = self.teacher_s_per_pixel * sum(f.size for f in self.c.eval_frames)
+        return 1.25 * (evaluation + 2 * teacher_frame * (1 + config.timing_repeats) + 3.0)
+
     def _tune_deadline(self) -> float:
         """Seconds since start by which fine-tuning must end to keep the whole run in budget."""
         if self.config.minutes is None:
             return math.inf
-        c, config = self.c, self.config
-        teacher_frame = self.teacher_s_per_pixel * config.timing_size**2
-        eval_pixels = sum(f.size for f in c.eval_frames)
-        # evaluation ~ the student on the evaluation frames; timing ~ both models (1 + repeats)
-        # times; the student costs at most the teacher's time; saving and margins ~ 3 s
-        reserve = self.teacher_s_per_pixel * eval_pixels
-        reserve += 2 * teacher_frame * (1 + config.timing_repeats) + 3.0
-        return 60 * config.minutes - 1.25 * reserve
+        return 60 * self.config.minutes - self._reserve()
 
     def _fine_tune(self, student: UNet, targets) -> Iterator[CompressionEvent]:
         """Distil the teacher's outputs into ``student``; returns (steps, last loss)."""
         config = self.config
         data = _PatchSampler(self, targets)
         optimiser = torch.optim.Adam(student.parameters(), lr=config.learning_rate)
-        deadline, tune_start = self._tune_deadline(), self.elapsed()
+        deadline, tune_start, reserve = self._tune_deadline(), self.elapsed(), self._reserve()
         budget = max(deadline - tune_start, 1e-3)
         student.train()
         step, loss, progress = 0, math.nan, 0.0
@@ -686,7 +711,7 @@ class _Session:
             step += 1
             spent = self.elapsed() - tune_start
             progress = min(1.0, max(step / config.steps, spent / budget))
-            eta = spent * (1 - progress) / max(progress, 1e-9)
+            eta = spent * (1 - progress) / max(progress, 1e-9) + reserve
             share = self.TEACHER_SHARE + self.TUNE_SHARE * progress
             yield CompressionStep(step, config.steps, loss, lr, self.elapsed(), eta, share)
         return step, loss

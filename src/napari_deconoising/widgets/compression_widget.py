@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton
-from qtpy.QtWidgets import QProgressBar, QVBoxLayout, QWidget
+from magicgui.widgets import ComboBox, Container, FileEdit, PushButton
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from ..bundle import DecoNoisingModel, load_model
 from ..compression import (
     PRESET_DESCRIPTIONS,
     PRESETS,
     CompressionFinished,
+    CompressionReport,
     CompressionResult,
     CompressionStage,
     CompressionStep,
@@ -88,10 +90,11 @@ class CompressionWidget(QWidget):
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value=DEFAULT_PRESET)
         self.out_file = FileEdit(label="save to", mode="w", filter="*.pt")
         self.compress_button = PushButton(text="Compress")
-        self.status = Label(value="")
-        self.report = Label(value="")
+        self.status = QLabel("")
+        self.report = QLabel("")
         for label in (self.status, self.report):
-            label.native.setWordWrap(True)
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.progress = QProgressBar()
         self.progress.setRange(0, PROGRESS_STEPS)
         self.progress.setFormat("idle")
@@ -111,13 +114,11 @@ class CompressionWidget(QWidget):
             widgets=[self.model, self.model_file, self.image, self.preset, self.out_file,
                      self.compress_button]
         )
-        after = Container(widgets=[self.status, self.report])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.form.native, self.progress, after.native):
+        for widget in (self.form.native, self.progress, self.status, self.report):
             layout.addWidget(widget)
         layout.addStretch()
-        self._after = after
 
     # -- choices ------------------------------------------------------------------------------
     @staticmethod
@@ -188,10 +189,10 @@ class CompressionWidget(QWidget):
             self._fail(str(err))
             return
         self.result, self._last_event = None, None
-        self.report.value = ""
+        self.report.setText("")
         self.progress.setValue(0)
         self.progress.setFormat("starting…")
-        self.status.value = f"Compressing with preset {self.preset.value} on '{layer.name}'…"
+        self.status.setText(f"Compressing with preset {self.preset.value} on '{layer.name}'…")
         self._set_running(True)
         self._slot.start(
             _compress, model, source, layer, self.preset.value, out, self._source_label(),
@@ -235,7 +236,7 @@ class CompressionWidget(QWidget):
 
     def _on_result(self, outcome: tuple[CompressionResult, str] | str | None) -> None:
         if outcome == "cancelled":
-            self.status.value = "Cancelled; nothing was saved."
+            self.status.setText("Cancelled; nothing was saved.")
             self.progress.setFormat("cancelled")
             return
         if not isinstance(outcome, tuple):
@@ -248,14 +249,14 @@ class CompressionWidget(QWidget):
         self.progress.setValue(PROGRESS_STEPS)
         self.progress.setFormat(f"done in {result.report.seconds:.0f} s")
         where = f"; saved to {path}" if path else ""
-        self.status.value = f"'{self.model_name}' is ready in Denoise & Deconvolve{where}"
-        self.report.value = "\n".join(result.report.lines())
+        self.status.setText(f"'{self.model_name}' is ready in Denoise & Deconvolve{where}")
+        self.report.setText(report_html(result.report))
 
     def _on_error(self, err: BaseException) -> None:
         self._fail(error_message(err, "Compression"))
 
     def _fail(self, message: str) -> None:
-        self.status.value = f"Error: {message}"
+        self.status.setText(f"Error: {message}")
         notify_error(message)
 
     def _on_finish(self) -> None:
@@ -268,6 +269,36 @@ class CompressionWidget(QWidget):
         model_registry.changed.disconnect(self._on_models_changed, missing_ok=True)
 
 
+def report_html(report: CompressionReport) -> str:
+    """The report as a small table: before, after and the gain, then the fidelity."""
+    size = f"{report.frame_size}²"
+    rows = [
+        ("parameters", f"{report.params_before:,}", f"{report.params_after:,}",
+         f"÷{report.param_reduction:.1f}"),
+        ("file", _size(report.bytes_before), _size(report.bytes_after),
+         f"÷{report.size_reduction:.1f}"),
+        (f"ms/frame {size}", f"{report.ms_per_frame_before:.0f}",
+         f"{report.ms_per_frame_after:.0f}", f"÷{report.speedup:.1f}"),
+    ]
+    cells = "".join(
+        "<tr>" + "".join(f"<td style='padding-right:8px'>{cell}</td>" for cell in row) + "</tr>"
+        for row in [("", "original", "compressed", "gain"), *rows]
+    )
+    return (
+        f"<table>{cells}</table>"
+        f"<p>PSNR against the original ({report.evaluated_on}): denoised "
+        f"<b>{report.psnr_denoised_vs_original:.1f} dB</b>, deconvolved "
+        f"<b>{report.psnr_deconvolved_vs_original:.1f} dB</b></p>"
+        f"<p>Preset {report.preset}: widths {report.widths_before} → {report.widths_after}, "
+        f"{report.storage} weights; {report.fine_tune_steps} fine-tuning steps, "
+        f"{report.seconds:.0f} s on {report.device}</p>"
+    )
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.2f} MB" if n_bytes >= 1e5 else f"{n_bytes / 1e3:.0f} kB"
+
+
 def _same_file(a: str, b: str) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
@@ -278,7 +309,8 @@ def _compress(job: Job, model, source, layer, preset: str, out: str | None, labe
         if model is None:
             model = load_model(source)
             yield Loaded(model, source)
-        compressor = Compressor(model, layer_array(layer), preset, out_path=out, source_path=source)
+        data = layer.data if hasattr(layer.data, "shape") else layer_array(layer)
+        compressor = Compressor(model, data, preset, out_path=out, source_path=source)
         job.bind(compressor.cancel)
         for event in compressor.run():
             if job.stopping:
