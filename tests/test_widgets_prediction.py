@@ -153,3 +153,33 @@ def test_cancel_adds_nothing(predict_ui, qtbot):
     assert "Cancelled" in widget.status.value
     assert "long denoised" not in viewer.layers
     assert widget._last_progress.frame < 39
+
+
+def test_n2v_model_gives_only_the_denoised_layer(predict_ui, qtbot, tiny_sample, clean_registry):
+    from napari_deconoising import NetworkConfig, TrainingConfig, train
+
+    viewer, widget = predict_ui
+    config = TrainingConfig(
+        steps=3, patch_size=32, batch_size=2, network=NetworkConfig(depth=2, start_filters=8),
+        n2v=True, device="cpu",
+    )
+    clean_registry.add("trained: n2v", train(tiny_sample.noisy, None, config))
+    assert "Noise2Void" in widget.model_info.value
+    run(widget, qtbot)
+    assert "raw denoised" in viewer.layers and "raw deconvolved" not in viewer.layers
+
+
+def test_unexpected_error_resets_the_widget(predict_ui, qtbot, monkeypatch, notifications):
+    from napari_deconoising.widgets import prediction_widget
+
+    def broken(self, image):
+        raise RuntimeError("boom")
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(prediction_widget.Predictor, "run", broken)
+    viewer, widget = predict_ui
+    run(widget, qtbot)
+    # (superqt drops a RuntimeError raised in a worker: the widget must catch it itself)
+    assert notifications[-1][1] == "Prediction failed: RuntimeError: boom"
+    assert widget.status.value == "Error: Prediction failed: RuntimeError: boom"
+    assert widget.image.enabled and "raw denoised" not in viewer.layers

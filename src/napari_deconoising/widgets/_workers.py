@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,6 +12,8 @@ from typing import Any
 
 from qtpy.QtCore import QEvent, QObject, QTimer
 from qtpy.QtWidgets import QWidget
+
+_log = logging.getLogger(__name__)
 
 #: Longest time between two GUI refreshes driven by a worker (milliseconds): at most 10 per second.
 REFRESH_MS = 100
@@ -74,19 +79,23 @@ class WorkerSlot:
         on_return: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         on_finish: Callable[[], None] | None = None,
+        action: str = "The task",
     ) -> Job:
         """Run ``function(job, *args)`` in a napari thread worker and connect its signals.
 
-        Unexpected exceptions are also reported by napari itself as a notification with the
-        traceback; expected ones (our :class:`~napari_deconoising.errors.DeconoisingError`) are
-        caught by the work functions and yielded as messages.
+        Work functions catch the errors they expect and yield (or return) :class:`Failed` with
+        a message for the user. Any other exception is turned into ``Failed("<action> failed:
+        <type>: <message>")`` too (its traceback goes to the log): superqt silently drops a
+        ``RuntimeError`` raised in a worker, which would leave the widget busy for ever.
         """
         from napari.qt.threading import create_worker
 
         if self._closed:
             raise RuntimeError("this widget was closed")
         job = Job()
-        worker = create_worker(function, job, *args, _start_thread=False, _ignore_errors=True)
+        worker = create_worker(
+            _guarded(function, action), job, *args, _start_thread=False, _ignore_errors=True
+        )
         for name, callback in (
             ("yielded", on_yield), ("returned", on_return), ("errored", on_error)
         ):
@@ -125,6 +134,37 @@ class WorkerSlot:
             job.stop()
         if worker is not None:
             worker.quit()
+
+
+def _guarded(function: Callable[..., Any], action: str) -> Callable[..., Any]:
+    """``function`` with every exception turned into a :class:`Failed` result."""
+
+    def failure(err: Exception) -> Failed:
+        from ._common import error_message
+
+        _log.error("%s failed", action, exc_info=err)
+        return Failed(error_message(err, action))
+
+    if inspect.isgeneratorfunction(function):
+
+        @functools.wraps(function)
+        def generator(*args: Any) -> Any:
+            try:
+                return (yield from function(*args))
+            except Exception as err:
+                yield failure(err)
+                return None
+
+        return generator
+
+    @functools.wraps(function)
+    def plain(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except Exception as err:
+            return failure(err)
+
+    return plain
 
 
 class Throttle(QObject):

@@ -91,8 +91,7 @@ class LossPlot(QWidget):
         grid = QColor(colour)
         grid.setAlpha(50)
         low, high = y_range
-        decades = range(math.floor(low), math.ceil(high) + 1)
-        ticks = [d for d in decades if low <= d <= high] or [low, high]
+        ticks = _log_ticks(low, high)
         font = painter.font()
         font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
         painter.setFont(font)
@@ -171,6 +170,21 @@ def _thin(points: list[tuple[int, float]], width: int) -> list[tuple[int, float]
         if run:
             thinned.append((run[-1][0], sum(p[1] for p in run) / len(run)))
     return thinned
+
+
+def _log_ticks(low: float, high: float) -> list[float]:
+    """log10 positions of round values (1, 2, 5 times a power of ten) inside [low, high]:
+    decades only when there are at least two of them."""
+    decades = [d for d in range(math.floor(low), math.ceil(high) + 1) if low <= d <= high]
+    if len(decades) >= 2:
+        return decades
+    ticks = [
+        d + math.log10(m)
+        for d in range(math.floor(low), math.ceil(high) + 1)
+        for m in (1, 2, 5)
+        if low <= d + math.log10(m) <= high
+    ]
+    return ticks or [low, high]
 
 
 def _format_loss(value: float) -> str:

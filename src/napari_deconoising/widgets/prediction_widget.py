@@ -18,7 +18,6 @@ from ..prediction import PredictionProgress, PredictionResult, Predictor
 from ._common import (
     LayerChoices,
     check_image_layer,
-    error_message,
     file_text,
     layer_array,
     looks_like_raw_image,
@@ -176,8 +175,8 @@ class PredictionWidget(QWidget):
         self._set_running(True)
         self._slot.start(
             _predict, layer, model, path, config, self.reference.value,
-            on_yield=self._on_event, on_return=self._on_result, on_error=self._on_error,
-            on_finish=self._on_finish,
+            on_yield=self._on_event, on_return=self._on_result, on_finish=self._on_finish,
+            action="Prediction",
         )
 
     def _chosen_model(self) -> tuple[DecoNoisingModel | None, str | None]:
@@ -238,9 +237,6 @@ class PredictionWidget(QWidget):
         self.progress.setFormat(f"done in {result.seconds:.1f} s")
         self.status.value = "Added " + " and ".join(f"'{layer.name}'" for layer in self.outputs)
         self.scores.value = outcome.scores
-
-    def _on_error(self, err: BaseException) -> None:
-        self.status.value = error_message(err, "Prediction")
 
     def _fail(self, message: str) -> None:
         self.status.value = f"Error: {message}"

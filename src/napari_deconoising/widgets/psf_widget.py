@@ -13,12 +13,11 @@ from ..psf import gaussian_psf, gaussian_psf_from_optics, prepare_psf, psf_fwhm,
 from ._common import (
     LayerChoices,
     check_image_layer,
-    error_message,
     find_layer,
     layer_array,
     notify_error,
 )
-from ._workers import Job, WorkerSlot, on_close
+from ._workers import Failed, Job, WorkerSlot, on_close
 
 if TYPE_CHECKING:
     import napari
@@ -108,12 +107,13 @@ class PSFWidget(QWidget):
     def _start(self, function, argument) -> None:
         self._set_busy(True)
         self._slot.start(
-            function, argument, on_return=self._done, on_finish=lambda: self._set_busy(False)
+            function, argument, on_return=self._done, on_finish=lambda: self._set_busy(False),
+            action="Making the PSF",
         )
 
-    def _done(self, result: np.ndarray | str) -> None:
-        if isinstance(result, str):
-            self._report(result)
+    def _done(self, result: np.ndarray | Failed) -> None:
+        if isinstance(result, Failed):
+            self._report(result.message)
         else:
             self.show_psf(result)
 
@@ -144,22 +144,20 @@ class PSFWidget(QWidget):
         self._layers.disconnect()
 
 
-def _widefield(job: Job, optics: tuple[float, float, float]) -> np.ndarray | str:
-    """Worker: the widefield PSF, or the error message."""
+def _widefield(job: Job, optics: tuple[float, float, float]) -> np.ndarray | Failed:
+    """Worker: the widefield PSF, or why not."""
     try:
         return widefield_psf(*optics)
     except DeconoisingError as err:
-        return str(err)
+        return Failed(str(err))
 
 
-def _from_layer(job: Job, layer) -> np.ndarray | str:
-    """Worker: a PSF made from an image layer (background removed), or the error message."""
+def _from_layer(job: Job, layer) -> np.ndarray | Failed:
+    """Worker: a PSF made from an image layer (background removed), or why not."""
     try:
         return prepare_psf(subtract_background(layer_array(layer)))
     except DeconoisingError as err:
-        return f"layer '{layer.name}' is not usable as a PSF: {err}"
-    except Exception as err:  # anything numpy may raise on odd data
-        return error_message(err, "making the PSF")
+        return Failed(f"layer '{layer.name}' is not usable as a PSF: {err}")
 
 
 def subtract_background(image: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ class TrainingSettings:
         self.budget = ComboBox(label="budget in", choices=(STEPS, MINUTES), value=STEPS)
         self.steps = SpinBox(label="steps", value=INTERACTIVE_STEPS, min=1, max=10_000_000)
         self.minutes = FloatSpinBox(
-            label="minutes", value=INTERACTIVE_MINUTES, min=0.1, max=100_000.0, step=0.5
+            label="minutes", value=INTERACTIVE_MINUTES, min=0.01, max=100_000.0, step=0.5
         )
         self.patch_size = SpinBox(
             label="patch size", value=d.patch_size, min=16, max=1024, step=16,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from pathlib import Path
@@ -43,6 +44,22 @@ DECONOISING, N2V = "DecoNoising (with PSF)", "Noise2Void (no PSF)"
 PROGRESS_STEPS = 1000
 
 
+@functools.cache
+def warm_up_torch() -> None:
+    """Make torch do its one-time lazy imports here, in the GUI thread, while the widget opens.
+
+    The first optimiser torch builds imports ``torch._dynamo`` (and sympy), and the first
+    convolution sets up its CPU kernels: about a second of work that, done in the training
+    worker, blocks the event loop for 100-600 ms.
+    """
+    import torch
+
+    layer = torch.nn.Conv2d(1, 4, 3, padding=1)
+    optimiser = torch.optim.Adam(layer.parameters())
+    layer(torch.zeros(1, 1, 16, 16)).mean().backward()
+    optimiser.step()
+
+
 def models_folder() -> Path:
     """Where the widget proposes to save models: ``~/deconoising-models``."""
     return Path.home() / "deconoising-models"
@@ -65,6 +82,7 @@ class TrainingWidget(QWidget):
 
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
+        warm_up_torch()
         self.viewer = napari_viewer
         self.model_name: str | None = None
         self.finished: TrainingFinished | None = None
@@ -161,8 +179,8 @@ class TrainingWidget(QWidget):
         self._set_running(True)
         self._slot.start(
             _train, layer, psf_layer, config, path, layer.name,
-            on_yield=self._on_event, on_return=self._on_model, on_error=self._on_error,
-            on_finish=self._on_finish,
+            on_yield=self._on_event, on_return=self._on_model, on_finish=self._on_finish,
+            action="Training",
         )
 
     def _inputs(self):
@@ -241,10 +259,6 @@ class TrainingWidget(QWidget):
         where = f"; saved to {path}" if path else ""
         ready = f"Ready in Denoise & Deconvolve as '{self.model_name}'."
         self.status.value = f"{summary}{where}. {ready}"
-
-    def _on_error(self, err: BaseException) -> None:
-        # napari itself shows the notification (with the traceback) for unexpected errors
-        self.status.value = error_message(err, "Training")
 
     def _fail(self, message: str) -> None:
         self.status.value = f"Error: {message}"
