@@ -129,7 +129,7 @@ PRESETS: dict[str, CompressionConfig] = {
 }
 
 PRESET_DESCRIPTIONS: dict[str, str] = {
-    "fast": "quickest to run (about a minute) and closest to the original: half the channels",
+    "fast": "quickest to run (about a minute): half the channels, a shorter fine-tuning",
     "balanced": "the default: about 5x fewer parameters, several times faster, same output",
     "smallest": "the smallest file (about 20x fewer parameters), at some cost in fidelity",
 }

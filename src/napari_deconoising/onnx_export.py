@@ -4,7 +4,13 @@ The exported graph is the whole model, not only the network: it takes images in 
 shaped (N, 1, H, W) float32 with H and W multiples of ``size_multiple`` (stored in the file's
 metadata), and returns ``deconvolved`` and ``denoised`` (same shape, camera units): normalisation,
 the U-Net, the output scale and the PSF convolution with reflected borders are all inside. Height,
-width and batch are dynamic. It processes each image whole, without the Predictor's tiling.
+width and batch are dynamic. It processes each image whole, without the Predictor's tiling (the
+network's zero padding shows at the image border, where the Predictor reflects the image), and
+the image must be larger than the PSF's radius.
+
+The graph is traced with torch's TorchScript-based exporter, which needs only ``onnx`` (the newer
+``torch.export``-based one also needs ``onnxscript``), then run in onnxruntime on two input shapes
+and compared with torch before anything is written.
 """
 
 from __future__ import annotations
