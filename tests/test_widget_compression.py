@@ -137,3 +137,20 @@ def test_closing_the_widget_stops_the_worker(compress_ui, qtbot, monkeypatch):
     viewer.window.remove_dock_widget(widget)
     qtbot.waitUntil(lambda: not worker.is_running, timeout=30000)
     assert not out.exists()
+
+
+def test_an_unexpected_failure_returns_to_idle(compress_ui, qtbot, monkeypatch, notifications):
+    import napari_deconoising.widgets.compression_widget as module
+
+    class Broken(module.Compressor):
+        def run(self):
+            yield from ()
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(module, "Compressor", Broken)
+    _, widget, _ = compress_ui
+    widget.compress_button.clicked()
+    wait_idle(qtbot, widget)
+    assert "Compression failed: RuntimeError: boom" in widget.status.text()
+    assert any("boom" in text for _, text in notifications)
+    assert widget.compress_button.text == "Compress" and widget.result is None

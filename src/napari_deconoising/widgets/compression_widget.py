@@ -33,8 +33,8 @@ from ._common import (
     notify_error,
 )
 from ._models import model_registry
-from ._workers import Job, Throttle, WorkerSlot, on_close
-from .training_widget import Failed, models_folder
+from ._workers import Failed, Job, Throttle, WorkerSlot, on_close
+from .training_widget import models_folder
 
 if TYPE_CHECKING:
     import napari
@@ -197,7 +197,7 @@ class CompressionWidget(QWidget):
         self._slot.start(
             _compress, model, source, layer, self.preset.value, out, self._source_label(),
             on_yield=self._on_event, on_return=self._on_result, on_error=self._on_error,
-            on_finish=self._on_finish,
+            on_finish=self._on_finish, action="Compression",
         )
 
     def cancel(self) -> None:
