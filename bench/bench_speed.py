@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 import torch
-from common import load_walls, machine, save_results
 
+from common import load_walls, machine, save_results
 from napari_deconoising import NetworkConfig, PredictionConfig, Predictor, TrainingConfig, train
 from napari_deconoising.devices import network_input, place_network, resolve_device
 from napari_deconoising.losses import deconoising_loss, psf_tensor

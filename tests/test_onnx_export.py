@@ -85,7 +85,7 @@ def test_a_failed_check_writes_nothing(tmp_path, monkeypatch):
 
 def test_missing_onnxruntime_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(ExportError, match=r"pip install 'napari-deconoising\[compress\]'"):
+    with pytest.raises(ExportError, match=r"pip install 'napari-deconoising\[onnx\]'"):
         export_onnx(model_with(gaussian_psf(1.5)), tmp_path / "model.onnx")
     assert list(tmp_path.iterdir()) == []
 

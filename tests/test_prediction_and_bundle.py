@@ -102,3 +102,11 @@ def test_other_torch_files_are_refused(tmp_path):
         load_model(path)
     with pytest.raises(ModelFileError, match="not found"):
         load_model(tmp_path / "missing.pt")
+
+
+def test_cancel_before_start_is_honoured_and_then_cleared():
+    predictor = Predictor(identity_like_model(), PredictionConfig(tile=32, overlap=4))
+    predictor.cancel()
+    with pytest.raises(Cancelled):
+        predictor.predict(np.zeros((64, 64), np.float32))
+    assert predictor.predict(np.zeros((64, 64), np.float32)).denoised.shape == (64, 64)

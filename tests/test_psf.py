@@ -75,3 +75,10 @@ def test_missing_psf_file(tmp_path):
 def test_bad_optics():
     with pytest.raises(PSFError, match="numerical aperture"):
         gaussian_psf_from_optics(3.0, 520, 65)
+
+
+def test_measured_bead_background_is_removed():
+    bead = gaussian_psf(1.5, size=31) * 1000 + 20  # a bead on a camera background of 20
+    psf = prepare_psf(bead)
+    assert psf.shape == gaussian_psf(1.5).shape
+    np.testing.assert_allclose(psf, gaussian_psf(1.5), atol=1e-3)

@@ -13,6 +13,7 @@ from napari_deconoising import (
     TrainingStarted,
     TrainingStep,
     ValidationResult,
+    gaussian_psf,
     load_model,
     make_sample,
     predict,
@@ -99,7 +100,7 @@ def test_clear_errors(sample):
     with pytest.raises(PSFError, match="needs a PSF"):
         Trainer(sample.noisy, None, TINY)
     with pytest.raises(PSFError, match="larger than the training patch"):
-        Trainer(sample.noisy, np.ones((41, 41)), TINY)
+        Trainer(sample.noisy, gaussian_psf(8.0), TINY)
     with pytest.raises(ConfigError, match="patch_size"):
         TINY.replace(patch_size=30)
     with pytest.raises(ConfigError, match="unknown"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .bundle import DecoNoisingModel, Normalisation, load_model
+from .compression import CompressionConfig, CompressionReport, Compressor, compress
 from .config import NetworkConfig, PredictionConfig, TrainingConfig
 from .errors import (
     Cancelled,
@@ -18,6 +19,7 @@ from .errors import (
     PSFError,
 )
 from .metrics import psnr
+from .onnx_export import export_onnx
 from .prediction import PredictionProgress, PredictionResult, Predictor, predict
 from .psf import (
     gaussian_psf,
@@ -41,6 +43,9 @@ from .training import (
 
 __all__ = [
     "Cancelled",
+    "CompressionConfig",
+    "CompressionReport",
+    "Compressor",
     "CheckpointSaved",
     "ConfigError",
     "DecoNoisingModel",
@@ -62,6 +67,8 @@ __all__ = [
     "TrainingStep",
     "ValidationResult",
     "__version__",
+    "compress",
+    "export_onnx",
     "gaussian_psf",
     "gaussian_psf_from_optics",
     "load_model",

@@ -102,6 +102,7 @@ class DecoNoisingModel:
         os.close(handle)
         try:
             torch.save(payload, temporary)
+            os.chmod(temporary, 0o644)  # mkstemp makes files private
             os.replace(temporary, path)
         finally:
             if os.path.exists(temporary):

@@ -336,10 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_compression_commands(commands) -> None:
-    try:
-        from .cli_compress import add_compression_commands
-    except ImportError:  # compression commands not available in this build
-        return
+    from .cli_compress import add_compression_commands
+
     add_compression_commands(commands)
 
 

@@ -367,7 +367,7 @@ def _torch_pruning() -> Any:
     except ImportError as err:
         raise DeconoisingError(
             "model compression needs the torch-pruning package: "
-            "pip install 'napari-deconoising[compress]'"
+            "pip install torch-pruning"
         ) from err
     return torch_pruning
 

@@ -115,7 +115,7 @@ def _require(name: str) -> Any:
         return __import__(name)
     except ImportError as err:
         raise ExportError(
-            f"ONNX export needs the '{name}' package: pip install 'napari-deconoising[compress]'"
+            f"ONNX export needs the '{name}' package: pip install 'napari-deconoising[onnx]'"
         ) from err
 
 

@@ -114,8 +114,17 @@ class Predictor:
         raise RuntimeError("prediction produced no result")  # pragma: no cover
 
     def run(self, image: np.ndarray) -> Iterator[PredictionProgress | PredictionResult]:
-        """Predict every frame, yielding progress events, then the result."""
-        self._cancel.clear()
+        """Predict every frame, yielding progress events, then the result.
+
+        A :meth:`cancel` that arrives before or during the run stops it; the flag is cleared when
+        the run ends, so the predictor can be used again.
+        """
+        try:
+            yield from self._run(image)
+        finally:
+            self._cancel.clear()
+
+    def _run(self, image: np.ndarray) -> Iterator[PredictionProgress | PredictionResult]:
         original_shape = np.shape(image)
         frames = as_frames(image)
         start = time.perf_counter()

@@ -103,7 +103,7 @@ def prepare_psf(array: np.ndarray, crop: bool = True) -> np.ndarray:
         raise PSFError("the PSF contains NaN or infinite values")
     if kernel.min() < -1e-6 * max(kernel.max(), 1e-30):
         raise PSFError("the PSF has negative values; a PSF must be non-negative")
-    kernel = np.clip(kernel, 0, None)
+    kernel = np.clip(kernel - _background(kernel), 0, None)
     total = kernel.sum()
     if not total > 0:
         raise PSFError("the PSF sums to zero; a PSF must have a positive sum")
@@ -129,6 +129,16 @@ def _check_optics(na: float, wavelength_nm: float, pixel_size_nm: float) -> None
         raise PSFError(f"emission wavelength must be 200-2000 nm, got {wavelength_nm}")
     if not (1 <= pixel_size_nm <= 10000):
         raise PSFError(f"pixel size must be 1-10000 nm, got {pixel_size_nm}")
+
+
+def _background(kernel: np.ndarray) -> float:
+    """Median of the outermost ring when it is a noticeable level (a measured bead image), else 0.
+
+    Analytic PSFs reach ~0 at their border and are left untouched.
+    """
+    ring = np.concatenate([kernel[0], kernel[-1], kernel[1:-1, 0], kernel[1:-1, -1]])
+    level = float(np.median(ring))
+    return level if level > 1e-3 * kernel.max() else 0.0
 
 
 def _centre(kernel: np.ndarray) -> np.ndarray:
