@@ -43,10 +43,10 @@ from .training import (
 
 __all__ = [
     "Cancelled",
+    "CheckpointSaved",
     "CompressionConfig",
     "CompressionReport",
     "Compressor",
-    "CheckpointSaved",
     "ConfigError",
     "DecoNoisingModel",
     "DeconoisingError",
