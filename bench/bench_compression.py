@@ -51,8 +51,12 @@ def teacher(
     seconds = time.perf_counter() - start
     done = trained.metadata.get("steps")
     print(f"teacher: {done} steps in {seconds:.0f} s -> {path}", flush=True)
-    info = {"trained_minutes": minutes if not steps else None, "steps_budget": steps,
-            "seconds": seconds, "steps": done}
+    info = {
+        "trained_minutes": minutes if not steps else None,
+        "steps_budget": steps,
+        "seconds": seconds,
+        "steps": done,
+    }
     return DecoNoisingModel.load(path), path, info
 
 
@@ -90,11 +94,15 @@ def run_preset(preset: str, original: DecoNoisingModel, source: Path, data: dict
     targets = check_targets(report, before, after, seconds)
     print(f"\n== preset {preset} (teacher {source.name}) ==")
     print("\n".join(result.report.lines()))
-    print(f"whole compress() call: {seconds:.1f} s; load average {load_before:.2f} -> "
-          f"{load_after:.2f}")
+    print(
+        f"whole compress() call: {seconds:.1f} s; load average {load_before:.2f} -> "
+        f"{load_after:.2f}"
+    )
     for key in before:
-        print(f"{key}: original {before[key]:.2f} dB, compressed {after[key]:.2f} dB "
-              f"({after[key] - before[key]:+.2f} dB)")
+        print(
+            f"{key}: original {before[key]:.2f} dB, compressed {after[key]:.2f} dB "
+            f"({after[key] - before[key]:+.2f} dB)"
+        )
     if preset == "balanced":
         for name, ok in targets.items():
             print(f"  [{'PASS' if ok else 'FAIL'}] {name}")
@@ -115,8 +123,9 @@ def main() -> None:
     parser.add_argument("--model", help="a trained model file (default: train one)")
     parser.add_argument("--minutes", type=float, default=3.0, help="teacher training budget")
     parser.add_argument("--steps", type=int, help="teacher budget in steps instead of minutes")
-    parser.add_argument("--preset", nargs="+", default=["balanced"],
-                        choices=("fast", "balanced", "smallest"))
+    parser.add_argument(
+        "--preset", nargs="+", default=["balanced"], choices=("fast", "balanced", "smallest")
+    )
     parser.add_argument("--name", default="compression", help="results file name")
     args = parser.parse_args()
     data = load_walls()

@@ -52,7 +52,11 @@ def tiny_model(tiny_sample):
     from napari_deconoising import NetworkConfig, TrainingConfig, train
 
     config = TrainingConfig(
-        steps=5, patch_size=32, batch_size=4, network=NetworkConfig(depth=2, start_filters=8),
-        validation_interval=5, device="cpu",
+        steps=5,
+        patch_size=32,
+        batch_size=4,
+        network=NetworkConfig(depth=2, start_filters=8),
+        validation_interval=5,
+        device="cpu",
     )
     return train(tiny_sample.noisy, tiny_sample.psf, config)

@@ -37,15 +37,28 @@ from napari_deconoising.compression import (
 from napari_deconoising.unet import UNet, count_parameters
 
 REPORT_KEYS = {
-    "params_before", "params_after", "bytes_before", "bytes_after", "ms_per_frame_before",
-    "ms_per_frame_after", "psnr_denoised_vs_original", "psnr_deconvolved_vs_original",
+    "params_before",
+    "params_after",
+    "bytes_before",
+    "bytes_after",
+    "ms_per_frame_before",
+    "ms_per_frame_after",
+    "psnr_denoised_vs_original",
+    "psnr_deconvolved_vs_original",
 }
 
 
 def quick(**changes) -> CompressionConfig:
     """The balanced preset, shrunk to run in about a second on 64x64 images."""
-    values = {"steps": 12, "minutes": None, "patch_size": 32, "batch_size": 4,
-              "timing_size": 64, "timing_repeats": 1, "device": "cpu"}
+    values = {
+        "steps": 12,
+        "minutes": None,
+        "patch_size": 32,
+        "batch_size": 4,
+        "timing_size": 64,
+        "timing_repeats": 1,
+        "device": "cpu",
+    }
     return preset_config("balanced").replace(**{**values, **changes})
 
 
@@ -57,8 +70,12 @@ def sample():
 @pytest.fixture(scope="module")
 def teacher(sample) -> DecoNoisingModel:
     config = TrainingConfig(
-        steps=12, patch_size=32, batch_size=4, network=NetworkConfig(depth=2, start_filters=16),
-        validation_interval=12, device="cpu",
+        steps=12,
+        patch_size=32,
+        batch_size=4,
+        network=NetworkConfig(depth=2, start_filters=16),
+        validation_interval=12,
+        device="cpu",
     )
     return train(sample.noisy, sample.psf, config)
 
@@ -109,8 +126,10 @@ def test_pruning_removes_the_channels_of_smallest_norm_and_keeps_the_function():
 
 
 def test_pruning_handles_every_depth_and_conv_count():
-    for config in (NetworkConfig(depth=3, start_filters=8, convs_per_level=1),
-                   NetworkConfig(depth=1, start_filters=12, convs_per_level=3)):
+    for config in (
+        NetworkConfig(depth=3, start_filters=8, convs_per_level=1),
+        NetworkConfig(depth=1, start_filters=12, convs_per_level=3),
+    ):
         network = UNet(config).eval()
         widths = [max(4, w // 2) for w in network.widths]
         pruned = prune_unet(network, widths)
@@ -180,8 +199,11 @@ def test_the_time_budget_ends_fine_tuning(teacher, sample):
 
 @pytest.mark.parametrize(
     ("storage", "max_error", "stored"),
-    [("float16", 1.0, torch.float16), ("float16", 0.0, torch.float32),
-     ("float32", 1.0, torch.float32)],
+    [
+        ("float16", 1.0, torch.float16),
+        ("float16", 0.0, torch.float32),
+        ("float32", 1.0, torch.float32),
+    ],
 )
 def test_float16_weights_only_when_they_keep_the_outputs(
     teacher, sample, tmp_path, monkeypatch, storage, max_error, stored
@@ -279,8 +301,20 @@ def test_cli_compress_prints_the_report_as_json(
     images = tmp_path / "noisy.tif"
     tifffile.imwrite(images, sample.noisy, photometric="minisblack")
     out = tmp_path / "small.pt"
-    code = cli_main(["compress", "--model", str(teacher_file), "--images", str(images),
-                     "--out", str(out), "--preset", "fast", "--json"])
+    code = cli_main(
+        [
+            "compress",
+            "--model",
+            str(teacher_file),
+            "--images",
+            str(images),
+            "--out",
+            str(out),
+            "--preset",
+            "fast",
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0
     figures = json.loads(captured.out.strip().splitlines()[-1])
@@ -303,8 +337,9 @@ def test_cli_compress_refuses_bad_input_with_one_line(teacher_file, sample, tmp_
     assert "never overwritten" in capsys.readouterr().err
     fake = tmp_path / "fake.pt"
     fake.write_bytes(b"\x00" * 100)
-    code = cli_main(["compress", "--model", str(fake), "--images", str(images),
-                     "--out", str(tmp_path / "x.pt")])
+    code = cli_main(
+        ["compress", "--model", str(fake), "--images", str(images), "--out", str(tmp_path / "x.pt")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "not a napari-deconoising model file" in err
     assert len(err.strip().splitlines()) == 1

@@ -15,8 +15,15 @@ TRAINED = "trained: tiny"
 
 
 def quick(**changes):
-    values = {"steps": 8, "minutes": None, "patch_size": 32, "batch_size": 2,
-              "timing_size": 64, "timing_repeats": 1, "device": "cpu"}
+    values = {
+        "steps": 8,
+        "minutes": None,
+        "patch_size": 32,
+        "batch_size": 2,
+        "timing_size": 64,
+        "timing_repeats": 1,
+        "device": "cpu",
+    }
     return preset_config("balanced").replace(**{**values, **changes})
 
 
@@ -49,8 +56,9 @@ def test_defaults_follow_the_registry_and_the_layers(compress_ui, home):
     assert "smallest file" in widget.preset.tooltip
 
 
-def test_compress_saves_reports_and_shares_the_model(compress_ui, qtbot, clean_registry,
-                                                     notifications):
+def test_compress_saves_reports_and_shares_the_model(
+    compress_ui, qtbot, clean_registry, notifications
+):
     viewer, widget, source = compress_ui
     original = source.read_bytes()
     widget.compress_button.clicked()

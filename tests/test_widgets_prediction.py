@@ -13,7 +13,10 @@ from napari_deconoising.widgets.prediction_widget import LOAD_FILE
 def predict_ui(make_napari_viewer, tiny_sample, tiny_model, clean_registry):
     viewer = make_napari_viewer()
     viewer.add_image(
-        tiny_sample.noisy, name="raw", scale=(1, 0.25, 0.25), translate=(0, 3, 4),
+        tiny_sample.noisy,
+        name="raw",
+        scale=(1, 0.25, 0.25),
+        translate=(0, 3, 4),
         contrast_limits=(90, 140),
     )
     viewer.add_image(tiny_sample.blurred, name="truth")
@@ -40,8 +43,10 @@ def test_prediction_adds_two_layers_like_the_raw_one(predict_ui, qtbot, tiny_sam
     expected = Predictor(tiny_model, PredictionConfig(tile=32, overlap=8)).predict(
         tiny_sample.noisy
     )
-    for name, data in (("raw denoised", expected.denoised),
-                       ("raw deconvolved", expected.deconvolved)):
+    for name, data in (
+        ("raw denoised", expected.denoised),
+        ("raw deconvolved", expected.deconvolved),
+    ):
         layer = viewer.layers[name]
         np.testing.assert_allclose(layer.data, data, rtol=1e-4, atol=1e-3)
         np.testing.assert_array_equal(layer.scale, raw.scale)
@@ -160,8 +165,12 @@ def test_n2v_model_gives_only_the_denoised_layer(predict_ui, qtbot, tiny_sample,
 
     viewer, widget = predict_ui
     config = TrainingConfig(
-        steps=3, patch_size=32, batch_size=2, network=NetworkConfig(depth=2, start_filters=8),
-        n2v=True, device="cpu",
+        steps=3,
+        patch_size=32,
+        batch_size=2,
+        network=NetworkConfig(depth=2, start_filters=8),
+        n2v=True,
+        device="cpu",
     )
     clean_registry.add("trained: n2v", train(tiny_sample.noisy, None, config))
     assert "Noise2Void" in widget.model_info.value

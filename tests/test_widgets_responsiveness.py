@@ -47,8 +47,13 @@ def test_event_loop_keeps_running_during_training(
     viewer.add_image(sample.psf, name="PSF")
     _, widget = viewer.window.add_plugin_dock_widget("napari-deconoising", "Train")
     widget.settings.set_values(
-        budget="minutes", minutes=0.05, patch_size=64, batch_size=8, start_filters=16,
-        validation_interval=20, device="cpu",
+        budget="minutes",
+        minutes=0.05,
+        patch_size=64,
+        batch_size=8,
+        start_filters=16,
+        validation_interval=20,
+        device="cpu",
     )
     monitor = LoopMonitor()
     monitor.start()

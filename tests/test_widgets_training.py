@@ -11,8 +11,15 @@ from napari_deconoising import load_model
 from napari_deconoising.widgets.loss_plot import TRAIN_COLOUR, VALIDATION_COLOUR
 from napari_deconoising.widgets.training_widget import N2V, TrainingWidget
 
-TINY = {"steps": 12, "patch_size": 32, "batch_size": 4, "depth": 2, "start_filters": 8,
-        "validation_interval": 4, "device": "cpu"}
+TINY = {
+    "steps": 12,
+    "patch_size": 32,
+    "batch_size": 4,
+    "depth": 2,
+    "start_filters": 8,
+    "validation_interval": 4,
+    "device": "cpu",
+}
 
 
 @pytest.fixture

@@ -30,12 +30,17 @@ def add_compression_commands(subparsers: Any) -> None:
     )
     compress.add_argument("--model", required=True, help="the trained model file (not changed)")
     compress.add_argument(
-        "--images", required=True, nargs="+", metavar="IMAGE.tif",
+        "--images",
+        required=True,
+        nargs="+",
+        metavar="IMAGE.tif",
         help="TIFF files like those the model is for: 2D images or stacks of 2D frames",
     )
     compress.add_argument("--out", required=True, help="compressed model file to write")
     compress.add_argument(
-        "--preset", choices=PRESET_NAMES, default="balanced",
+        "--preset",
+        choices=PRESET_NAMES,
+        default="balanced",
         help="fast: mild and quick; balanced (default); smallest: smallest file",
     )
     compress.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

@@ -366,8 +366,7 @@ def _torch_pruning() -> Any:
         import torch_pruning
     except ImportError as err:
         raise DeconoisingError(
-            "model compression needs the torch-pruning package: "
-            "pip install torch-pruning"
+            "model compression needs the torch-pruning package: pip install torch-pruning"
         ) from err
     return torch_pruning
 
@@ -639,9 +638,15 @@ class _Session:
     def run(self) -> Iterator[CompressionEvent]:
         c, config = self.c, self.config
         yield CompressionStarted(
-            c.preset, str(self.device), count_parameters(c.teacher.network), c.widths_before,
-            c.widths_after, len(c.train_frames), len(c.eval_frames) if c.held_out else 0,
-            config.steps, None if config.minutes is None else 60 * config.minutes,
+            c.preset,
+            str(self.device),
+            count_parameters(c.teacher.network),
+            c.widths_before,
+            c.widths_after,
+            len(c.train_frames),
+            len(c.eval_frames) if c.held_out else 0,
+            config.steps,
+            None if config.minutes is None else 60 * config.minutes,
         )
         targets = yield from self._teacher_outputs()
         yield CompressionStage("pruning", f"pruning to widths {c.widths_after}", self.TEACHER_SHARE)
@@ -666,7 +671,8 @@ class _Session:
         started = time.perf_counter()
         for index, frame in enumerate(frames):
             yield CompressionStage(
-                "teacher", f"original model on frame {index + 1}/{len(frames)}",
+                "teacher",
+                f"original model on frame {index + 1}/{len(frames)}",
                 self.TEACHER_SHARE * index / len(frames),
             )
             targets[id(frame)] = self._predict(c.teacher, frame)
@@ -752,8 +758,11 @@ class _Session:
         fidelity = self._fidelity(model, targets)
         yield CompressionStage("measuring", "timing both models", share + 0.05)
         timing = ms_per_frame(
-            [c.teacher, model], timing_frame(c.eval_frames, config.timing_size),
-            config.timing_repeats, self.prediction_config, c._check,
+            [c.teacher, model],
+            timing_frame(c.eval_frames, config.timing_size),
+            config.timing_repeats,
+            self.prediction_config,
+            c._check,
         )
         report = CompressionReport(
             preset=c.preset,
@@ -860,10 +869,12 @@ class _PatchSampler:
         self.generator = session.generator
         self.augment = config.augment
         self.pairs = [
-            torch.stack([
-                torch.from_numpy(norm.normalise(f).astype(np.float32)),
-                torch.from_numpy(norm.normalise(targets[id(f)].deconvolved).astype(np.float32)),
-            ]).to(session.device)
+            torch.stack(
+                [
+                    torch.from_numpy(norm.normalise(f).astype(np.float32)),
+                    torch.from_numpy(norm.normalise(targets[id(f)].deconvolved).astype(np.float32)),
+                ]
+            ).to(session.device)
             for f in frames
         ]
         positions = [(f.shape[0] - self.patch + 1) * (f.shape[1] - self.patch + 1) for f in frames]

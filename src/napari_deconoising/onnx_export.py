@@ -148,8 +148,13 @@ def _export(graph: DeconoisingGraph, multiple: int, opset: int, onnx: Any) -> An
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                graph, (example,), buffer, dynamo=False, opset_version=opset,
-                input_names=[INPUT], output_names=list(OUTPUTS),
+                graph,
+                (example,),
+                buffer,
+                dynamo=False,
+                opset_version=opset,
+                input_names=[INPUT],
+                output_names=list(OUTPUTS),
                 dynamic_axes={name: axes for name in (INPUT, *OUTPUTS)},
             )
     except Exception as err:

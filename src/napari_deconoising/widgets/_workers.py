@@ -97,7 +97,9 @@ class WorkerSlot:
             _guarded(function, action), job, *args, _start_thread=False, _ignore_errors=True
         )
         for name, callback in (
-            ("yielded", on_yield), ("returned", on_return), ("errored", on_error)
+            ("yielded", on_yield),
+            ("returned", on_return),
+            ("errored", on_error),
         ):
             if callback is not None:  # a FunctionWorker has no "yielded"
                 getattr(worker, name).connect(self._unless_closed(callback))

@@ -84,7 +84,8 @@ class CompressionWidget(QWidget):
         self.model = ComboBox(label="model", choices=self._model_choices)
         self.model_file = FileEdit(label="model file", mode="r", filter="*.pt")
         self.image = self._layers.combo(
-            "fine-tune on", prefer=looks_like_raw_image,
+            "fine-tune on",
+            prefer=looks_like_raw_image,
             tooltip="Images like those the model is for (no ground truth needed)",
         )
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value=DEFAULT_PRESET)
@@ -111,8 +112,14 @@ class CompressionWidget(QWidget):
 
     def _build_layout(self) -> None:
         self.form = Container(
-            widgets=[self.model, self.model_file, self.image, self.preset, self.out_file,
-                     self.compress_button]
+            widgets=[
+                self.model,
+                self.model_file,
+                self.image,
+                self.preset,
+                self.out_file,
+                self.compress_button,
+            ]
         )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -195,9 +202,18 @@ class CompressionWidget(QWidget):
         self.status.setText(f"Compressing with preset {self.preset.value} on '{layer.name}'…")
         self._set_running(True)
         self._slot.start(
-            _compress, model, source, layer, self.preset.value, out, self._source_label(),
-            on_yield=self._on_event, on_return=self._on_result, on_error=self._on_error,
-            on_finish=self._on_finish, action="Compression",
+            _compress,
+            model,
+            source,
+            layer,
+            self.preset.value,
+            out,
+            self._source_label(),
+            on_yield=self._on_event,
+            on_return=self._on_result,
+            on_error=self._on_error,
+            on_finish=self._on_finish,
+            action="Compression",
         )
 
     def cancel(self) -> None:
@@ -273,12 +289,24 @@ def report_html(report: CompressionReport) -> str:
     """The report as a small table: before, after and the gain, then the fidelity."""
     size = f"{report.frame_size}²"
     rows = [
-        ("parameters", f"{report.params_before:,}", f"{report.params_after:,}",
-         f"÷{report.param_reduction:.1f}"),
-        ("file", _size(report.bytes_before), _size(report.bytes_after),
-         f"÷{report.size_reduction:.1f}"),
-        (f"ms/frame {size}", f"{report.ms_per_frame_before:.0f}",
-         f"{report.ms_per_frame_after:.0f}", f"÷{report.speedup:.1f}"),
+        (
+            "parameters",
+            f"{report.params_before:,}",
+            f"{report.params_after:,}",
+            f"÷{report.param_reduction:.1f}",
+        ),
+        (
+            "file",
+            _size(report.bytes_before),
+            _size(report.bytes_after),
+            f"÷{report.size_reduction:.1f}",
+        ),
+        (
+            f"ms/frame {size}",
+            f"{report.ms_per_frame_before:.0f}",
+            f"{report.ms_per_frame_after:.0f}",
+            f"÷{report.speedup:.1f}",
+        ),
     ]
     cells = "".join(
         "<tr>" + "".join(f"<td style='padding-right:8px'>{cell}</td>" for cell in row) + "</tr>"

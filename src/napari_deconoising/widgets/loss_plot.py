@@ -101,13 +101,22 @@ class LossPlot(QWidget):
             painter.drawLine(QPointF(mapper.plot.left(), y), QPointF(mapper.plot.right(), y))
             painter.setPen(QPen(colour, 1))
             label = QRectF(0, y - 8, MARGIN_LEFT - 4, 16)
-            painter.drawText(label, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             _format_loss(10**value))
+            painter.drawText(
+                label,
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                _format_loss(10**value),
+            )
         bottom = mapper.plot.bottom() + 2
-        painter.drawText(QRectF(mapper.plot.left(), bottom, 80, 16), Qt.AlignmentFlag.AlignLeft,
-                         f"step {x_range[0]}")
-        painter.drawText(QRectF(mapper.plot.right() - 80, bottom, 80, 16),
-                         Qt.AlignmentFlag.AlignRight, f"{x_range[1]}")
+        painter.drawText(
+            QRectF(mapper.plot.left(), bottom, 80, 16),
+            Qt.AlignmentFlag.AlignLeft,
+            f"step {x_range[0]}",
+        )
+        painter.drawText(
+            QRectF(mapper.plot.right() - 80, bottom, 80, 16),
+            Qt.AlignmentFlag.AlignRight,
+            f"{x_range[1]}",
+        )
 
     @staticmethod
     def _draw_series(painter, mapper, points, colour, dots: bool = False) -> None:

@@ -82,7 +82,8 @@ class PredictionWidget(QWidget):
         self.tile = SpinBox(label="tile (px)", value=defaults.tile, min=16, max=8192, step=16)
         self.overlap = SpinBox(label="overlap (px)", value=defaults.overlap, min=0, max=4000)
         self.reference = self._layers.combo(
-            "reference", optional=True,
+            "reference",
+            optional=True,
             tooltip="Optional ground truth (e.g. the mean of a static recording) for PSNR",
         )
         self.run_button = PushButton(text="Run")
@@ -96,8 +97,16 @@ class PredictionWidget(QWidget):
         self.progress.setFormat("idle")
         self._progress_throttle = Throttle(self._show_progress, parent=self)
         self.form = Container(
-            widgets=[self.image, self.model, self.model_file, self.model_info, self.tile,
-                     self.overlap, self.reference, self.run_button]
+            widgets=[
+                self.image,
+                self.model,
+                self.model_file,
+                self.model_info,
+                self.tile,
+                self.overlap,
+                self.reference,
+                self.run_button,
+            ]
         )
         after = Container(widgets=[self.status, self.scores, self.grid_button])
         layout = QVBoxLayout(self)
@@ -174,8 +183,15 @@ class PredictionWidget(QWidget):
         self.status.value = f"Running on '{layer.name}'…"
         self._set_running(True)
         self._slot.start(
-            _predict, layer, model, path, config, self.reference.value,
-            on_yield=self._on_event, on_return=self._on_result, on_finish=self._on_finish,
+            _predict,
+            layer,
+            model,
+            path,
+            config,
+            self.reference.value,
+            on_yield=self._on_event,
+            on_return=self._on_result,
+            on_finish=self._on_finish,
             action="Prediction",
         )
 
@@ -197,8 +213,14 @@ class PredictionWidget(QWidget):
     def _set_running(self, running: bool) -> None:
         self.run_button.text = "Cancel" if running else "Run"
         self.run_button.enabled = True
-        for widget in (self.image, self.model, self.model_file, self.tile, self.overlap,
-                       self.reference):
+        for widget in (
+            self.image,
+            self.model,
+            self.model_file,
+            self.tile,
+            self.overlap,
+            self.reference,
+        ):
             widget.enabled = not running
 
     def _on_event(self, event: Any) -> None:

@@ -49,7 +49,11 @@ class PSFWidget(QWidget):
             label="emission (nm)", value=520.0, min=200.0, max=2000.0, step=10.0
         )
         self.pixel_size = FloatSpinBox(
-            label="pixel size (nm)", value=100.0, min=1.0, max=10000.0, step=5.0,
+            label="pixel size (nm)",
+            value=100.0,
+            min=1.0,
+            max=10000.0,
+            step=5.0,
             tooltip="Size of one camera pixel in the sample plane",
         )
         self.source = self._layers.combo(
@@ -58,8 +62,16 @@ class PSFWidget(QWidget):
         self.make_button = PushButton(text="Make PSF")
         self.fwhm_label = Label(value="")
         self.form = Container(
-            widgets=[self.mode, self.sigma, self.na, self.wavelength, self.pixel_size,
-                     self.source, self.make_button, self.fwhm_label]
+            widgets=[
+                self.mode,
+                self.sigma,
+                self.na,
+                self.wavelength,
+                self.pixel_size,
+                self.source,
+                self.make_button,
+                self.fwhm_label,
+            ]
         )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -107,7 +119,10 @@ class PSFWidget(QWidget):
     def _start(self, function, argument) -> None:
         self._set_busy(True)
         self._slot.start(
-            function, argument, on_return=self._done, on_finish=lambda: self._set_busy(False),
+            function,
+            argument,
+            on_return=self._done,
+            on_finish=lambda: self._set_busy(False),
             action="Making the PSF",
         )
 
@@ -167,7 +182,11 @@ def subtract_background(image: np.ndarray) -> np.ndarray:
     if data.ndim < 2 or not np.all(np.isfinite(data)):
         return data  # prepare_psf explains what is wrong
     border = np.concatenate(
-        [data[..., 0, :].ravel(), data[..., -1, :].ravel(),
-         data[..., :, 0].ravel(), data[..., :, -1].ravel()]
+        [
+            data[..., 0, :].ravel(),
+            data[..., -1, :].ravel(),
+            data[..., :, 0].ravel(),
+            data[..., :, -1].ravel(),
+        ]
     )
     return np.clip(data - np.median(border), 0, None)

@@ -28,7 +28,11 @@ class TrainingSettings:
             label="minutes", value=INTERACTIVE_MINUTES, min=0.01, max=100_000.0, step=0.5
         )
         self.patch_size = SpinBox(
-            label="patch size", value=d.patch_size, min=16, max=1024, step=16,
+            label="patch size",
+            value=d.patch_size,
+            min=16,
+            max=1024,
+            step=16,
             tooltip="Side of the square training patches (pixels)",
         )
         self.batch_size = SpinBox(label="batch size", value=d.batch_size, min=1, max=1024)
@@ -36,35 +40,71 @@ class TrainingSettings:
             label="learning rate", value=d.learning_rate, min=1e-5, max=1.0, step=1e-5
         )
         self.depth = SpinBox(
-            label="network depth", value=net.depth, min=1, max=5,
+            label="network depth",
+            value=net.depth,
+            min=1,
+            max=5,
             tooltip="Number of poolings of the U-Net",
         )
         self.start_filters = SpinBox(
-            label="network width", value=net.start_filters, min=4, max=256, step=4,
+            label="network width",
+            value=net.start_filters,
+            min=4,
+            max=256,
+            step=4,
             tooltip="Channels at full resolution (doubled at each level)",
         )
         self.positivity_weight = FloatSpinBox(
-            label="positivity weight", value=d.positivity_weight, min=0.0, max=1000.0, step=0.1,
+            label="positivity weight",
+            value=d.positivity_weight,
+            min=0.0,
+            max=1000.0,
+            step=0.1,
             tooltip="Penalty on deconvolved values below the camera offset",
         )
         self.tv_weight = FloatSpinBox(
-            label="TV weight", value=d.tv_weight, min=0.0, max=1000.0, step=0.001,
+            label="TV weight",
+            value=d.tv_weight,
+            min=0.0,
+            max=1000.0,
+            step=0.001,
             tooltip="Total-variation smoothness penalty on the deconvolved image",
         )
         self.validation_fraction = FloatSpinBox(
-            label="validation share", value=d.validation_fraction, min=0.0, max=0.49, step=0.05,
+            label="validation share",
+            value=d.validation_fraction,
+            min=0.0,
+            max=0.49,
+            step=0.05,
         )
         self.seed = SpinBox(
-            label="seed", value=-1 if d.seed is None else d.seed, min=-1, max=2**31 - 1,
+            label="seed",
+            value=-1 if d.seed is None else d.seed,
+            min=-1,
+            max=2**31 - 1,
             tooltip="Random seed (-1: a new one each run)",
         )
         self.main = Container(
-            widgets=[self.budget, self.steps, self.minutes, self.patch_size, self.batch_size,
-                     self.learning_rate, self.depth, self.start_filters, self.positivity_weight,
-                     self.tv_weight, self.validation_fraction, self.seed],
+            widgets=[
+                self.budget,
+                self.steps,
+                self.minutes,
+                self.patch_size,
+                self.batch_size,
+                self.learning_rate,
+                self.depth,
+                self.start_filters,
+                self.positivity_weight,
+                self.tv_weight,
+                self.validation_fraction,
+                self.seed,
+            ],
         )
         self.mask_every = SpinBox(
-            label="mask 1 pixel in", value=round(1 / d.mask_fraction), min=4, max=10_000,
+            label="mask 1 pixel in",
+            value=round(1 / d.mask_fraction),
+            min=4,
+            max=10_000,
             tooltip="Share of blind-spot pixels per patch (1/N)",
         )
         self.neighbourhood = ComboBox(
@@ -82,8 +122,15 @@ class TrainingSettings:
         self.augment = CheckBox(label="rotate and flip patches", value=d.augment)
         self.device = ComboBox(label="device", choices=DEVICES, value=d.device)
         self.advanced = Container(
-            widgets=[self.mask_every, self.neighbourhood, self.validation_interval,
-                     self.output_scale, self.convs_per_level, self.augment, self.device],
+            widgets=[
+                self.mask_every,
+                self.neighbourhood,
+                self.validation_interval,
+                self.output_scale,
+                self.convs_per_level,
+                self.augment,
+                self.device,
+            ],
         )
         self.budget.changed.connect(self._show_budget)
         self._show_budget()

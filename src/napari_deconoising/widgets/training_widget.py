@@ -90,11 +90,16 @@ class TrainingWidget(QWidget):
         self._last_step: TrainingStep | None = None
         self._auto_path = ""
         self._layers = LayerChoices(napari_viewer)
-        self.image = self._layers.combo("image", prefer=looks_like_raw_image,
-                                        tooltip="A 2D image or a stack of 2D frames")
+        self.image = self._layers.combo(
+            "image", prefer=looks_like_raw_image, tooltip="A 2D image or a stack of 2D frames"
+        )
         self.mode = ComboBox(label="method", choices=(DECONOISING, N2V), value=DECONOISING)
-        self.psf = self._layers.combo("PSF", optional=True, prefer=looks_like_psf_name,
-                                      tooltip="The PSF layer (make one with the PSF widget)")
+        self.psf = self._layers.combo(
+            "PSF",
+            optional=True,
+            prefer=looks_like_psf_name,
+            tooltip="The PSF layer (make one with the PSF widget)",
+        )
         self.settings = TrainingSettings()
         self.model_file = FileEdit(label="save model to", mode="w", filter="*.pt")
         self.train_button = PushButton(text="Train")
@@ -121,8 +126,15 @@ class TrainingWidget(QWidget):
         bottom = Container(widgets=[self.model_file, self.train_button])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (top.native, self.settings.main.native, advanced, bottom.native,
-                       self.progress, self.status.native, self.loss_plot):
+        for widget in (
+            top.native,
+            self.settings.main.native,
+            advanced,
+            bottom.native,
+            self.progress,
+            self.status.native,
+            self.loss_plot,
+        ):
             layout.addWidget(widget)
         self._containers = (top, bottom)
 
@@ -178,8 +190,15 @@ class TrainingWidget(QWidget):
         self.status.value = f"Preparing '{layer.name}'…"
         self._set_running(True)
         self._slot.start(
-            _train, layer, psf_layer, config, path, layer.name,
-            on_yield=self._on_event, on_return=self._on_model, on_finish=self._on_finish,
+            _train,
+            layer,
+            psf_layer,
+            config,
+            path,
+            layer.name,
+            on_yield=self._on_event,
+            on_return=self._on_model,
+            on_finish=self._on_finish,
             action="Training",
         )
 
