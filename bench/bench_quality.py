@@ -15,8 +15,17 @@ import argparse
 import json
 import time
 
-from common import load_walls, machine, save_results
+from common import RESULTS, load_walls, machine, save_results
 from napari_deconoising import Predictor, Trainer, TrainingConfig, psnr
+from napari_deconoising.figures import side_by_side, write_png
+
+
+def save_crops(name: str, data: dict, denoised, deconvolved) -> None:
+    """A 192x192 crop of noisy, denoised, deconvolved and sharp truth side by side."""
+    crop = (slice(160, 352), slice(160, 352))
+    panels = [data["noisy"][0][crop], denoised[0][crop], deconvolved[0][crop], data["sharp"][crop]]
+    RESULTS.mkdir(exist_ok=True)
+    write_png(RESULTS / f"{name}.png", side_by_side(panels))
 
 
 def run(data: dict, minutes: float | None, steps: int | None, n2v: bool, overrides: dict) -> dict:
@@ -29,6 +38,10 @@ def run(data: dict, minutes: float | None, steps: int | None, n2v: bool, overrid
         last = event
     start = time.perf_counter()
     result = Predictor(trainer.model).predict(data["noisy"])
+    predict_seconds = time.perf_counter() - start
+    budget = f"{minutes}min" if minutes else f"{steps}steps"
+    kind = "n2v" if n2v else "deconoising"
+    save_crops(f"crops_{kind}_{budget}", data, result.denoised, result.deconvolved)
     return {
         "minutes": minutes,
         "steps_budget": steps,
@@ -36,7 +49,7 @@ def run(data: dict, minutes: float | None, steps: int | None, n2v: bool, overrid
         "overrides": overrides,
         "steps": last.steps,
         "training_seconds": last.seconds,
-        "prediction_seconds_per_frame": (time.perf_counter() - start) / len(data["noisy"]),
+        "prediction_seconds_per_frame": predict_seconds / len(data["noisy"]),
         "psnr_input": psnr(data["blurred"], data["noisy"]),
         "psnr_denoised": psnr(data["blurred"], result.denoised),
         "psnr_deconvolved_vs_sharp": psnr(data["sharp"], result.deconvolved),
