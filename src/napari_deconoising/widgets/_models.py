@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from psygnal import Signal
 
 from ..bundle import DecoNoisingModel
+from ..errors import ConfigError
 
 
 @dataclass
@@ -64,3 +66,27 @@ class ModelRegistry:
 
 #: The session-wide registry shared by the Train, Denoise & Deconvolve and Compress widgets.
 model_registry = ModelRegistry()
+
+
+#: The last entry of every model dropdown: pick a model file instead of a registered model.
+LOAD_FILE = "Load model file…"
+
+
+def model_choices(_widget: object = None) -> list[str]:
+    """Dropdown entries: registered models, newest first, then :data:`LOAD_FILE`."""
+    return [*reversed(model_registry.names()), LOAD_FILE]
+
+
+def chosen_model(
+    choice: str, file_value: str, purpose: str
+) -> tuple[DecoNoisingModel | None, str | None]:
+    """``(model, path)`` for a dropdown choice: a registered model with the file it came from,
+    or ``(None, path)`` of a model file for the worker to load.
+
+    Raises :class:`ConfigError` naming ``purpose`` when no usable file is given.
+    """
+    if choice != LOAD_FILE:
+        return model_registry.get(choice), model_registry.path(choice)
+    if not file_value or Path(file_value).expanduser().is_dir():
+        raise ConfigError(f"choose a model to {purpose}: train one, or pick a model file")
+    return None, str(Path(file_value).expanduser())

@@ -32,14 +32,13 @@ from ._common import (
     looks_like_raw_image,
     notify_error,
 )
-from ._models import model_registry
+from ._models import LOAD_FILE, chosen_model, model_choices, model_registry
 from ._workers import Failed, Job, Throttle, WorkerSlot, on_close
 from .training_widget import models_folder
 
 if TYPE_CHECKING:
     import napari
 
-LOAD_FILE = "Load model file…"
 PROGRESS_STEPS = 1000
 DEFAULT_PRESET = "balanced"
 
@@ -81,7 +80,7 @@ class CompressionWidget(QWidget):
         self._last_event: Any = None
         self._auto_path = ""
         self._layers = LayerChoices(napari_viewer)
-        self.model = ComboBox(label="model", choices=self._model_choices)
+        self.model = ComboBox(label="model", choices=model_choices)
         self.model_file = FileEdit(label="model file", mode="r", filter="*.pt")
         self.image = self._layers.combo(
             "fine-tune on",
@@ -128,10 +127,6 @@ class CompressionWidget(QWidget):
         layout.addStretch()
 
     # -- choices ------------------------------------------------------------------------------
-    @staticmethod
-    def _model_choices(_widget: Any = None) -> list[str]:
-        return [*reversed(model_registry.names()), LOAD_FILE]
-
     def _on_models_changed(self, name: str) -> None:
         self.model.reset_choices()
         if name in model_registry and not self.running and not name.startswith("compressed: "):
@@ -160,14 +155,8 @@ class CompressionWidget(QWidget):
             self.out_file.value = self._auto_path
 
     def _chosen_model(self) -> tuple[DecoNoisingModel | None, str | None]:
-        """(model, None) from the registry, or (None, path) of a file to load in the worker."""
-        if self.model.value != LOAD_FILE:
-            name = self.model.value
-            return model_registry.get(name), model_registry.path(name)
-        value = file_text(self.model_file)
-        if not value or Path(value).is_dir():
-            raise ConfigError("choose a model to compress: train one, or pick a model file")
-        return None, value
+        """(registered model, its file) or (None, path of a file to load in the worker)."""
+        return chosen_model(self.model.value, file_text(self.model_file), "compress")
 
     # -- running ------------------------------------------------------------------------------
     @property

@@ -12,7 +12,7 @@ from qtpy.QtWidgets import QProgressBar, QVBoxLayout, QWidget
 
 from ..bundle import DecoNoisingModel, load_model
 from ..config import PredictionConfig
-from ..errors import Cancelled, ConfigError, DeconoisingError
+from ..errors import Cancelled, DeconoisingError
 from ..metrics import psnr
 from ..prediction import PredictionProgress, PredictionResult, Predictor
 from ._common import (
@@ -26,14 +26,13 @@ from ._common import (
     show_output,
 )
 from ._grid import SideBySide
-from ._models import model_registry
+from ._models import LOAD_FILE, chosen_model, model_choices, model_registry
 from ._workers import Failed, Job, Throttle, WorkerSlot, on_close
 
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image
 
-LOAD_FILE = "Load model file…"
 PROGRESS_STEPS = 1000
 #: Above this many pixels the PSNR is not recomputed in the GUI thread when the reference changes.
 SYNC_PSNR_PIXELS = 16_000_000
@@ -76,7 +75,7 @@ class PredictionWidget(QWidget):
         self._layers = LayerChoices(napari_viewer)
         defaults = PredictionConfig()
         self.image = self._layers.combo("image", prefer=looks_like_raw_image)
-        self.model = ComboBox(label="model", choices=self._model_choices)
+        self.model = ComboBox(label="model", choices=model_choices)
         self.model_file = FileEdit(label="model file", mode="r", filter="*.pt")
         self.model_info = Label(value="")
         self.tile = SpinBox(label="tile (px)", value=defaults.tile, min=16, max=8192, step=16)
@@ -125,10 +124,6 @@ class PredictionWidget(QWidget):
         on_close(self, self._teardown)
 
     # -- models -------------------------------------------------------------------------------
-    @staticmethod
-    def _model_choices(_widget: Any = None) -> list[str]:
-        return [*reversed(model_registry.names()), LOAD_FILE]
-
     def _on_models_changed(self, name: str) -> None:
         """Relist the models, newest first, and select a newly added one."""
         previous = self.model.value
@@ -196,12 +191,7 @@ class PredictionWidget(QWidget):
         )
 
     def _chosen_model(self) -> tuple[DecoNoisingModel | None, str | None]:
-        if self.model.value != LOAD_FILE:
-            return model_registry.get(self.model.value), None
-        text = file_text(self.model_file)
-        if not text or Path(text).expanduser().is_dir():
-            raise ConfigError("choose a model to run: train one, or pick a model file")
-        return None, str(Path(text).expanduser())
+        return chosen_model(self.model.value, file_text(self.model_file), "run")
 
     def cancel(self) -> None:
         """Stop at the next batch of tiles; no layers are added."""
