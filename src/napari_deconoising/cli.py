@@ -142,14 +142,11 @@ def cmd_psf(args: argparse.Namespace) -> int:
 
 
 def _read_images(paths: Sequence[str]) -> list[np.ndarray]:
+    """Read and check each TIFF (errors name the file); returns float32 frame stacks, which
+    the trainer then uses without another copy."""
     from .images import as_frames, read_image
 
-    images = []
-    for path in paths:
-        image = read_image(path)
-        as_frames(image, name=str(path))
-        images.append(image)
-    return images
+    return [as_frames(read_image(path), name=str(path)) for path in paths]
 
 
 def _training_config(args: argparse.Namespace):
