@@ -4,7 +4,8 @@ import torch
 from scipy import ndimage
 
 from napari_deconoising import NetworkConfig, gaussian_psf
-from napari_deconoising.losses import convolve, deconoising_loss, psf_tensor, total_variation
+from napari_deconoising.convolution import convolve, psf_tensor
+from napari_deconoising.losses import deconoising_loss, total_variation
 from napari_deconoising.unet import UNet, build_unet, count_parameters
 
 

@@ -5,8 +5,7 @@ The engine is headless (numpy + torch); the napari widgets live in :mod:`.widget
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .bundle import DecoNoisingModel, Normalisation, load_model
 from .compression import CompressionConfig, CompressionReport, Compressor, compress
 from .config import NetworkConfig, PredictionConfig, TrainingConfig

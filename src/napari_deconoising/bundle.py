@@ -8,22 +8,26 @@ containers, so opening a model file cannot run code.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from ._version import __version__
 from .errors import ModelFileError
+from .files import atomic_write
 from .unet import UNet, build_unet, count_parameters
 
 FORMAT = "napari-deconoising-model"
 FORMAT_VERSION = 1
+
+#: How the weights are stored: float16 halves the file; loading always gives float32 weights.
+Storage = Literal["float32", "float16"]
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,6 @@ class DecoNoisingModel:
 
     def to_metadata(self) -> dict[str, Any]:
         """Everything but the weights, as JSON-able values."""
-        from . import __version__
-
         return {
             "architecture": self.network.architecture(),
             "psf": None if self.psf is None else np.asarray(self.psf).tolist(),
@@ -86,28 +88,31 @@ class DecoNoisingModel:
             "metadata": {"package_version": __version__, **self.metadata},
         }
 
-    def save(self, path: str | Path) -> Path:
-        """Write the model file atomically at exactly ``path`` (no suffix is added)."""
-        path = Path(path)
-        payload = {
+    def _payload(self, storage: Storage) -> dict[str, Any]:
+        dtype = torch.float16 if storage == "float16" else torch.float32
+        return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "metadata": json.dumps(self.to_metadata()),
-            "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
+            "state_dict": {
+                k: v.detach().cpu().to(dtype) for k, v in self.network.state_dict().items()
+            },
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-        os.close(handle)
-        try:
-            torch.save(payload, temporary)
-            os.chmod(temporary, 0o644)  # mkstemp makes files private
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-        return path
+
+    def save(self, path: str | Path, storage: Storage = "float32") -> Path:
+        """Write the model file atomically at exactly ``path`` (no suffix is added).
+
+        ``storage="float16"`` stores half-precision weights (the file halves; loading turns them
+        back into float32).
+        """
+        payload = self._payload(storage)
+        return atomic_write(path, lambda temporary: torch.save(payload, temporary))
+
+    def file_size(self, storage: Storage = "float32") -> int:
+        """Size in bytes of the file :meth:`save` writes, measured in memory."""
+        buffer = io.BytesIO()
+        torch.save(self._payload(storage), buffer)
+        return buffer.getbuffer().nbytes
 
     @classmethod
     def load(cls, path: str | Path) -> DecoNoisingModel:

@@ -42,10 +42,10 @@ from torch import nn
 
 from .bundle import DecoNoisingModel, timestamp
 from .config import DEVICES, NetworkConfig, PredictionConfig, _check, _Config
+from .convolution import convolve, psf_tensor
 from .devices import autocast, resolve_device
 from .errors import Cancelled, ConfigError, DeconoisingError, ImageError, ModelFileError
 from .images import as_frames
-from .losses import convolve, psf_tensor
 from .metrics import psnr
 from .prediction import PredictionResult, Predictor
 from .unet import UNet, count_parameters

@@ -1,4 +1,9 @@
-"""Validated configuration objects, one per task, saved with the model as JSON."""
+"""Validated configuration objects, one per task, saved with the model as JSON.
+
+Every setting declares its bounds and choices once, with :func:`setting`; the configs check
+themselves against those declarations, and the widgets and the command line read them with
+:func:`bounds` to build their ranges and choices. Nothing else writes a limit down again.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,100 @@ from .errors import ConfigError
 C = TypeVar("C", bound="_Config")
 
 DEVICES = ("auto", "cpu", "cuda")
+Device = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What a setting accepts: a numeric range (``low``/``high``, open or closed) or choices."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[Any, ...] | None = None
+    optional: bool = False
+    help: str = ""
+
+    def widget_range(self, step: float = 1.0) -> tuple[float, float]:
+        """Closed (min, max) for a spin box: open ends move inwards by ``step``."""
+        low = -1e12 if self.low is None else self.low + (step if self.low_open else 0)
+        high = 1e12 if self.high is None else self.high - (step if self.high_open else 0)
+        return low, high
+
+    def describe(self) -> str:
+        """``in (0, 1]``, ``one of auto, cpu, cuda``, ``>= 1``..."""
+        if self.choices is not None:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        if self.low is not None and self.high is not None:
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            return f"in {left}{_number(self.low)}, {_number(self.high)}{right}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {_number(self.low)}"
+        if self.high is not None:
+            return f"{'<' if self.high_open else '<='} {_number(self.high)}"
+        return "any value"
+
+    def accepts(self, value: Any) -> bool:
+        """True when ``value`` satisfies these bounds."""
+        if value is None:
+            return self.optional
+        if self.choices is not None:
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return self.low is None and self.high is None
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return not (
+            self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        )
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    choices: tuple[Any, ...] | None = None,
+    optional: bool = False,
+    help: str = "",
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
+    """A dataclass field that declares its bounds (read back with :func:`bounds`)."""
+    declared = Bounds(low, high, low_open, high_open, choices, optional, help)
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata={"bounds": declared})
+    return field(default=default, metadata={"bounds": declared})
+
+
+def bounds(config: type | Any, name: str) -> Bounds:
+    """The declared bounds of setting ``name`` of a config class (or instance)."""
+    for item in dataclasses.fields(config):
+        if item.name == name:
+            return item.metadata.get("bounds", Bounds())
+    raise KeyError(f"{getattr(config, '__name__', type(config).__name__)} has no setting {name}")
 
 
 class _Config:
-    """Shared helpers: dict round trip that rejects unknown keys, range checks."""
+    """Shared behaviour: validation against declared bounds, dict round trip, ``replace``."""
+
+    def __post_init__(self) -> None:
+        self._check_declared()
+
+    def _check_declared(self) -> None:
+        for item in dataclasses.fields(self):  # type: ignore[arg-type]
+            declared = item.metadata.get("bounds")
+            value = getattr(self, item.name)
+            if declared is not None and not declared.accepts(value):
+                raise ConfigError(f"{item.name} must be {declared.describe()}, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON representation."""
@@ -44,17 +139,9 @@ def _check(condition: bool, message: str) -> None:
 class NetworkConfig(_Config):
     """U-Net architecture: ``depth`` poolings, ``start_filters`` channels at full resolution."""
 
-    depth: int = 2
-    start_filters: int = 32
-    convs_per_level: int = 2
-
-    def __post_init__(self) -> None:
-        _check(1 <= self.depth <= 5, f"network depth must be 1..5, got {self.depth}")
-        _check(
-            4 <= self.start_filters <= 256,
-            f"start_filters must be 4..256, got {self.start_filters}",
-        )
-        _check(1 <= self.convs_per_level <= 4, "convs_per_level must be 1..4")
+    depth: int = setting(2, low=1, high=5, help="number of poolings")
+    start_filters: int = setting(32, low=4, high=256, help="channels at full resolution")
+    convs_per_level: int = setting(2, low=1, high=4, help="convolutions per level")
 
     @property
     def size_multiple(self) -> int:
@@ -70,70 +157,61 @@ class TrainingConfig(_Config):
     (``minutes`` wins when both are). ``n2v=True`` trains plain Noise2Void: no PSF, no positivity.
     """
 
-    steps: int | None = 2000
-    minutes: float | None = None
-    patch_size: int = 64
-    batch_size: int = 16
-    learning_rate: float = 1e-3
+    steps: int | None = setting(2000, low=1, high=10_000_000, optional=True)
+    minutes: float | None = setting(None, low=0, low_open=True, high=100_000, optional=True)
+    patch_size: int = setting(64, low=16, high=1024, help="side of the square training patches")
+    batch_size: int = setting(16, low=1, high=1024, help="patches per optimiser step")
+    learning_rate: float = setting(1e-3, low=0, high=1, low_open=True)
     network: NetworkConfig = field(default_factory=NetworkConfig)
-    positivity_weight: float = 1.0
-    tv_weight: float = 0.0
-    mask_fraction: float = 1 / 32
-    neighbourhood: int = 5
-    validation_fraction: float = 0.1
-    validation_interval: int = 50
-    output_scale: float = 10.0
-    seed: int | None = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    positivity_weight: float = setting(1.0, low=0, high=1000)
+    tv_weight: float = setting(0.0, low=0, high=1000)
+    mask_fraction: float = setting(1 / 32, low=0, high=0.25, low_open=True)
+    neighbourhood: int = setting(5, choices=(3, 5, 7, 9), help="replacement window (pixels)")
+    validation_fraction: float = setting(0.1, low=0, high=0.5, high_open=True)
+    validation_interval: int = setting(50, low=1, high=1_000_000)
+    output_scale: float = setting(10.0, low=0, high=1000, low_open=True)
+    seed: int | None = setting(0, low=0, high=2**31 - 1, optional=True)
+    device: Device = setting("auto", choices=DEVICES)
     n2v: bool = False
     augment: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.network, dict):
             object.__setattr__(self, "network", NetworkConfig.from_dict(self.network))
+        self._check_declared()
         _check(
             self.steps is not None or self.minutes is not None, "give a budget: steps or minutes"
         )
-        _check(self.steps is None or self.steps >= 1, f"steps must be >= 1, got {self.steps}")
-        _check(
-            self.minutes is None or (math.isfinite(self.minutes) and self.minutes > 0),
-            f"minutes must be > 0, got {self.minutes}",
-        )
         multiple = self.network.size_multiple
         _check(
-            16 <= self.patch_size <= 1024 and self.patch_size % multiple == 0,
-            f"patch_size must be 16..1024 and a multiple of {multiple}, got {self.patch_size}",
+            self.patch_size % multiple == 0,
+            f"patch_size must be a multiple of {multiple} for a network of depth "
+            f"{self.network.depth}, got {self.patch_size}",
         )
-        _check(1 <= self.batch_size <= 1024, f"batch_size must be 1..1024, got {self.batch_size}")
-        _check(
-            0 < self.learning_rate <= 1,
-            f"learning_rate must be in (0, 1], got {self.learning_rate}",
-        )
-        _check(self.positivity_weight >= 0, "positivity_weight must be >= 0")
-        _check(self.tv_weight >= 0, "tv_weight must be >= 0")
-        _check(0 < self.mask_fraction <= 0.25, "mask_fraction must be in (0, 0.25]")
-        _check(self.neighbourhood in (3, 5, 7, 9), "neighbourhood must be 3, 5, 7 or 9")
-        _check(0 <= self.validation_fraction < 0.5, "validation_fraction must be in [0, 0.5)")
-        _check(self.validation_interval >= 1, "validation_interval must be >= 1")
-        _check(self.output_scale > 0, "output_scale must be > 0")
-        _check(self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}")
 
 
 @dataclass(frozen=True)
 class PredictionConfig(_Config):
     """Tiled inference settings. ``tile`` is rounded up to what the network needs."""
 
-    tile: int = 256
-    overlap: int = 32
-    batch_size: int = 4
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    tile: int = setting(256, low=16, high=8192, help="tile side (px)")
+    overlap: int = setting(32, low=0, high=4000, help="context around each tile (px)")
+    batch_size: int = setting(4, low=1, high=256, help="tiles per batch")
+    device: Device = setting("auto", choices=DEVICES)
 
     def __post_init__(self) -> None:
-        _check(16 <= self.tile <= 8192, f"tile must be 16..8192 px, got {self.tile}")
-        _check(self.overlap >= 0, f"overlap must be >= 0, got {self.overlap}")
+        self._check_declared()
         _check(
             2 * self.overlap < self.tile,
             f"overlap ({self.overlap}) must be less than half the tile ({self.tile})",
         )
-        _check(1 <= self.batch_size <= 256, "batch_size must be 1..256")
-        _check(self.device in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class OpticsConfig(_Config):
+    """The microscope optics a PSF is computed from (and the Gaussian sigma when given directly)."""
+
+    sigma: float = setting(1.5, low=0.1, high=50, help="Gaussian PSF sigma (px)")
+    na: float = setting(1.4, low=0.05, high=1.7, help="numerical aperture")
+    wavelength_nm: float = setting(520.0, low=200, high=2000, help="emission wavelength (nm)")
+    pixel_size_nm: float = setting(100.0, low=1, high=10_000, help="pixel size (nm)")

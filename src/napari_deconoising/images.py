@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
 from .errors import ImageError
+from .sampling import spread
 
 
 def as_frames(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -22,7 +24,7 @@ def as_frames(image: np.ndarray, name: str = "image") -> np.ndarray:
         raise ImageError(f"{name}: expected numbers, got dtype {array.dtype}")
     if np.iscomplexobj(array):
         raise ImageError(f"{name}: complex images are not supported")
-    if array.ndim == 3 and array.shape[-1] in (3, 4) and min(array.shape[:2]) > 4:
+    if _looks_rgb(array.shape):
         raise ImageError(
             f"{name}: shape {array.shape} looks like an RGB image; give one channel (Y, X) or a "
             "stack of frames (N, Y, X)"
@@ -38,6 +40,45 @@ def as_frames(image: np.ndarray, name: str = "image") -> np.ndarray:
     if not np.all(np.isfinite(frames)):
         raise ImageError(f"{name}: the image contains NaN or infinite values")
     return frames
+
+
+def collect_frames(
+    images: Any, max_pixels: int | None = None, purpose: str = "training"
+) -> list[np.ndarray]:
+    """The checked float32 frames of one image or a list of images (each 2D or a stack).
+
+    With ``max_pixels``, a long stack keeps only evenly spread frames (at most about that many
+    pixels per image), chosen *before* conversion, so a long time-lapse is never copied whole.
+    Errors name the image (``image 2``) when there are several.
+    """
+    arrays = [images] if hasattr(images, "shape") else list(images)
+    if len(arrays) == 0:
+        raise ImageError(f"no images given for {purpose}")
+    frames: list[np.ndarray] = []
+    for index, image in enumerate(arrays):
+        name = f"image {index + 1}" if len(arrays) > 1 else "image"
+        if max_pixels is not None:
+            image = _thinned(image, max_pixels)
+        frames.extend(as_frames(image, name=name))
+    return frames
+
+
+def _thinned(image: Any, max_pixels: int) -> np.ndarray:
+    """``image`` as a numpy array, keeping only evenly spread frames of a long (N, Y, X) stack."""
+    shape = tuple(getattr(image, "shape", np.shape(image)))
+    if len(shape) == 3 and not _looks_rgb(shape):
+        keep = max(1, max_pixels // max(shape[1] * shape[2], 1))
+        if shape[0] > keep:
+            chosen = spread(shape[0], keep)
+            try:  # numpy and dask index lazily, other array types may not
+                image = image[chosen]
+            except (TypeError, IndexError, ValueError):
+                image = np.asarray(image)[chosen]
+    return np.asarray(image)
+
+
+def _looks_rgb(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 3 and shape[-1] in (3, 4) and min(shape[:2]) > 4
 
 
 def read_image(path: str | Path) -> np.ndarray:

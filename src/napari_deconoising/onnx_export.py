@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bundle import DecoNoisingModel
+from .convolution import psf_tensor
 from .errors import DeconoisingError
-from .losses import psf_tensor
 
 OPSET = 17
 #: Largest allowed difference between onnxruntime and torch, relative to the output's range.

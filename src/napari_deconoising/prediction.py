@@ -7,6 +7,7 @@ each tile contributes only its centre, so every output pixel is predicted with a
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
@@ -18,10 +19,10 @@ import torch
 
 from .bundle import DecoNoisingModel
 from .config import PredictionConfig
+from .convolution import convolve, psf_tensor
 from .devices import autocast, network_input, place_network, resolve_device
 from .errors import Cancelled
 from .images import as_frames
-from .losses import convolve, psf_tensor
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,9 @@ class Predictor:
         self.model = model
         self.config = config or PredictionConfig()
         self.device = resolve_device(self.config.device)
-        self.network = place_network(model.network, self.device).eval()
+        # A copy of its own: the caller's model (shared with other widgets and threads) is never
+        # moved to another device or layout.
+        self.network = place_network(copy.deepcopy(model.network), self.device).eval()
         self.kernel = psf_tensor(model.psf, self.device)
         self._cancel = threading.Event()
 

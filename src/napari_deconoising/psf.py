@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import OpticsConfig, bounds
 from .errors import PSFError
 
 #: Share of a PSF's total energy kept when cropping it to its support.
@@ -27,8 +28,7 @@ def gaussian_psf(sigma: float, size: int | None = None) -> np.ndarray:
 
     ``size`` (odd) defaults to what holds 99.9% of its energy.
     """
-    if not (math.isfinite(sigma) and 0.1 <= sigma <= 50):
-        raise PSFError(f"PSF sigma must be between 0.1 and 50 pixels, got {sigma}")
+    _check_setting("sigma", sigma, "PSF sigma (pixels)")
     half = (size // 2) if size else max(1, math.ceil(4 * sigma))
     coords = np.arange(-half, half + 1, dtype=np.float64)
     profile = np.exp(-(coords**2) / (2 * sigma**2))
@@ -103,7 +103,7 @@ def prepare_psf(array: np.ndarray, crop: bool = True) -> np.ndarray:
         raise PSFError("the PSF contains NaN or infinite values")
     if kernel.min() < -1e-6 * max(kernel.max(), 1e-30):
         raise PSFError("the PSF has negative values; a PSF must be non-negative")
-    kernel = np.clip(kernel - _background(kernel), 0, None)
+    kernel = remove_background(kernel)
     total = kernel.sum()
     if not total > 0:
         raise PSFError("the PSF sums to zero; a PSF must have a positive sum")
@@ -123,22 +123,39 @@ def psf_fwhm(psf: np.ndarray) -> float:
 
 
 def _check_optics(na: float, wavelength_nm: float, pixel_size_nm: float) -> None:
-    if not (0.05 <= na <= 1.7):
-        raise PSFError(f"numerical aperture must be between 0.05 and 1.7, got {na}")
-    if not (200 <= wavelength_nm <= 2000):
-        raise PSFError(f"emission wavelength must be 200-2000 nm, got {wavelength_nm}")
-    if not (1 <= pixel_size_nm <= 10000):
-        raise PSFError(f"pixel size must be 1-10000 nm, got {pixel_size_nm}")
+    _check_setting("na", na, "numerical aperture")
+    _check_setting("wavelength_nm", wavelength_nm, "emission wavelength (nm)")
+    _check_setting("pixel_size_nm", pixel_size_nm, "pixel size (nm)")
 
 
-def _background(kernel: np.ndarray) -> float:
-    """Median of the outermost ring when it is a noticeable level (a measured bead image), else 0.
+def _check_setting(name: str, value: float, label: str) -> None:
+    """Raise :class:`PSFError` when ``value`` is outside what :class:`OpticsConfig` declares."""
+    declared = bounds(OpticsConfig, name)
+    if not declared.accepts(value):
+        raise PSFError(f"{label} must be {declared.describe()}, got {value}")
 
-    Analytic PSFs reach ~0 at their border and are left untouched.
+
+def remove_background(image: np.ndarray) -> np.ndarray:
+    """Subtract the camera background of a measured bead image and clip at zero.
+
+    The background is the median of the image's outermost pixels (every border row and column of
+    the last two axes). It is removed only when it is a noticeable level (above 1e-3 of the
+    peak), so analytic PSFs, which reach about zero at their border, are left untouched. This is
+    the one place where the widgets, the CLI and the API remove a PSF's background.
     """
-    ring = np.concatenate([kernel[0], kernel[-1], kernel[1:-1, 0], kernel[1:-1, -1]])
-    level = float(np.median(ring))
-    return level if level > 1e-3 * kernel.max() else 0.0
+    data = np.asarray(image, dtype=np.float64)
+    border = np.concatenate(
+        [
+            data[..., 0, :].ravel(),
+            data[..., -1, :].ravel(),
+            data[..., :, 0].ravel(),
+            data[..., :, -1].ravel(),
+        ]
+    )
+    level = float(np.median(border))
+    if level <= 1e-3 * float(data.max()):
+        return data
+    return np.clip(data - level, 0, None)
 
 
 def _centre(kernel: np.ndarray) -> np.ndarray:

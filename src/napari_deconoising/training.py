@@ -20,12 +20,20 @@ import torch
 
 from .bundle import DecoNoisingModel, Normalisation, timestamp
 from .config import TrainingConfig
+from .convolution import psf_tensor
 from .devices import autocast, network_input, place_network, resolve_device
 from .errors import ImageError, PSFError
-from .images import as_frames, estimate_offset
-from .losses import deconoising_loss, psf_tensor
+from .images import collect_frames, estimate_offset
+from .losses import deconoising_loss
 from .masking import blind_spot_mask
 from .psf import prepare_psf
+from .sampling import (
+    PatchSampler,
+    initialise_network,
+    run_generator,
+    set_learning_rate,
+    warmup_cosine,
+)
 from .unet import UNet, count_parameters
 
 N_VALIDATION_PATCHES = 32
@@ -33,7 +41,11 @@ N_VALIDATION_PATCHES = 32
 
 @dataclass(frozen=True)
 class TrainingStarted:
-    """Sent once, before the first step."""
+    """Sent once, before the first step.
+
+    ``validation`` says what the validation loss is measured on; ``validation_shares_data`` is
+    True when no data could be held out and validation uses (other) patches of the training data.
+    """
 
     total_steps: int | None
     minutes: float | None
@@ -41,6 +53,8 @@ class TrainingStarted:
     parameters: int
     train_frames: int
     validation_frames: int
+    validation: str = ""
+    validation_shares_data: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,7 +132,7 @@ class Trainer:
     ):
         self.config = config or TrainingConfig()
         self.model_path = Path(model_path) if model_path is not None else None
-        self.frames = _collect_frames(images)
+        self.frames = collect_frames(images)
         self.psf = None if self.config.n2v else self._checked_psf(psf)
         self._check_sizes()
         self._stop_requested = threading.Event()
@@ -176,17 +190,6 @@ def train(
     return trainer.model
 
 
-def _collect_frames(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
-    if isinstance(images, np.ndarray):
-        images = [images]
-    if len(images) == 0:
-        raise ImageError("no training images given")
-    frames: list[np.ndarray] = []
-    for index, image in enumerate(images):
-        frames.extend(as_frames(image, name=f"image {index + 1}" if len(images) > 1 else "image"))
-    return frames
-
-
 def _mean_and_std(frames: list[np.ndarray]) -> tuple[float, float]:
     """Mean and standard deviation over all pixels, without concatenating the frames."""
     count = sum(f.size for f in frames)
@@ -196,28 +199,26 @@ def _mean_and_std(frames: list[np.ndarray]) -> tuple[float, float]:
 
 
 class _Session:
-    """One training run: data on the device, network, optimiser, loop."""
+    """One training run: data, network, optimiser, loop."""
 
     def __init__(self, trainer: Trainer):
         self.trainer = trainer
         config = self.config = trainer.config
         self.device = resolve_device(config.device)
-        self.generator = torch.Generator().manual_seed(
-            config.seed if config.seed is not None else int(time.time_ns() % 2**31)
-        )
-        if config.seed is not None:
-            torch.manual_seed(config.seed)
+        self.generator = run_generator(config.seed)
         frames = trainer.frames
         mean, std = _mean_and_std(frames)
         self.normalisation = Normalisation(mean, max(std, 1e-6), estimate_offset(frames))
-        train_frames, validation_frames = self._split(frames)
+        train_frames, validation_frames, self.validation = self._split(frames)
         # Frames stay in host memory; only each batch of patches travels to the device.
         self.train_frames = [self._normalised(f) for f in train_frames]
         self.validation_frames = [self._normalised(f) for f in validation_frames]
-        self.weights = np.array([self._positions(f) for f in self.train_frames], dtype=np.float64)
-        self.weights /= self.weights.sum()
+        self.sampler = PatchSampler(
+            self.train_frames, config.patch_size, self.generator, config.augment, self.device
+        )
         self.pixels = sum(f.numel() for f in self.train_frames)
-        self.network = place_network(UNet(config.network), self.device)
+        network = initialise_network(UNet(config.network), self.generator)
+        self.network = place_network(network, self.device)
         self.kernel = psf_tensor(trainer.psf, self.device)
         self.optimiser = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -228,23 +229,25 @@ class _Session:
     def _normalised(self, frame: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(self.normalisation.normalise(frame).astype(np.float32))
 
-    def _positions(self, frame: torch.Tensor) -> int:
-        patch = self.config.patch_size
-        return (frame.shape[0] - patch + 1) * (frame.shape[1] - patch + 1)
+    def _split(
+        self, frames: list[np.ndarray]
+    ) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+        """(training frames, validation frames, what validation uses).
 
-    def _split(self, frames: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Hold out whole frames when there are enough, else a strip at the bottom of each."""
+        Whole frames are held out when there are enough, else a strip at the bottom of each
+        frame; when neither is possible the validation list is empty and validation samples its
+        own patches of the training data.
+        """
         fraction, patch = self.config.validation_fraction, self.config.patch_size
         if fraction == 0:
-            return frames, []
+            return frames, [], "training data (validation share 0)"
         n_validation = round(fraction * len(frames))
         if n_validation >= 1 and len(frames) - n_validation >= 1:
             order = torch.randperm(len(frames), generator=self.generator).tolist()
             held = set(order[:n_validation])
-            return (
-                [f for i, f in enumerate(frames) if i not in held],
-                [f for i, f in enumerate(frames) if i in held],
-            )
+            train = [f for i, f in enumerate(frames) if i not in held]
+            validation = [f for i, f in enumerate(frames) if i in held]
+            return train, validation, f"{len(validation)} held-out frame(s)"
         train, validation = [], []
         for frame in frames:
             strip = max(patch, round(fraction * frame.shape[0]))
@@ -253,31 +256,9 @@ class _Session:
                 validation.append(frame[-strip:])
             else:
                 train.append(frame)
-        return train, validation
-
-    def sample_patches(self, frames: list[torch.Tensor], count: int, weights=None) -> torch.Tensor:
-        """Random patches (count, 1, P, P), augmented with 90-degree rotations and flips."""
-        patch = self.config.patch_size
-        choice = torch.multinomial(
-            torch.as_tensor(
-                weights if weights is not None else [1.0] * len(frames), dtype=torch.float64
-            ),
-            count,
-            replacement=True,
-            generator=self.generator,
-        ).tolist()
-        patches = []
-        for index in choice:
-            frame = frames[index]
-            top = int(torch.randint(0, frame.shape[0] - patch + 1, (1,), generator=self.generator))
-            left = int(torch.randint(0, frame.shape[1] - patch + 1, (1,), generator=self.generator))
-            piece = frame[top : top + patch, left : left + patch]
-            if self.config.augment:
-                turns, flip = torch.randint(0, 4, (2,), generator=self.generator).tolist()
-                piece = torch.rot90(piece, turns, (0, 1))
-                piece = piece.flip(1) if flip % 2 else piece
-            patches.append(piece)
-        return torch.stack(patches)[:, None].to(self.device)
+        if not validation:
+            return train, [], "training data (too small to hold out a strip of one patch)"
+        return train, validation, f"a held-out bottom strip of {len(validation)} frame(s)"
 
     # -- loss -----------------------------------------------------------------------------------
     def loss(self, patches: torch.Tensor, manipulated: torch.Tensor, mask: torch.Tensor):
@@ -296,18 +277,26 @@ class _Session:
         )
 
     def _validation_set(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        frames = self.validation_frames or self.train_frames
-        weights = [self._positions(f) for f in frames]
-        generator_state = self.generator.get_state()
+        """A fixed set of masked validation patches, drawn with a generator of its own (so the
+        training stream never repeats them)."""
+        generator = torch.Generator().manual_seed(
+            int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
+        )
+        config = self.config
+        sampler = PatchSampler(
+            self.validation_frames or self.train_frames,
+            config.patch_size,
+            generator,
+            config.augment,
+            self.device,
+        )
         batches = []
-        for start in range(0, N_VALIDATION_PATCHES, self.config.batch_size):
-            count = min(self.config.batch_size, N_VALIDATION_PATCHES - start)
-            patches = self.sample_patches(frames, count, weights)
+        for start in range(0, N_VALIDATION_PATCHES, config.batch_size):
+            patches = sampler.sample(min(config.batch_size, N_VALIDATION_PATCHES - start))
             manipulated, mask = blind_spot_mask(
-                patches, self.config.mask_fraction, self.config.neighbourhood, self.generator
+                patches, config.mask_fraction, config.neighbourhood, generator
             )
             batches.append((patches, manipulated, mask))
-        self.generator.set_state(generator_state)
         return batches
 
     @torch.no_grad()
@@ -319,10 +308,8 @@ class _Session:
 
     # -- loop -----------------------------------------------------------------------------------
     def learning_rate(self, progress: float, step: int) -> float:
-        """Short linear warm-up, then cosine decay to 5% over the budget."""
-        base = self.config.learning_rate
-        warmup = min(1.0, (step + 1) / 20)
-        return base * warmup * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+        """Warm-up over 20 steps, then cosine decay to 5% over the budget."""
+        return warmup_cosine(self.config.learning_rate, progress, step, warmup_steps=20)
 
     def progress(self, step: int, elapsed: float) -> float:
         config = self.config
@@ -340,6 +327,8 @@ class _Session:
             count_parameters(self.network),
             len(self.train_frames),
             len(self.validation_frames),
+            self.validation,
+            not self.validation_frames,
         )
         validation_batches = self._validation_set()
         start = time.perf_counter()
@@ -347,8 +336,7 @@ class _Session:
         self.network.train()
         while progress < 1.0 and not trainer._stop_requested.is_set():
             lr = self.learning_rate(progress, step)
-            for group in self.optimiser.param_groups:
-                group["lr"] = lr
+            set_learning_rate(self.optimiser, lr)
             train_loss = self.train_step()
             step = self.steps = step + 1
             elapsed = time.perf_counter() - start
@@ -384,7 +372,7 @@ class _Session:
 
     def train_step(self) -> float:
         config = self.config
-        patches = self.sample_patches(self.train_frames, config.batch_size, self.weights)
+        patches = self.sampler.sample(config.batch_size)
         manipulated, mask = blind_spot_mask(
             patches, config.mask_fraction, config.neighbourhood, self.generator
         )

@@ -74,5 +74,5 @@ def build_unet(architecture: dict) -> UNet:
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters."""
+    """Number of parameters (all of them; the U-Net has no frozen ones)."""
     return sum(p.numel() for p in module.parameters())
