@@ -110,3 +110,59 @@ def test_cancel_before_start_is_honoured_and_then_cleared():
     with pytest.raises(Cancelled):
         predictor.predict(np.zeros((64, 64), np.float32))
     assert predictor.predict(np.zeros((64, 64), np.float32)).denoised.shape == (64, 64)
+
+
+def _payload(path):
+    return torch.load(path, weights_only=True)
+
+
+def test_a_newer_model_format_is_refused_clearly(tmp_path):
+    path = identity_like_model().save(tmp_path / "m.pt")
+    payload = _payload(path)
+    payload["format_version"] = 99
+    torch.save(payload, path)
+    with pytest.raises(ModelFileError, match="newer napari-deconoising"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("metadata", ["{not json", '{"architecture": {}}'])
+def test_damaged_metadata_is_refused_clearly(tmp_path, metadata):
+    path = identity_like_model().save(tmp_path / "m.pt")
+    payload = _payload(path)
+    payload["metadata"] = metadata
+    torch.save(payload, path)
+    with pytest.raises(ModelFileError, match="damaged napari-deconoising model file"):
+        load_model(path)
+
+
+def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
+    model = identity_like_model(gaussian_psf(1.0))
+    model.network = UNet(NetworkConfig(depth=2, start_filters=16))
+    path = model.save(tmp_path / "half.pt", storage="float16")
+    assert path.stat().st_size == model.file_size("float16") < 0.75 * model.file_size()
+    loaded = load_model(path)
+    assert all(p.dtype == torch.float32 for p in loaded.network.parameters())
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32])
+def test_integer_inputs_give_the_same_values_as_float_inputs(dtype):
+    """Integer images are predicted on their own value scale (no rescaling by dtype)."""
+    model = identity_like_model(gaussian_psf(1.0))
+    image = np.random.default_rng(2).integers(80, 130, (48, 48)).astype(dtype)
+    as_int = Predictor(model, PredictionConfig(tile=64, overlap=8)).predict(image)
+    as_float = Predictor(model, PredictionConfig(tile=64, overlap=8)).predict(
+        image.astype(np.float32)
+    )
+    assert as_int.denoised.dtype == np.float32
+    np.testing.assert_array_equal(as_int.denoised, as_float.denoised)
+    assert 60 < float(as_int.denoised.mean()) < 150  # camera units, not [0, 1]
+
+
+def test_prediction_does_not_move_or_change_the_callers_network():
+    model = identity_like_model()
+    before = {k: v.clone() for k, v in model.network.state_dict().items()}
+    Predictor(model, PredictionConfig(tile=32, overlap=4)).predict(np.zeros((32, 32), np.float32))
+    weight = model.network.down[0][2].weight  # 4 channels in: channels-last differs
+    assert weight.is_contiguous() and not weight.is_contiguous(memory_format=torch.channels_last)
+    for name, value in model.network.state_dict().items():
+        assert torch.equal(value, before[name])

@@ -3,7 +3,12 @@ import pytest
 import tifffile
 
 from napari_deconoising import PSFError, gaussian_psf, load_psf, prepare_psf, psf_fwhm
-from napari_deconoising.psf import gaussian_psf_from_optics, sigma_from_optics, widefield_psf
+from napari_deconoising.psf import (
+    gaussian_psf_from_optics,
+    remove_background,
+    sigma_from_optics,
+    widefield_psf,
+)
 
 
 def test_gaussian_is_cropped_normalised_and_centred():
@@ -82,3 +87,9 @@ def test_measured_bead_background_is_removed():
     psf = prepare_psf(bead)
     assert psf.shape == gaussian_psf(1.5).shape
     np.testing.assert_allclose(psf, gaussian_psf(1.5), atol=1e-3)
+
+
+def test_remove_background_subtracts_the_border_level_only_when_there_is_one():
+    bead = gaussian_psf(1.5, size=31).astype(np.float64)
+    np.testing.assert_allclose(remove_background(bead * 1000 + 20), bead * 1000, atol=1e-6)
+    np.testing.assert_array_equal(remove_background(bead), bead)  # analytic: left alone

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from napari_deconoising import (
     CheckpointSaved,
@@ -19,7 +20,7 @@ from napari_deconoising import (
     predict,
     psnr,
 )
-from napari_deconoising.training import last_checkpoint_path
+from napari_deconoising.training import _Session, last_checkpoint_path
 
 TINY = TrainingConfig(
     steps=12,
@@ -58,8 +59,11 @@ def test_stop_ends_at_a_batch_boundary_and_keeps_a_model(sample, tmp_path):
         if isinstance(event, TrainingStep) and event.step == 3:
             trainer.stop()
     assert event.stopped and event.steps == 3
-    assert (tmp_path / "m.pt").is_file()
-    assert trainer.model.network is not None
+    saved = load_model(tmp_path / "m.pt")
+    assert saved.metadata["steps"] == 3  # the model of the stopped run, not an untrained one
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(saved.network(x), trainer.model.network(x), atol=1e-6)
 
 
 def test_seed_makes_runs_reproducible(sample):
@@ -124,3 +128,31 @@ def test_short_training_improves_psnr():
     assert psnr(sample.blurred, result.denoised) > psnr(sample.blurred, sample.noisy) + 10
     # Closer to the sharp object than the denoised image is: deconvolution, not only denoising.
     assert psnr(sample.sharp, result.deconvolved) > psnr(sample.sharp, result.denoised) + 0.4
+
+
+def test_training_leaves_torch_global_random_state_alone(sample):
+    before = torch.get_rng_state()
+    list(Trainer(sample.noisy[0], sample.psf, TINY.replace(steps=2)).run())
+    assert torch.equal(before, torch.get_rng_state())
+
+
+def test_validation_falls_back_to_training_data_and_says_so():
+    """One image too small to hold out a strip: validation uses the training data, with patches
+    of its own (the first training batch is not the validation set replayed)."""
+    image = make_sample((40, 40), n_frames=1, seed=3).noisy[0]
+    config = TINY.replace(steps=2, batch_size=32)
+    trainer = Trainer(image, gaussian_psf(1.0), config)
+    started = next(iter(trainer.run()))
+    assert started.validation_shares_data and started.validation_frames == 0
+    assert "training data" in started.validation
+    session = _Session(trainer)
+    validation_patches = session._validation_set()[0][0]
+    assert not torch.equal(session.sampler.sample(config.batch_size), validation_patches)
+
+
+def test_held_out_frames_are_reported(sample):
+    started = next(
+        iter(Trainer(sample.noisy, sample.psf, TINY.replace(validation_fraction=0.34)).run())
+    )
+    assert not started.validation_shares_data and started.validation_frames == 1
+    assert started.validation == "1 held-out frame(s)"

@@ -105,14 +105,18 @@ class DecoNoisingModel:
         ``storage="float16"`` stores half-precision weights (the file halves; loading turns them
         back into float32).
         """
-        payload = self._payload(storage)
-        return atomic_write(path, lambda temporary: torch.save(payload, temporary))
+        data = self.to_bytes(storage)
+        return atomic_write(path, lambda temporary: temporary.write_bytes(data))
+
+    def to_bytes(self, storage: Storage = "float32") -> bytes:
+        """The model file's content (independent of the file's name)."""
+        buffer = io.BytesIO()
+        torch.save(self._payload(storage), buffer)
+        return buffer.getvalue()
 
     def file_size(self, storage: Storage = "float32") -> int:
         """Size in bytes of the file :meth:`save` writes, measured in memory."""
-        buffer = io.BytesIO()
-        torch.save(self._payload(storage), buffer)
-        return buffer.getbuffer().nbytes
+        return len(self.to_bytes(storage))
 
     @classmethod
     def load(cls, path: str | Path) -> DecoNoisingModel:

@@ -34,7 +34,7 @@ from .sampling import (
     set_learning_rate,
     warmup_cosine,
 )
-from .unet import UNet, count_parameters
+from .unet import count_parameters, empty_unet
 
 N_VALIDATION_PATCHES = 32
 
@@ -217,7 +217,7 @@ class _Session:
             self.train_frames, config.patch_size, self.generator, config.augment, self.device
         )
         self.pixels = sum(f.numel() for f in self.train_frames)
-        network = initialise_network(UNet(config.network), self.generator)
+        network = initialise_network(empty_unet(config.network), self.generator)
         self.network = place_network(network, self.device)
         self.kernel = psf_tensor(trainer.psf, self.device)
         self.optimiser = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
@@ -404,7 +404,7 @@ class _Session:
             yield CheckpointSaved(step, str(path), "best")
 
     def make_model(self, state: dict[str, torch.Tensor], step: int) -> DecoNoisingModel:
-        network = UNet(self.config.network)
+        network = empty_unet(self.config.network)
         network.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
         return DecoNoisingModel(
             network=network.eval(),

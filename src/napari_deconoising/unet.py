@@ -69,8 +69,16 @@ class UNet(nn.Module):
 
 
 def build_unet(architecture: dict) -> UNet:
-    """Rebuild a network from :meth:`UNet.architecture` output."""
-    return UNet(NetworkConfig.from_dict(architecture["network"]), architecture.get("widths"))
+    """Rebuild a network from :meth:`UNet.architecture` output, with uninitialised weights (to
+    be loaded): building it draws nothing from torch's global random state."""
+    return empty_unet(NetworkConfig.from_dict(architecture["network"]), architecture.get("widths"))
+
+
+def empty_unet(config: NetworkConfig, widths: list[int] | None = None) -> UNet:
+    """A U-Net on the CPU whose weights are allocated but not initialised (no random draws)."""
+    with torch.device("meta"):
+        network = UNet(config, widths)
+    return network.to_empty(device="cpu")
 
 
 def count_parameters(module: nn.Module) -> int:
