@@ -80,9 +80,7 @@ class PatchSampler:
         self.generator = generator
         self.augment = augment
         self.device = torch.device(device)
-        self.weights = torch.tensor(
-            [self.positions(s) for s in self.sources], dtype=torch.float64
-        )
+        self.weights = torch.tensor([self.positions(s) for s in self.sources], dtype=torch.float64)
 
     def positions(self, source: torch.Tensor) -> int:
         """Number of distinct patch positions in ``source``."""

@@ -229,9 +229,7 @@ class _Session:
     def _normalised(self, frame: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(self.normalisation.normalise(frame).astype(np.float32))
 
-    def _split(
-        self, frames: list[np.ndarray]
-    ) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+    def _split(self, frames: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray], str]:
         """(training frames, validation frames, what validation uses).
 
         Whole frames are held out when there are enough, else a strip at the bottom of each
