@@ -20,7 +20,7 @@ from napari_deconoising import (
     predict,
     psnr,
 )
-from napari_deconoising.training import _Session, last_checkpoint_path
+from napari_deconoising.training import _Run, last_checkpoint_path
 
 TINY = TrainingConfig(
     steps=12,
@@ -145,7 +145,7 @@ def test_validation_falls_back_to_training_data_and_says_so():
     started = next(iter(trainer.run()))
     assert started.validation_shares_data and started.validation_frames == 0
     assert "training data" in started.validation
-    session = _Session(trainer)
+    session = _Run(trainer).sessions[0]
     validation_patches = session._validation_set()[0][0]
     assert not torch.equal(session.sampler.sample(config.batch_size), validation_patches)
 

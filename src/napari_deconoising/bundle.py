@@ -24,7 +24,10 @@ from .files import atomic_write
 from .unet import UNet, build_unet, count_parameters
 
 FORMAT = "napari-deconoising-model"
-FORMAT_VERSION = 1
+#: Format 1: one network (one channel). Format 2: one network per channel (:class:`ChannelModels`).
+#: Single-channel models are still written as format 1, so older versions keep reading them.
+SINGLE_CHANNEL_FORMAT, MULTI_CHANNEL_FORMAT = 1, 2
+FORMAT_VERSION = MULTI_CHANNEL_FORMAT
 
 #: How the weights are stored: float16 halves the file; loading always gives float32 weights.
 Storage = Literal["float32", "float16"]
@@ -56,8 +59,34 @@ class Normalisation:
         return (self.offset - self.mean) / self.std
 
 
+class _ModelFile:
+    """Writing a model file; subclasses provide ``_payload``."""
+
+    def _payload(self, storage: Storage) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def save(self, path: str | Path, storage: Storage = "float32") -> Path:
+        """Write the model file atomically at exactly ``path`` (no suffix is added).
+
+        ``storage="float16"`` stores half-precision weights (the file halves; loading turns them
+        back into float32).
+        """
+        data = self.to_bytes(storage)
+        return atomic_write(path, lambda temporary: temporary.write_bytes(data))
+
+    def to_bytes(self, storage: Storage = "float32") -> bytes:
+        """The model file's content (independent of the file's name)."""
+        buffer = io.BytesIO()
+        torch.save(self._payload(storage), buffer)
+        return buffer.getvalue()
+
+    def file_size(self, storage: Storage = "float32") -> int:
+        """Size in bytes of the file :meth:`save` writes, measured in memory."""
+        return len(self.to_bytes(storage))
+
+
 @dataclass
-class DecoNoisingModel:
+class DecoNoisingModel(_ModelFile):
     """A trained network with everything needed to apply it.
 
     ``psf`` is None for a plain Noise2Void model (the denoised and deconvolved images are then the
@@ -88,59 +117,52 @@ class DecoNoisingModel:
             "metadata": {"package_version": __version__, **self.metadata},
         }
 
+    @property
+    def n_channels(self) -> int:
+        """Channels this model handles (1; see :class:`ChannelModels` for more)."""
+        return 1
+
+    @property
+    def channels(self) -> list[DecoNoisingModel]:
+        """The per-channel models: this one."""
+        return [self]
+
+    @property
+    def pixel_size_um(self) -> float | None:
+        """The pixel size (µm) of the images the model was trained on, when known."""
+        value = self.metadata.get("pixel_size_um")
+        return None if value is None else float(value)
+
     def _payload(self, storage: Storage) -> dict[str, Any]:
-        dtype = torch.float16 if storage == "float16" else torch.float32
         return {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": SINGLE_CHANNEL_FORMAT,
             "metadata": json.dumps(self.to_metadata()),
-            "state_dict": {
-                k: v.detach().cpu().to(dtype) for k, v in self.network.state_dict().items()
-            },
+            "state_dict": _state(self.network, storage),
         }
-
-    def save(self, path: str | Path, storage: Storage = "float32") -> Path:
-        """Write the model file atomically at exactly ``path`` (no suffix is added).
-
-        ``storage="float16"`` stores half-precision weights (the file halves; loading turns them
-        back into float32).
-        """
-        data = self.to_bytes(storage)
-        return atomic_write(path, lambda temporary: temporary.write_bytes(data))
-
-    def to_bytes(self, storage: Storage = "float32") -> bytes:
-        """The model file's content (independent of the file's name)."""
-        buffer = io.BytesIO()
-        torch.save(self._payload(storage), buffer)
-        return buffer.getvalue()
-
-    def file_size(self, storage: Storage = "float32") -> int:
-        """Size in bytes of the file :meth:`save` writes, measured in memory."""
-        return len(self.to_bytes(storage))
 
     @classmethod
     def load(cls, path: str | Path) -> DecoNoisingModel:
-        """Read a model file; raise :class:`ModelFileError` for anything that is not one."""
-        payload = _read_payload(Path(path))
-        try:
-            meta = json.loads(payload["metadata"])
-            network = build_unet(meta["architecture"])
-            state = {k: v.float() for k, v in payload["state_dict"].items()}
-            network.load_state_dict(state)
-            psf = None if meta["psf"] is None else np.asarray(meta["psf"], dtype=np.float32)
-            model = cls(
-                network=network.eval(),
-                psf=psf,
-                normalisation=Normalisation(**meta["normalisation"]),
-                output_scale=float(meta["output_scale"]),
-                training_config=meta.get("training_config", {}),
-                metadata=meta.get("metadata", {}),
-            )
-        except Exception as err:
-            raise ModelFileError(
-                f"{path} is a damaged napari-deconoising model file: {err}"
-            ) from err
+        """Read a single-channel model file; :func:`load_model` reads any model file."""
+        model = load_model(path)
+        if not isinstance(model, DecoNoisingModel):
+            raise ModelFileError(f"{path} holds a model of {model.n_channels} channels")
         return model
+
+    @classmethod
+    def from_parts(cls, meta: dict[str, Any], state: dict[str, torch.Tensor]) -> DecoNoisingModel:
+        """Rebuild from :meth:`to_metadata` output and a state dict (any float dtype)."""
+        network = build_unet(meta["architecture"])
+        network.load_state_dict({k: v.float() for k, v in state.items()})
+        psf = None if meta["psf"] is None else np.asarray(meta["psf"], dtype=np.float32)
+        return cls(
+            network=network.eval(),
+            psf=psf,
+            normalisation=Normalisation(**meta["normalisation"]),
+            output_scale=float(meta["output_scale"]),
+            training_config=meta.get("training_config", {}),
+            metadata=meta.get("metadata", {}),
+        )
 
     def info(self) -> dict[str, Any]:
         """A JSON-able summary for ``deconoising info`` and the widgets."""
@@ -157,7 +179,92 @@ class DecoNoisingModel:
             "compressed_from": self.metadata.get("compressed_from"),
             "training_config": self.training_config,
             "metadata": self.metadata,
+            "channels": 1,
+            "pixel_size_um": self.pixel_size_um,
         }
+
+
+@dataclass
+class ChannelModels(_ModelFile):
+    """One :class:`DecoNoisingModel` per channel of a multi-channel recording, in one file.
+
+    Each channel has its own network, normalisation, camera offset and PSF (a channel's PSF
+    depends on its emission wavelength); they were trained independently on their channel.
+    """
+
+    channels: list[DecoNoisingModel]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.channels) < 2:
+            raise ValueError("ChannelModels holds two or more channels; use the model itself")
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels."""
+        return len(self.channels)
+
+    @property
+    def is_n2v(self) -> bool:
+        """True when every channel is a plain Noise2Void model."""
+        return all(model.is_n2v for model in self.channels)
+
+    @property
+    def pixel_size_um(self) -> float | None:
+        """The pixel size (µm) of the training images, when known."""
+        return self.channels[0].pixel_size_um
+
+    def _payload(self, storage: Storage) -> dict[str, Any]:
+        state: dict[str, torch.Tensor] = {}
+        for index, model in enumerate(self.channels):
+            prefix = f"channel{index}."
+            state.update({prefix + k: v for k, v in _state(model.network, storage).items()})
+        meta = {
+            "channels": [model.to_metadata() for model in self.channels],
+            "metadata": {"package_version": __version__, **self.metadata},
+        }
+        return {
+            "format": FORMAT,
+            "format_version": MULTI_CHANNEL_FORMAT,
+            "metadata": json.dumps(meta),
+            "state_dict": state,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> ChannelModels:
+        """Rebuild from a format-2 payload."""
+        meta = json.loads(payload["metadata"])
+        channels = []
+        for index, channel_meta in enumerate(meta["channels"]):
+            prefix = f"channel{index}."
+            state = {
+                k[len(prefix) :]: v
+                for k, v in payload["state_dict"].items()
+                if k.startswith(prefix)
+            }
+            channels.append(DecoNoisingModel.from_parts(channel_meta, state))
+        return cls(channels, meta.get("metadata", {}))
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-able summary: the first channel's architecture, totals, and per-channel facts."""
+        first = self.channels[0].info()
+        return {
+            **first,
+            "kind": "n2v" if self.is_n2v else "deconoising",
+            "parameters": sum(count_parameters(m.network) for m in self.channels),
+            "channels": self.n_channels,
+            "psf_shape": [None if m.psf is None else list(np.shape(m.psf)) for m in self.channels],
+            "normalisation": [asdict(m.normalisation) for m in self.channels],
+            "metadata": {**first["metadata"], **self.metadata},
+        }
+
+
+AnyModel = DecoNoisingModel | ChannelModels
+
+
+def _state(network: UNet, storage: Storage) -> dict[str, torch.Tensor]:
+    dtype = torch.float16 if storage == "float16" else torch.float32
+    return {k: v.detach().cpu().to(dtype) for k, v in network.state_dict().items()}
 
 
 def _read_payload(path: Path) -> dict[str, Any]:
@@ -180,9 +287,16 @@ def _read_payload(path: Path) -> dict[str, Any]:
     return payload
 
 
-def load_model(path: str | Path) -> DecoNoisingModel:
-    """Read a model file written by :meth:`DecoNoisingModel.save`."""
-    return DecoNoisingModel.load(path)
+def load_model(path: str | Path) -> DecoNoisingModel | ChannelModels:
+    """Read a model file: a :class:`DecoNoisingModel`, or :class:`ChannelModels` for a model
+    trained on several channels. Raises :class:`ModelFileError` for anything else."""
+    payload = _read_payload(Path(path))
+    try:
+        if int(payload["format_version"]) == MULTI_CHANNEL_FORMAT:
+            return ChannelModels.from_payload(payload)
+        return DecoNoisingModel.from_parts(json.loads(payload["metadata"]), payload["state_dict"])
+    except Exception as err:
+        raise ModelFileError(f"{path} is a damaged napari-deconoising model file: {err}") from err
 
 
 def timestamp() -> str:

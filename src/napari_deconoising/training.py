@@ -3,6 +3,10 @@
 :class:`Trainer` takes images, a PSF and a :class:`~napari_deconoising.config.TrainingConfig`,
 and :meth:`Trainer.run` yields small event objects while it trains; :meth:`Trainer.stop` ends the
 run at the next batch boundary. The CLI and the napari widgets consume the same events.
+
+Images carry axes (``STCZYX``). Each channel gets its own normalisation, camera offset, PSF and
+network (:class:`_ChannelSession`); one loop steps every channel's network once per step, so a
+time budget, a stop and the checkpoints cover all channels alike.
 """
 
 from __future__ import annotations
@@ -12,18 +16,20 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from .bundle import DecoNoisingModel, Normalisation, timestamp
+from .bundle import ChannelModels, DecoNoisingModel, Normalisation, timestamp
+from .channels import as_axes_image, channel_frames
 from .config import TrainingConfig
 from .convolution import psf_tensor
 from .devices import autocast, network_input, place_network, resolve_device
 from .errors import ImageError, PSFError
-from .images import collect_frames, estimate_offset
+from .images import estimate_offset
+from .io.axes import AxesImage
 from .losses import deconoising_loss
 from .masking import blind_spot_mask
 from .psf import prepare_psf
@@ -34,78 +40,32 @@ from .sampling import (
     set_learning_rate,
     warmup_cosine,
 )
+from .training_events import (
+    CheckpointSaved,
+    TrainingEvent,
+    TrainingFinished,
+    TrainingStarted,
+    TrainingStep,
+    ValidationResult,
+)
 from .unet import count_parameters, empty_unet
+
+__all__ = [
+    "CheckpointSaved",
+    "Trainer",
+    "TrainingEvent",
+    "TrainingFinished",
+    "TrainingStarted",
+    "TrainingStep",
+    "ValidationResult",
+    "last_checkpoint_path",
+    "train",
+]
 
 N_VALIDATION_PATCHES = 32
 
-
-@dataclass(frozen=True)
-class TrainingStarted:
-    """Sent once, before the first step.
-
-    ``validation`` says what the validation loss is measured on; ``validation_shares_data`` is
-    True when no data could be held out and validation uses (other) patches of the training data.
-    """
-
-    total_steps: int | None
-    minutes: float | None
-    device: str
-    parameters: int
-    train_frames: int
-    validation_frames: int
-    validation: str = ""
-    validation_shares_data: bool = False
-
-
-@dataclass(frozen=True)
-class TrainingStep:
-    """Sent after every optimiser step. ``progress`` runs from 0 to 1 over the budget."""
-
-    step: int
-    total_steps: int | None
-    epoch: int
-    train_loss: float
-    learning_rate: float
-    elapsed_s: float
-    eta_s: float
-    progress: float
-
-
-@dataclass(frozen=True)
-class ValidationResult:
-    """Sent every ``validation_interval`` steps and at the end."""
-
-    step: int
-    validation_loss: float
-    best_validation_loss: float
-    is_best: bool
-
-
-@dataclass(frozen=True)
-class CheckpointSaved:
-    """A model file was written: ``kind`` is ``best`` or ``last``."""
-
-    step: int
-    path: str
-    kind: str
-
-
-@dataclass(frozen=True)
-class TrainingFinished:
-    """Sent last. ``stopped`` is True when :meth:`Trainer.stop` ended the run early."""
-
-    steps: int
-    seconds: float
-    train_loss: float
-    validation_loss: float | None
-    best_validation_loss: float | None
-    stopped: bool
-    model_path: str | None
-
-
-TrainingEvent = (
-    TrainingStarted | TrainingStep | ValidationResult | CheckpointSaved | TrainingFinished
-)
+Images = np.ndarray | AxesImage | Sequence[np.ndarray | AxesImage]
+PSFs = np.ndarray | Sequence[np.ndarray] | None
 
 
 def last_checkpoint_path(model_path: str | Path) -> Path:
@@ -117,77 +77,139 @@ def last_checkpoint_path(model_path: str | Path) -> Path:
 class Trainer:
     """Self-supervised DecoNoising training.
 
-    ``images`` is one array or a list of arrays, each 2D (Y, X) or a stack (N, Y, X), in camera
-    units (any dtype, any offset). ``psf`` is ignored (and may be None) when ``config.n2v``.
-    If ``model_path`` is given, the best network is saved there whenever validation improves and
-    the last one beside it (see :func:`last_checkpoint_path`) when the run ends.
+    ``images`` is one image or a list of images in camera units (any dtype, any offset): numpy
+    arrays (2D ``YX`` or a stack of frames ``SYX``, or any layout named by ``axes``) or
+    :class:`~napari_deconoising.io.AxesImage`. All images need the same number of channels.
+    ``psf`` is one PSF for every channel or a list with one PSF per channel; it is ignored (and
+    may be None) when ``config.n2v``. If ``model_path`` is given, the best networks are saved
+    there whenever validation improves and the last ones beside it (see
+    :func:`last_checkpoint_path`) when the run ends.
     """
 
     def __init__(
         self,
-        images: np.ndarray | Sequence[np.ndarray],
-        psf: np.ndarray | None = None,
+        images: Images,
+        psf: PSFs = None,
         config: TrainingConfig | None = None,
         model_path: str | Path | None = None,
+        axes: str | None = None,
     ):
         self.config = config or TrainingConfig()
         self.model_path = Path(model_path) if model_path is not None else None
-        self.frames = collect_frames(images)
-        self.psf = None if self.config.n2v else self._checked_psf(psf)
+        self.images = _axes_images(images, axes)
+        self.channel_frames = _frames_per_channel(self.images)
+        self.psfs = _checked_psfs(psf, len(self.channel_frames), self.config)
         self._check_sizes()
         self._stop_requested = threading.Event()
-        self._model: DecoNoisingModel | None = None
+        self._model: DecoNoisingModel | ChannelModels | None = None
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels (one network each)."""
+        return len(self.channel_frames)
+
+    @property
+    def frames(self) -> list[np.ndarray]:
+        """The first channel's frames (all of them for single-channel data)."""
+        return self.channel_frames[0]
+
+    @property
+    def psf(self) -> np.ndarray | None:
+        """The first channel's prepared PSF."""
+        return self.psfs[0]
+
+    @property
+    def pixel_size_um(self) -> float | None:
+        """The training images' pixel size (µm), when their metadata says it."""
+        return self.images[0].pixel_size
 
     def stop(self) -> None:
         """Ask the run to end at the next batch boundary; checkpoints are kept."""
         self._stop_requested.set()
 
     @property
-    def model(self) -> DecoNoisingModel:
-        """The best network found (available once :meth:`run` has finished)."""
+    def model(self) -> DecoNoisingModel | ChannelModels:
+        """The best networks found (available once :meth:`run` has finished)."""
         if self._model is None:
             raise RuntimeError("the trainer has not run yet")
         return self._model
 
-    def _checked_psf(self, psf: np.ndarray | None) -> np.ndarray:
-        if psf is None:
-            raise PSFError("DecoNoising needs a PSF; give one, or train in N2V mode")
-        return prepare_psf(psf)
-
     def _check_sizes(self) -> None:
         patch = self.config.patch_size
-        smallest = min(min(f.shape) for f in self.frames)
+        smallest = min(min(f.shape[-2:]) for frames in self.channel_frames for f in frames)
         if smallest < patch:
             raise ImageError(
                 f"the image ({smallest} px on its short side) is smaller than the training patch "
                 f"({patch} px); use a smaller patch size"
             )
-        if self.psf is not None and self.psf.shape[0] > patch:
-            raise PSFError(
-                f"the PSF ({self.psf.shape[0]} px) is larger than the training patch ({patch} px); "
-                "use a larger patch size"
-            )
+        for psf in self.psfs:
+            if psf is not None and psf.shape[0] > patch:
+                raise PSFError(
+                    f"the PSF ({psf.shape[0]} px) is larger than the training patch ({patch} px);"
+                    " use a larger patch size"
+                )
 
     def run(self) -> Iterator[TrainingEvent]:
         """Train, yielding events; the last one is :class:`TrainingFinished`."""
-        session = _Session(self)
-        yield from session.run()
-        self._model = session.best_model()
+        run = _Run(self)
+        yield from run.events()
+        self._model = run.best_model()
 
 
 def train(
-    images: np.ndarray | Sequence[np.ndarray],
-    psf: np.ndarray | None = None,
+    images: Images,
+    psf: PSFs = None,
     config: TrainingConfig | None = None,
     model_path: str | Path | None = None,
     on_event: Callable[[TrainingEvent], None] | None = None,
-) -> DecoNoisingModel:
+    axes: str | None = None,
+) -> DecoNoisingModel | ChannelModels:
     """Train and return the best model; ``on_event`` receives every progress event."""
-    trainer = Trainer(images, psf, config, model_path)
+    trainer = Trainer(images, psf, config, model_path, axes)
     for event in trainer.run():
         if on_event is not None:
             on_event(event)
     return trainer.model
+
+
+def _axes_images(images: Images, axes: str | None) -> list[AxesImage]:
+    single = isinstance(images, AxesImage) or hasattr(images, "shape")
+    items = [images] if single else list(images)  # type: ignore[list-item]
+    if not items:
+        raise ImageError("no training images given")
+    names = ["image"] if len(items) == 1 else [f"image {i + 1}" for i in range(len(items))]
+    return [as_axes_image(item, axes, name) for item, name in zip(items, names, strict=True)]
+
+
+def _frames_per_channel(images: list[AxesImage]) -> list[list[np.ndarray]]:
+    counts = {image.n_channels for image in images}
+    if len(counts) > 1:
+        raise ImageError(
+            "the training images have different channel counts ("
+            + ", ".join(image.describe() for image in images)
+            + "); train on images with the same channels"
+        )
+    per_channel: list[list[np.ndarray]] = [[] for _ in range(counts.pop())]
+    for image in images:
+        for channel, stack in enumerate(channel_frames(image)):
+            per_channel[channel].extend(stack)
+    return per_channel
+
+
+def _checked_psfs(psf: PSFs, n_channels: int, config: TrainingConfig) -> list[np.ndarray | None]:
+    if config.n2v:
+        return [None] * n_channels
+    if psf is None:
+        raise PSFError("DecoNoising needs a PSF; give one, or train in N2V mode")
+    if isinstance(psf, np.ndarray) or hasattr(psf, "shape"):
+        return [prepare_psf(psf)] * n_channels
+    psfs = list(psf)
+    if len(psfs) != n_channels:
+        raise PSFError(
+            f"got {len(psfs)} PSFs for {n_channels} channel(s); give one PSF per channel "
+            "(or one for all)"
+        )
+    return [prepare_psf(p) for p in psfs]
 
 
 def _mean_and_std(frames: list[np.ndarray]) -> tuple[float, float]:
@@ -198,15 +220,19 @@ def _mean_and_std(frames: list[np.ndarray]) -> tuple[float, float]:
     return mean, variance**0.5
 
 
-class _Session:
-    """One training run: data, network, optimiser, loop."""
+class _ChannelSession:
+    """The training state of one channel: data, network, optimiser, best weights."""
 
-    def __init__(self, trainer: Trainer):
-        self.trainer = trainer
-        config = self.config = trainer.config
-        self.device = resolve_device(config.device)
-        self.generator = run_generator(config.seed)
-        frames = trainer.frames
+    def __init__(
+        self,
+        frames: list[np.ndarray],
+        psf: np.ndarray | None,
+        config: TrainingConfig,
+        device: torch.device,
+        seed: int | None,
+    ):
+        self.config, self.device, self.psf = config, device, psf
+        self.generator = run_generator(seed)
         mean, std = _mean_and_std(frames)
         self.normalisation = Normalisation(mean, max(std, 1e-6), estimate_offset(frames))
         train_frames, validation_frames, self.validation = self._split(frames)
@@ -214,18 +240,17 @@ class _Session:
         self.train_frames = [self._normalised(f) for f in train_frames]
         self.validation_frames = [self._normalised(f) for f in validation_frames]
         self.sampler = PatchSampler(
-            self.train_frames, config.patch_size, self.generator, config.augment, self.device
+            self.train_frames, config.patch_size, self.generator, config.augment, device
         )
         self.pixels = sum(f.numel() for f in self.train_frames)
         network = initialise_network(empty_unet(config.network), self.generator)
-        self.network = place_network(network, self.device)
-        self.kernel = psf_tensor(trainer.psf, self.device)
+        self.network = place_network(network, device)
+        self.kernel = psf_tensor(psf, device)
         self.optimiser = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
+        self.validation_batches = self._validation_set()
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_loss = math.inf
-        self.steps = 0
 
-    # -- data ---------------------------------------------------------------------------------
     def _normalised(self, frame: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(self.normalisation.normalise(frame).astype(np.float32))
 
@@ -258,22 +283,6 @@ class _Session:
             return train, [], "training data (too small to hold out a strip of one patch)"
         return train, validation, f"a held-out bottom strip of {len(validation)} frame(s)"
 
-    # -- loss -----------------------------------------------------------------------------------
-    def loss(self, patches: torch.Tensor, manipulated: torch.Tensor, mask: torch.Tensor):
-        config = self.config
-        with autocast(self.device):
-            output = self.network(network_input(manipulated))
-        deconvolved = output.float() * config.output_scale
-        return deconoising_loss(
-            deconvolved,
-            patches,
-            mask,
-            self.kernel,
-            zero_level=self.normalisation.zero_level,
-            positivity_weight=0.0 if config.n2v else config.positivity_weight,
-            tv_weight=config.tv_weight,
-        )
-
     def _validation_set(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """A fixed set of masked validation patches, drawn with a generator of its own (so the
         training stream never repeats them)."""
@@ -297,79 +306,26 @@ class _Session:
             batches.append((patches, manipulated, mask))
         return batches
 
-    @torch.no_grad()
-    def validate(self, batches) -> float:
-        self.network.eval()
-        total = sum(float(self.loss(*batch).total) * len(batch[0]) for batch in batches)
-        self.network.train()
-        return total / sum(len(batch[0]) for batch in batches)
-
-    # -- loop -----------------------------------------------------------------------------------
-    def learning_rate(self, progress: float, step: int) -> float:
-        """Warm-up over 20 steps, then cosine decay to 5% over the budget."""
-        return warmup_cosine(self.config.learning_rate, progress, step, warmup_steps=20)
-
-    def progress(self, step: int, elapsed: float) -> float:
+    def loss(self, patches: torch.Tensor, manipulated: torch.Tensor, mask: torch.Tensor):
+        """The DecoNoising loss terms of one batch."""
         config = self.config
-        if config.minutes is not None:
-            return elapsed / (config.minutes * 60)
-        return step / config.steps
-
-    def run(self) -> Iterator[TrainingEvent]:
-        config, trainer = self.config, self.trainer
-        total_steps = None if config.minutes is not None else config.steps
-        yield TrainingStarted(
-            total_steps,
-            config.minutes,
-            str(self.device),
-            count_parameters(self.network),
-            len(self.train_frames),
-            len(self.validation_frames),
-            self.validation,
-            not self.validation_frames,
-        )
-        validation_batches = self._validation_set()
-        start = time.perf_counter()
-        step, train_loss, validation_loss, progress = 0, math.nan, None, 0.0
-        self.network.train()
-        while progress < 1.0 and not trainer._stop_requested.is_set():
-            lr = self.learning_rate(progress, step)
-            set_learning_rate(self.optimiser, lr)
-            train_loss = self.train_step()
-            step = self.steps = step + 1
-            elapsed = time.perf_counter() - start
-            progress = self.progress(step, elapsed)
-            eta = elapsed * (1 - min(progress, 1.0)) / max(progress, 1e-9)
-            patches_seen = step * config.batch_size * config.patch_size**2
-            yield TrainingStep(
-                step,
-                total_steps,
-                patches_seen // self.pixels,
-                train_loss,
-                lr,
-                elapsed,
-                eta,
-                min(progress, 1.0),
-            )
-            if step % config.validation_interval == 0:
-                validation_loss = self.validate(validation_batches)
-                yield from self._after_validation(step, validation_loss)
-        if step % config.validation_interval != 0 and step > 0:
-            validation_loss = self.validate(validation_batches)
-            yield from self._after_validation(step, validation_loss)
-        yield from self._save_last(step)
-        yield TrainingFinished(
-            step,
-            time.perf_counter() - start,
-            train_loss,
-            validation_loss,
-            None if math.isinf(self.best_loss) else self.best_loss,
-            trainer._stop_requested.is_set(),
-            str(trainer.model_path) if trainer.model_path else None,
+        with autocast(self.device):
+            output = self.network(network_input(manipulated))
+        deconvolved = output.float() * config.output_scale
+        return deconoising_loss(
+            deconvolved,
+            patches,
+            mask,
+            self.kernel,
+            zero_level=self.normalisation.zero_level,
+            positivity_weight=0.0 if config.n2v else config.positivity_weight,
+            tv_weight=config.tv_weight,
         )
 
-    def train_step(self) -> float:
+    def train_step(self, learning_rate: float) -> float:
+        """One optimiser step on a fresh batch; returns its loss."""
         config = self.config
+        set_learning_rate(self.optimiser, learning_rate)
         patches = self.sampler.sample(config.batch_size)
         manipulated, mask = blind_spot_mask(
             patches, config.mask_fraction, config.neighbourhood, self.generator
@@ -380,43 +336,152 @@ class _Session:
         self.optimiser.step()
         return float(terms.total.detach())
 
-    def _after_validation(self, step: int, loss: float) -> Iterator[TrainingEvent]:
+    @torch.no_grad()
+    def validate(self) -> tuple[float, bool]:
+        """The validation loss, and whether it is this channel's best so far (kept if so)."""
+        self.network.eval()
+        batches = self.validation_batches
+        total = sum(float(self.loss(*batch).total) * len(batch[0]) for batch in batches)
+        self.network.train()
+        loss = total / sum(len(batch[0]) for batch in batches)
         is_best = loss < self.best_loss
         if is_best:
             self.best_loss = loss
             self.best_state = copy.deepcopy(self.network.state_dict())
-        yield ValidationResult(step, loss, self.best_loss, is_best)
-        if is_best and self.trainer.model_path is not None:
-            path = self.make_model(self.best_state, step).save(self.trainer.model_path)
-            yield CheckpointSaved(step, str(path), "best")
+        return loss, is_best
 
-    def _save_last(self, step: int) -> Iterator[TrainingEvent]:
-        if self.trainer.model_path is None or step == 0:
-            return
-        state = self.network.state_dict()
-        path = self.make_model(state, step).save(last_checkpoint_path(self.trainer.model_path))
-        yield CheckpointSaved(step, str(path), "last")
-        if self.best_state is None:
-            self.best_state = copy.deepcopy(state)
-            path = self.make_model(state, step).save(self.trainer.model_path)
-            yield CheckpointSaved(step, str(path), "best")
-
-    def make_model(self, state: dict[str, torch.Tensor], step: int) -> DecoNoisingModel:
+    def model(self, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> DecoNoisingModel:
+        """A model of this channel with the given weights."""
         network = empty_unet(self.config.network)
         network.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
+        best = None if math.isinf(self.best_loss) else self.best_loss
         return DecoNoisingModel(
             network=network.eval(),
-            psf=self.trainer.psf,
+            psf=self.psf,
             normalisation=self.normalisation,
             output_scale=self.config.output_scale,
             training_config=self.config.to_dict(),
-            metadata={
-                "created": timestamp(),
-                "steps": step,
-                "best_validation_loss": None if math.isinf(self.best_loss) else self.best_loss,
-            },
+            metadata={**metadata, "best_validation_loss": best},
         )
 
-    def best_model(self) -> DecoNoisingModel:
-        state = self.best_state if self.best_state is not None else self.network.state_dict()
-        return self.make_model(state, self.steps)
+    def best_or_current_state(self) -> dict[str, torch.Tensor]:
+        """The best weights, or the current ones when no validation has run yet."""
+        return self.best_state if self.best_state is not None else self.network.state_dict()
+
+
+class _Run:
+    """One training run over every channel: the loop, the events and the checkpoints."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        config = self.config = trainer.config
+        self.device = resolve_device(config.device)
+        self.sessions = [
+            _ChannelSession(
+                frames,
+                psf,
+                config,
+                self.device,
+                None if config.seed is None else config.seed + channel,
+            )
+            for channel, (frames, psf) in enumerate(
+                zip(trainer.channel_frames, trainer.psfs, strict=True)
+            )
+        ]
+        self.steps = 0
+
+    def progress(self, step: int, elapsed: float) -> float:
+        """Share of the budget used, 0..1 (and beyond when the budget is spent)."""
+        config = self.config
+        if config.minutes is not None:
+            return elapsed / (config.minutes * 60)
+        return step / config.steps
+
+    def started(self) -> TrainingStarted:
+        first, config = self.sessions[0], self.config
+        return TrainingStarted(
+            None if config.minutes is not None else config.steps,
+            config.minutes,
+            str(self.device),
+            sum(count_parameters(s.network) for s in self.sessions),
+            len(first.train_frames),
+            len(first.validation_frames),
+            first.validation,
+            not first.validation_frames,
+            len(self.sessions),
+        )
+
+    def events(self) -> Iterator[TrainingEvent]:
+        config, stop = self.config, self.trainer._stop_requested
+        started = self.started()
+        yield started
+        start = time.perf_counter()
+        step, train_loss, validation_loss, progress = 0, math.nan, None, 0.0
+        while progress < 1.0 and not stop.is_set():
+            lr = warmup_cosine(config.learning_rate, progress, step, warmup_steps=20)
+            train_loss = float(np.mean([s.train_step(lr) for s in self.sessions]))
+            step = self.steps = step + 1
+            elapsed = time.perf_counter() - start
+            progress = self.progress(step, elapsed)
+            eta = elapsed * (1 - min(progress, 1.0)) / max(progress, 1e-9)
+            epoch = step * config.batch_size * config.patch_size**2 // self.sessions[0].pixels
+            yield TrainingStep(
+                step, started.total_steps, epoch, train_loss, lr, elapsed, eta, min(progress, 1)
+            )
+            if step % config.validation_interval == 0:
+                validation_loss = yield from self._validate(step)
+        if step % config.validation_interval != 0 and step > 0:
+            validation_loss = yield from self._validate(step)
+        yield from self._save_last(step)
+        yield TrainingFinished(
+            step,
+            time.perf_counter() - start,
+            train_loss,
+            validation_loss,
+            self._best_loss(),
+            stop.is_set(),
+            str(self.trainer.model_path) if self.trainer.model_path else None,
+        )
+
+    def _best_loss(self) -> float | None:
+        losses = [s.best_loss for s in self.sessions]
+        return None if any(math.isinf(x) for x in losses) else float(np.mean(losses))
+
+    def _validate(self, step: int) -> Iterator[TrainingEvent]:
+        results = [s.validate() for s in self.sessions]
+        loss = float(np.mean([r[0] for r in results]))
+        improved = any(r[1] for r in results)
+        best = self._best_loss()
+        yield ValidationResult(step, loss, loss if best is None else best, improved)
+        path = self.trainer.model_path
+        if improved and path is not None:
+            yield CheckpointSaved(step, str(self.best_model().save(path)), "best")
+        return loss
+
+    def _save_last(self, step: int) -> Iterator[TrainingEvent]:
+        path = self.trainer.model_path
+        if path is None or step == 0:
+            return
+        last = self._model([s.network.state_dict() for s in self.sessions])
+        yield CheckpointSaved(step, str(last.save(last_checkpoint_path(path))), "last")
+        if any(s.best_state is None for s in self.sessions):
+            yield CheckpointSaved(step, str(self.best_model().save(path)), "best")
+
+    def _model(self, states: list[dict[str, torch.Tensor]]) -> DecoNoisingModel | ChannelModels:
+        trainer = self.trainer
+        image = trainer.images[0]
+        metadata = {
+            "created": timestamp(),
+            "steps": self.steps,
+            "axes": image.axes,
+            "pixel_size_um": trainer.pixel_size_um,
+        }
+        models = [
+            session.model(state, {**metadata, "channel": index} if len(states) > 1 else metadata)
+            for index, (session, state) in enumerate(zip(self.sessions, states, strict=True))
+        ]
+        return models[0] if len(models) == 1 else ChannelModels(models)
+
+    def best_model(self) -> DecoNoisingModel | ChannelModels:
+        """Every channel's best weights (or current ones where no validation ran yet)."""
+        return self._model([s.best_or_current_state() for s in self.sessions])

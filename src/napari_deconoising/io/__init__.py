@@ -1,0 +1,48 @@
+"""Image input/output with explicit axes and physical pixel sizes (no Qt, no napari).
+
+An image is an :class:`AxesImage`: an array, its axes (letters of ``"STCZYX"``), its pixel
+sizes in µm, and where the axes came from. :func:`read_tiff` and :func:`write_tiff` keep both
+through ImageJ hyperstacks and OME-TIFF files.
+"""
+
+from __future__ import annotations
+
+from .axes import (
+    AXES,
+    AXES_SOURCES,
+    SPATIAL_AXES,
+    AxesImage,
+    axes_from_layer,
+    check_not_rgb,
+    default_axes,
+    default_axes_message,
+    from_canonical,
+    normalise_spacing,
+    resolve_axes,
+    spacing_from_scale,
+    to_canonical,
+    um_per_unit,
+    validate_axes,
+)
+from .tiff import AXES_TAG, read_tiff, write_tiff
+
+__all__ = [
+    "AXES",
+    "AXES_SOURCES",
+    "AXES_TAG",
+    "SPATIAL_AXES",
+    "AxesImage",
+    "axes_from_layer",
+    "check_not_rgb",
+    "default_axes",
+    "default_axes_message",
+    "from_canonical",
+    "normalise_spacing",
+    "read_tiff",
+    "resolve_axes",
+    "spacing_from_scale",
+    "to_canonical",
+    "um_per_unit",
+    "validate_axes",
+    "write_tiff",
+]
