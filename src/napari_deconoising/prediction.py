@@ -12,17 +12,24 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .bundle import DecoNoisingModel
+from .bundle import ChannelModels, DecoNoisingModel
+from .channels import (
+    as_axes_image,
+    channel_frames,
+    check_channel_count,
+    merge_channels,
+    pixel_size_warning,
+)
 from .config import PredictionConfig
 from .convolution import convolve, psf_tensor
 from .devices import autocast, network_input, place_network, resolve_device
 from .errors import Cancelled
-from .images import as_frames
+from .io.axes import AxesImage
 
 
 @dataclass(frozen=True)
@@ -43,11 +50,18 @@ class PredictionProgress:
 
 @dataclass
 class PredictionResult:
-    """Both outputs, shaped like the input and on its intensity scale (float32)."""
+    """Both outputs, shaped like the input (same axes) and on its intensity scale (float32).
+
+    ``axes`` and ``spacing`` are the input's; ``warnings`` holds what the user should know
+    (e.g. a pixel size that differs from the model's).
+    """
 
     deconvolved: np.ndarray
     denoised: np.ndarray
     seconds: float
+    axes: str = ""
+    spacing: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -85,20 +99,27 @@ def _round_up(value: int, multiple: int) -> int:
 
 
 class Predictor:
-    """Applies a :class:`DecoNoisingModel` to 2D images or stacks of frames.
+    """Applies a model (one channel, or :class:`ChannelModels`) to images of any axes.
 
     :meth:`run` yields :class:`PredictionProgress` events and finally the
     :class:`PredictionResult`; :meth:`cancel` makes it raise :class:`Cancelled` at the next batch.
+    Each channel of the image goes through its own channel model, frame by frame (S, T and Z
+    only number the frames of the 2D engine).
     """
 
-    def __init__(self, model: DecoNoisingModel, config: PredictionConfig | None = None):
+    def __init__(
+        self, model: DecoNoisingModel | ChannelModels, config: PredictionConfig | None = None
+    ):
         self.model = model
         self.config = config or PredictionConfig()
         self.device = resolve_device(self.config.device)
-        # A copy of its own: the caller's model (shared with other widgets and threads) is never
-        # moved to another device or layout.
-        self.network = place_network(copy.deepcopy(model.network), self.device).eval()
-        self.kernel = psf_tensor(model.psf, self.device)
+        self.models = model.channels
+        # Copies of their own: the caller's model (shared with other widgets and threads) is
+        # never moved to another device or layout.
+        self.networks = [
+            place_network(copy.deepcopy(m.network), self.device).eval() for m in self.models
+        ]
+        self.kernels = [psf_tensor(m.psf, self.device) for m in self.models]
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -106,57 +127,76 @@ class Predictor:
         self._cancel.set()
 
     def predict(
-        self, image: np.ndarray, on_progress: Callable[[PredictionProgress], None] | None = None
+        self,
+        image: np.ndarray | AxesImage,
+        on_progress: Callable[[PredictionProgress], None] | None = None,
+        axes: str | None = None,
     ) -> PredictionResult:
         """Run to the end and return the result."""
-        for item in self.run(image):
+        for item in self.run(image, axes):
             if isinstance(item, PredictionResult):
                 return item
             if on_progress is not None:
                 on_progress(item)
         raise RuntimeError("prediction produced no result")  # pragma: no cover
 
-    def run(self, image: np.ndarray) -> Iterator[PredictionProgress | PredictionResult]:
-        """Predict every frame, yielding progress events, then the result.
+    def run(
+        self, image: np.ndarray | AxesImage, axes: str | None = None
+    ) -> Iterator[PredictionProgress | PredictionResult]:
+        """Predict every frame of every channel, yielding progress events, then the result.
 
-        A :meth:`cancel` that arrives before or during the run stops it; the flag is cleared when
-        the run ends, so the predictor can be used again.
+        ``image`` is a numpy array (2D ``YX``, a stack ``SYX``, or the layout ``axes`` names)
+        or an :class:`AxesImage`. A :meth:`cancel` that arrives before or during the run stops
+        it; the flag is cleared when the run ends, so the predictor can be used again.
         """
         try:
-            yield from self._run(image)
+            yield from self._run(as_axes_image(image, axes))
         finally:
             self._cancel.clear()
 
-    def _run(self, image: np.ndarray) -> Iterator[PredictionProgress | PredictionResult]:
-        original_shape = np.shape(image)
-        frames = as_frames(image)
+    def _run(self, image: AxesImage) -> Iterator[PredictionProgress | PredictionResult]:
+        check_channel_count(len(self.models), image)
+        stacks = channel_frames(image)
         start = time.perf_counter()
-        deconvolved = np.empty_like(frames)
-        denoised = np.empty_like(frames)
-        grid_y = plan_tiles(frames.shape[1], self.config, self.network.size_multiple)
-        grid_x = plan_tiles(frames.shape[2], self.config, self.network.size_multiple)
+        shape = stacks[0].shape
+        multiple = max(network.size_multiple for network in self.networks)
+        grid_y = plan_tiles(shape[1], self.config, multiple)
+        grid_x = plan_tiles(shape[2], self.config, multiple)
         per_frame = grid_y.count * grid_x.count
-        total = per_frame * len(frames)
-        for index, frame in enumerate(frames):
-            result = None
-            for item in self._predict_frame(frame, grid_y, grid_x):
-                if isinstance(item, int):
-                    done = index * per_frame + item
-                    yield PredictionProgress(
-                        index, len(frames), done, total, time.perf_counter() - start
-                    )
-                else:
-                    result = item
-            deconvolved[index], denoised[index] = result
-        seconds = time.perf_counter() - start
+        n_frames = sum(len(stack) for stack in stacks)
+        outputs: list[tuple[np.ndarray, np.ndarray]] = []
+        done_frames = 0
+        for channel, stack in enumerate(stacks):
+            deconvolved, denoised = np.empty_like(stack), np.empty_like(stack)
+            for index, frame in enumerate(stack):
+                for item in self._predict_frame(channel, frame, grid_y, grid_x):
+                    if isinstance(item, int):
+                        done = done_frames * per_frame + item
+                        yield PredictionProgress(
+                            done_frames, n_frames, done, per_frame * n_frames, self._since(start)
+                        )
+                    else:
+                        deconvolved[index], denoised[index] = item
+                done_frames += 1
+            outputs.append((deconvolved, denoised))
         yield PredictionResult(
-            deconvolved.reshape(original_shape), denoised.reshape(original_shape), seconds
+            merge_channels([o[0] for o in outputs], image),
+            merge_channels([o[1] for o in outputs], image),
+            self._since(start),
+            image.axes,
+            dict(image.spacing),
+            [w for w in [pixel_size_warning(self.model.pixel_size_um, image)] if w],
         )
 
+    @staticmethod
+    def _since(start: float) -> float:
+        return time.perf_counter() - start
+
     @torch.inference_mode()
-    def _predict_frame(self, frame: np.ndarray, grid_y: TileGrid, grid_x: TileGrid):
+    def _predict_frame(self, channel: int, frame: np.ndarray, grid_y: TileGrid, grid_x: TileGrid):
         """Yield the number of tiles done after each batch, then (deconvolved, denoised)."""
-        norm = self.model.normalisation
+        model, network = self.models[channel], self.networks[channel]
+        norm = model.normalisation
         o = self.config.overlap
         padded = np.pad(
             norm.normalise(frame),
@@ -180,14 +220,14 @@ class Predictor:
                 [source[r : r + grid_y.tile, c : c + grid_x.tile] for r, c in batch_corners]
             )[:, None]
             with autocast(self.device):
-                output = self.network(network_input(tiles)).float() * self.model.output_scale
+                output = network(network_input(tiles)).float() * model.output_scale
             for (r, c), tile in zip(batch_corners, output[:, 0], strict=True):
                 stitched[r : r + grid_y.stride, c : c + grid_x.stride] = tile[
                     o : o + grid_y.stride, o : o + grid_x.stride
                 ]
             yield first + len(batch_corners)
         deconvolved = stitched[: frame.shape[0], : frame.shape[1]][None, None]
-        denoised = convolve(deconvolved, self.kernel)
+        denoised = convolve(deconvolved, self.kernels[channel])
         yield (
             norm.denormalise(deconvolved[0, 0].cpu().numpy()),
             norm.denormalise(denoised[0, 0].cpu().numpy()),
@@ -195,10 +235,14 @@ class Predictor:
 
 
 def predict(
-    model: DecoNoisingModel,
-    image: np.ndarray,
+    model: DecoNoisingModel | ChannelModels,
+    image: np.ndarray | AxesImage,
     config: PredictionConfig | None = None,
     on_progress: Callable[[PredictionProgress], None] | None = None,
+    axes: str | None = None,
 ) -> PredictionResult:
-    """Deconvolve and denoise ``image`` (2D or a stack of frames) with ``model``."""
-    return Predictor(model, config).predict(image, on_progress)
+    """Deconvolve and denoise ``image`` with ``model``; outputs keep the input's shape and axes.
+
+    ``image`` is 2D (``YX``), a stack of frames (``SYX``), any layout that ``axes`` names
+    (e.g. ``"TCZYX"``), or an :class:`AxesImage`."""
+    return Predictor(model, config).predict(image, on_progress, axes)
