@@ -67,9 +67,10 @@ def test_prediction_keeps_the_channel_axis_and_the_axes(trained, two_channels):
     swapped = predict(trainer.model, np.swapaxes(two_channels, 0, 1), FAST, axes="CTYX")
     np.testing.assert_allclose(swapped.denoised, np.swapaxes(result.denoised, 0, 1), atol=1e-4)
     # Each channel stays on its own intensity scale.
+    inputs = [float(two_channels[:, c].mean()) for c in range(2)]
+    gap = abs(inputs[1] - inputs[0])
     for channel in range(2):
-        expected = float(two_channels[:, channel].mean())
-        assert float(result.denoised[:, channel].mean()) == pytest.approx(expected, rel=0.1)
+        assert abs(float(result.denoised[:, channel].mean()) - inputs[channel]) < 0.2 * gap
 
 
 def test_multi_channel_model_file_round_trip(trained):
