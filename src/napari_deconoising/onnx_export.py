@@ -19,8 +19,6 @@ import contextlib
 import copy
 import io
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +26,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from ._version import __version__
 from .bundle import DecoNoisingModel
-from .convolution import psf_tensor
+from .convolution import convolve, psf_tensor
 from .errors import DeconoisingError
+from .files import atomic_write
 
 OPSET = 17
 #: Largest allowed difference between onnxruntime and torch, relative to the output's range.
@@ -80,12 +79,8 @@ class DeconoisingGraph(nn.Module):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         deconvolved = self.network((image - self.mean) / self.std) * self.scale
-        if self.pad == (0, 0):
-            denoised = deconvolved * self.kernel.reshape(())
-        else:
-            pad_y, pad_x = self.pad
-            padded = F.pad(deconvolved, (pad_x, pad_x, pad_y, pad_y), mode="reflect")
-            denoised = F.conv2d(padded, self.kernel)
+        # traced on an example larger than the PSF, so the graph always reflects at the borders
+        denoised = convolve(deconvolved, self.kernel)
         return deconvolved * self.std + self.mean, denoised * self.std + self.mean
 
 
@@ -106,8 +101,8 @@ def export_onnx(
     proto = _export(graph, multiple, opset, onnx)
     _add_metadata(proto, model)
     error, shapes = (None, []) if not check else _check(graph, proto, multiple)
-    size = _write_atomic(onnx, proto, path)
-    return OnnxExport(path, size, opset, error, shapes)
+    atomic_write(path, lambda temporary: onnx.save(proto, str(temporary)))
+    return OnnxExport(path, path.stat().st_size, opset, error, shapes)
 
 
 def _require(name: str) -> Any:
@@ -163,8 +158,6 @@ def _export(graph: DeconoisingGraph, multiple: int, opset: int, onnx: Any) -> An
 
 
 def _add_metadata(proto: Any, model: DecoNoisingModel) -> None:
-    from . import __version__
-
     info = model.info()
     values = {
         "producer": f"napari-deconoising {__version__}",
@@ -209,23 +202,3 @@ def _check(graph: DeconoisingGraph, proto: Any, multiple: int) -> tuple[float, l
             f"(tolerance {TOLERANCE:.0e}); nothing was written"
         )
     return worst, shapes
-
-
-def _write_atomic(onnx: Any, proto: Any, path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        onnx.save(proto, temporary)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual mode
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return path.stat().st_size
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

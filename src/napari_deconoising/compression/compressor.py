@@ -1,0 +1,106 @@
+"""The compressor: checks what it is given, then runs a :class:`~.session.Session`."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle import DecoNoisingModel
+from ..errors import Cancelled, ConfigError
+from ..images import collect_frames
+from ..prediction import Predictor
+from .config import CompressionConfig, preset_config
+from .inputs import check_images_match, checked_out_path, load_original, select_frames
+from .pruning import plan_widths
+from .report import CompressionEvent, CompressionResult
+from .session import Session
+
+
+class Compressor:
+    """Compresses a model on the user's images.
+
+    ``model`` is a :class:`DecoNoisingModel` or the path of a model file; it is never changed.
+    ``images`` are arrays in camera units, each 2D or a stack of frames. :meth:`run` yields
+    events and ends with :class:`CompressionFinished`; :meth:`cancel` makes it raise
+    :class:`~napari_deconoising.errors.Cancelled` at the next batch, writing nothing. If
+    ``out_path`` is given, the compressed model is saved there (atomically) at the very end.
+    """
+
+    def __init__(
+        self,
+        model: DecoNoisingModel | str | Path,
+        images: np.ndarray | Sequence[np.ndarray],
+        preset: str = "balanced",
+        config: CompressionConfig | None = None,
+        out_path: str | Path | None = None,
+        source_path: str | Path | None = None,
+    ):
+        self.preset = preset
+        self.config = config or preset_config(preset)
+        original, source = load_original(model, source_path)
+        self.source_path = source
+        self.out_path = checked_out_path(out_path, source)
+        self.teacher = copy.deepcopy(original)  # the caller's model stays untouched
+        self.teacher.network.eval()
+        frames = collect_frames(images, self.config.max_pixels, purpose="compression")
+        check_images_match(self.teacher, frames)
+        self.train_frames, self.eval_frames, self.held_out = select_frames(frames, self.config)
+        self.widths_before = list(self.teacher.network.widths)
+        self.widths_after = plan_widths(self.widths_before, self.config)
+        if self.widths_after == self.widths_before:
+            raise ConfigError(
+                f"this model (widths {self.widths_before}) is already as small as preset "
+                f"{preset!r} makes it; choose a smaller preset"
+            )
+        self._cancel = threading.Event()
+        self._predictor: Predictor | None = None
+        self._result: CompressionResult | None = None
+
+    def cancel(self) -> None:
+        """Stop at the next batch; :meth:`run` then raises ``Cancelled`` and writes nothing."""
+        self._cancel.set()
+        predictor = self._predictor
+        if predictor is not None:
+            predictor.cancel()
+
+    @property
+    def result(self) -> CompressionResult:
+        """The compressed model and its report (once :meth:`run` has finished)."""
+        if self._result is None:
+            raise RuntimeError("the compressor has not finished")
+        return self._result
+
+    def run(self) -> Iterator[CompressionEvent]:
+        """Compress, yielding events; the last one is :class:`CompressionFinished`."""
+        self._cancel.clear()
+        session = Session(self)
+        yield from session.run()
+        self._result = session.result
+
+    def _check(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled("compression cancelled")
+
+
+def compress(
+    model: DecoNoisingModel | str | Path,
+    images: np.ndarray | Sequence[np.ndarray],
+    preset: str = "balanced",
+    config: CompressionConfig | None = None,
+    out_path: str | Path | None = None,
+    on_event: Callable[[CompressionEvent], None] | None = None,
+) -> CompressionResult:
+    """Compress ``model`` by fine-tuning on ``images``; save to ``out_path`` if given.
+
+    ``config`` overrides the preset's settings entirely (start from :func:`preset_config` and
+    :meth:`CompressionConfig.replace` to change a few). ``on_event`` receives every progress event.
+    """
+    compressor = Compressor(model, images, preset, config, out_path)
+    for event in compressor.run():
+        if on_event is not None:
+            on_event(event)
+    return compressor.result

@@ -1,0 +1,111 @@
+"""What a compression run is given: the original model, the images, the output path.
+
+The images must be big enough for the network and fine-tuning patches and look like what the
+model was trained on; the frames are split into fine-tuning and evaluation frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..bundle import DecoNoisingModel
+from ..errors import ConfigError, ImageError, ModelFileError
+from ..sampling import spread
+from ..unet import UNet
+from .config import MIN_PATCH, CompressionConfig
+
+#: Images whose median lies this many training standard deviations away from the training mean,
+#: or whose spread differs by this factor, are refused as not matching the model.
+MAX_INTENSITY_SHIFT = 20.0
+MAX_SPREAD_RATIO = 50.0
+
+
+def check_images_match(model: DecoNoisingModel, frames: Sequence[np.ndarray]) -> None:
+    """Raise :class:`ImageError` when the images cannot be what ``model`` was trained for.
+
+    Checks the size (big enough for the network's poolings and for fine-tuning patches) and the
+    intensities (median and spread against the training data's mean and standard deviation).
+    """
+    multiple = model.network.size_multiple
+    smallest = min(min(f.shape) for f in frames)
+    needed = max(MIN_PATCH, 2 * multiple)
+    if smallest < needed:
+        raise ImageError(
+            f"the image is too small ({smallest} px on its short side) for this model: "
+            f"compression needs at least {needed} x {needed} px"
+        )
+    norm = model.normalisation
+    sample = np.concatenate([np.asarray(f, np.float32).ravel()[::7] for f in frames[:16]])
+    median, deviation = float(np.median(sample)), float(np.std(sample))
+    shift = abs(median - norm.mean) / norm.std
+    ratio = max(deviation, 1e-12) / norm.std
+    if shift > MAX_INTENSITY_SHIFT or not (1 / MAX_SPREAD_RATIO <= ratio <= MAX_SPREAD_RATIO):
+        raise ImageError(
+            f"the image does not match the model: its intensities (median {median:.4g}, spread "
+            f"{deviation:.4g}) are far from those the model was trained on (mean "
+            f"{norm.mean:.4g}, std {norm.std:.4g}); fine-tune on images like the training images"
+        )
+
+
+def select_frames(
+    frames: list[np.ndarray], config: CompressionConfig
+) -> tuple[list[np.ndarray], list[np.ndarray], bool]:
+    """(fine-tuning frames, evaluation frames, held_out): frames spread evenly over the input."""
+    mean_pixels = float(np.mean([f.size for f in frames]))
+    count = int(min(len(frames), max(1, config.max_pixels // mean_pixels)))
+    chosen = [frames[i] for i in spread(len(frames), count)]
+    n_eval = min(config.max_eval_frames, max(1, round(config.eval_fraction * len(chosen))))
+    if len(chosen) < 3 or config.eval_fraction == 0:
+        return chosen, chosen, False
+    held = set(spread(len(chosen), n_eval + 2)[1:-1])
+    train = [f for i, f in enumerate(chosen) if i not in held]
+    evaluation = [f for i, f in enumerate(chosen) if i in held]
+    return train, evaluation, True
+
+
+def unique(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """``frames`` without repeats of the same array object, in order."""
+    seen: dict[int, np.ndarray] = {}
+    for frame in frames:
+        seen.setdefault(id(frame), frame)
+    return list(seen.values())
+
+
+def load_original(
+    model: DecoNoisingModel | str | Path, source_path: str | Path | None
+) -> tuple[DecoNoisingModel, Path | None]:
+    """The model to compress and the file it came from (None for an unsaved model)."""
+    if isinstance(model, (str, Path)):
+        return DecoNoisingModel.load(model), Path(model)
+    if not isinstance(model, DecoNoisingModel):
+        raise ModelFileError(
+            f"expected a napari-deconoising model or a model file, got {type(model).__name__}"
+        )
+    if not isinstance(model.network, UNet):
+        raise ModelFileError("this model's network is not a napari-deconoising U-Net")
+    return model, None if source_path is None else Path(source_path)
+
+
+def checked_out_path(out_path: str | Path | None, source: Path | None) -> Path | None:
+    """The output path, refused when it is a folder or the original model file."""
+    if out_path is None:
+        return None
+    out = Path(out_path)
+    if out.is_dir():
+        raise ConfigError(f"the output {out} is a folder; give a model file name")
+    if source is not None and out.resolve() == source.resolve():
+        raise ConfigError(
+            f"the output {out} is the input model; the original is never overwritten, "
+            "choose another file name"
+        )
+    return out
+
+
+def source_name(source_path: Path | None, fingerprint: str) -> str:
+    """How the compressed model's metadata names the original."""
+    if source_path is not None:
+        return source_path.name
+    return f"unsaved model (weights sha256 {fingerprint[:12]})"
