@@ -117,3 +117,14 @@ def test_z_stack_is_trained_plane_by_plane_and_predicted_back():
     list(trainer.run())
     result = predict(trainer.model, image, FAST)
     assert result.denoised.shape == stack.shape and result.spacing["Z"] == 0.25
+
+
+def test_compression_and_onnx_refuse_multi_channel_models_clearly(trained, two_channels, tmp_path):
+    from napari_deconoising import ModelFileError, compress, export_onnx
+
+    model = trained[0].model
+    with pytest.raises(ModelFileError, match="2 channels; compression works on single-channel"):
+        compress(model, two_channels[:, 0])
+    with pytest.raises(ModelFileError, match="2 channels; ONNX export works on single-channel"):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

@@ -144,10 +144,7 @@ class DecoNoisingModel(_ModelFile):
     @classmethod
     def load(cls, path: str | Path) -> DecoNoisingModel:
         """Read a single-channel model file; :func:`load_model` reads any model file."""
-        model = load_model(path)
-        if not isinstance(model, DecoNoisingModel):
-            raise ModelFileError(f"{path} holds a model of {model.n_channels} channels")
-        return model
+        return single_channel(load_model(path), "this")
 
     @classmethod
     def from_parts(cls, meta: dict[str, Any], state: dict[str, torch.Tensor]) -> DecoNoisingModel:
@@ -260,6 +257,21 @@ class ChannelModels(_ModelFile):
 
 
 AnyModel = DecoNoisingModel | ChannelModels
+
+
+def single_channel(model: Any, purpose: str) -> DecoNoisingModel:
+    """``model`` itself when it is a single-channel model; else a clear :class:`ModelFileError`
+    saying that ``purpose`` (e.g. "compression") needs one."""
+    if isinstance(model, ChannelModels):
+        raise ModelFileError(
+            f"this model holds {model.n_channels} channels; {purpose} works on single-channel "
+            "models for now (train one model per channel to use it)"
+        )
+    if not isinstance(model, DecoNoisingModel):
+        raise ModelFileError(
+            f"expected a napari-deconoising model or a model file, got {type(model).__name__}"
+        )
+    return model
 
 
 def _state(network: UNet, storage: Storage) -> dict[str, torch.Tensor]:

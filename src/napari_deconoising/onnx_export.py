@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ._version import __version__
-from .bundle import DecoNoisingModel
+from .bundle import DecoNoisingModel, single_channel
 from .convolution import convolve, psf_tensor
 from .errors import DeconoisingError
 from .files import atomic_write
@@ -92,6 +92,7 @@ def export_onnx(
     Raises :class:`ExportError` when onnx or onnxruntime is missing, when the export fails, or
     when onnxruntime's outputs differ from torch's by more than ``TOLERANCE`` of their range.
     """
+    model = single_channel(model, "ONNX export")
     onnx = _require("onnx")
     path = Path(path)
     if path.is_dir():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle import DecoNoisingModel
+from ..bundle import DecoNoisingModel, load_model, single_channel
 from ..errors import ConfigError, ImageError, ModelFileError
 from ..sampling import spread
 from ..unet import UNet
@@ -79,11 +79,8 @@ def load_original(
 ) -> tuple[DecoNoisingModel, Path | None]:
     """The model to compress and the file it came from (None for an unsaved model)."""
     if isinstance(model, (str, Path)):
-        return DecoNoisingModel.load(model), Path(model)
-    if not isinstance(model, DecoNoisingModel):
-        raise ModelFileError(
-            f"expected a napari-deconoising model or a model file, got {type(model).__name__}"
-        )
+        return single_channel(load_model(model), "compression"), Path(model)
+    model = single_channel(model, "compression")
     if not isinstance(model.network, UNet):
         raise ModelFileError("this model's network is not a napari-deconoising U-Net")
     return model, None if source_path is None else Path(source_path)
