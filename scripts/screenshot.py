@@ -1,5 +1,5 @@
-"""Make docs/screenshot.png: napari with the sample, the three widgets, a loss curve and the
-raw / denoised / deconvolved comparison in grid mode.
+"""Make docs/screenshot.png: napari with the sample, the PSF, Train and Denoise & Deconvolve
+widgets, a loss curve and the raw / denoised / deconvolved comparison in grid mode.
 
 Run it on a machine without a display with::
 

@@ -141,7 +141,7 @@ def test_closing_the_widget_stops_the_worker(compress_ui, qtbot, monkeypatch):
     out = Path(widget.out_file.value)
     widget.compress_button.clicked()
     qtbot.waitUntil(lambda: "fine-tuning" in widget.progress.format(), timeout=30000)
-    worker = widget._slot.worker
+    worker = widget.jobs.worker
     viewer.window.remove_dock_widget(widget)
     qtbot.waitUntil(lambda: not worker.is_running, timeout=30000)
     assert not out.exists()

@@ -163,7 +163,7 @@ def test_closing_stops_training(trainer_ui, qtbot, what):
     widget.settings.set_values(steps=100_000)
     widget.train_button.clicked()
     qtbot.waitUntil(lambda: len(widget.loss_plot.train_points) >= 2, timeout=30000)
-    worker = widget._slot.worker
+    worker = widget.jobs.worker
     if what == "dock":
         viewer.window.remove_dock_widget(widget)  # what the dock's close button does
     else:

@@ -1,14 +1,17 @@
-"""Helpers shared by the widgets: notifications, layer checks and output layers, layer pickers."""
+"""Helpers shared by the widgets: notifications, layer checks, output layers, layer pickers and
+suggested file names."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import ComboBox
 
-from ..errors import DeconoisingError, ImageError
+from ..errors import ImageError
 
 if TYPE_CHECKING:
     import napari
@@ -24,20 +27,6 @@ def notify_error(message: str) -> None:
     show_error(message)
 
 
-def notify_info(message: str) -> None:
-    """Show ``message`` as a napari information notification."""
-    from napari.utils.notifications import show_info
-
-    show_info(message)
-
-
-def error_message(err: BaseException, action: str) -> str:
-    """The text shown for ``err``: the message itself for our own errors, else its type too."""
-    if isinstance(err, DeconoisingError):
-        return str(err)
-    return f"{action} failed: {type(err).__name__}: {err}"
-
-
 def unwrap(obj: Any) -> Any:
     """The napari object behind the ``PublicOnlyProxy`` napari gives plugin widgets."""
     return getattr(obj, "__wrapped__", obj)
@@ -51,6 +40,39 @@ def same_layer(a: Any, b: Any) -> bool:
 def file_text(file_edit: Any) -> str:
     """What the user typed in a magicgui FileEdit ("" when empty, where ``.value`` gives ".")."""
     return str(file_edit.line_edit.value).strip()
+
+
+def models_folder() -> Path:
+    """Where the widgets propose to save models: ``~/deconoising-models``."""
+    return Path.home() / "deconoising-models"
+
+
+def safe_stem(name: str) -> str:
+    """``name`` made file-safe (other characters become "-"), or "model" if nothing is left."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model"
+
+
+class SuggestedPath:
+    """Keeps a magicgui FileEdit on a suggested file name until the user types their own."""
+
+    def __init__(self, file_edit: Any, suggest: Callable[[], Path]):
+        self.file_edit = file_edit
+        self._suggest = suggest
+        self._suggested = ""
+
+    def update(self, *_: Any) -> None:
+        """Suggest a name unless the box holds one the user typed."""
+        if file_text(self.file_edit) in ("", self._suggested):
+            self._suggest_now()
+
+    def renew(self) -> None:
+        """A fresh suggestion (e.g. a new time stamp) if the box still holds the last one."""
+        if self._suggested and file_text(self.file_edit) == self._suggested:
+            self._suggest_now()
+
+    def _suggest_now(self) -> None:
+        self._suggested = str(self._suggest())
+        self.file_edit.value = self._suggested
 
 
 def image_layers(viewer: napari.Viewer) -> list[Image]:
@@ -82,7 +104,7 @@ def check_image_layer(layer: Image | None, purpose: str = "the image") -> None:
 
 
 def layer_array(layer: Image) -> np.ndarray:
-    """The layer's pixels as a numpy array (reads lazy arrays; call it from a worker)."""
+    """The layer's pixels as a numpy array (reads lazy arrays: GUI thread, small layers only)."""
     return np.asarray(layer.data)
 
 

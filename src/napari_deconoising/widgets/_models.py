@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from magicgui.widgets import ComboBox, FileEdit
 from psygnal import Signal
 
-from ..bundle import DecoNoisingModel
+from ..bundle import DecoNoisingModel, load_model
 from ..errors import ConfigError
+from ._common import file_text
 
 
 @dataclass
@@ -90,3 +94,76 @@ def chosen_model(
     if not file_value or Path(file_value).expanduser().is_dir():
         raise ConfigError(f"choose a model to {purpose}: train one, or pick a model file")
     return None, str(Path(file_value).expanduser())
+
+
+class ModelPicker:
+    """The "model" dropdown (registered models, newest first, then :data:`LOAD_FILE`) and the
+    model file box, shown only while :data:`LOAD_FILE` is chosen.
+
+    A model added to the registry is selected, unless ``busy()`` is true or ``adopt(name)``
+    false; ``on_change`` is called after every change. Call :meth:`disconnect` on closing.
+    """
+
+    def __init__(
+        self,
+        on_change: Callable[[], None],
+        busy: Callable[[], bool],
+        adopt: Callable[[str], bool] = lambda name: True,
+    ):
+        self.combo = ComboBox(label="model", choices=model_choices)
+        self.file = FileEdit(label="model file", mode="r", filter="*.pt")
+        self._on_change, self._busy, self._adopt = on_change, busy, adopt
+        self.combo.changed.connect(self._changed)
+        self.file.changed.connect(self._changed)
+        model_registry.changed.connect(self._on_registry)
+        self.file.visible = self.from_file
+
+    @property
+    def from_file(self) -> bool:
+        """True when the user is to pick a model file."""
+        return self.combo.value == LOAD_FILE
+
+    def chosen(self, purpose: str) -> tuple[DecoNoisingModel | None, str | None]:
+        """See :func:`chosen_model`."""
+        return chosen_model(self.combo.value, file_text(self.file), purpose)
+
+    def disconnect(self) -> None:
+        """Stop following the registry."""
+        model_registry.changed.disconnect(self._on_registry, missing_ok=True)
+
+    def _on_registry(self, name: str) -> None:
+        previous = self.combo.value
+        with self.combo.changed.blocked():
+            self.combo.native.clear()  # magicgui keeps old items in place: rebuild in order
+            self.combo.reset_choices()
+            if name in model_registry and not self._busy() and self._adopt(name):
+                self.combo.value = name
+            elif previous in self.combo.choices:
+                self.combo.value = previous
+        self._changed()
+
+    def _changed(self, *_: Any) -> None:
+        self.file.visible = self.from_file
+        self._on_change()
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Yielded by a worker that has read a model file; :meth:`register` it in the GUI thread."""
+
+    model: DecoNoisingModel
+    path: str
+
+    def register(self) -> None:
+        """Add the model to the registry as ``file: <file name>``."""
+        model_registry.add(f"file: {Path(self.path).stem}", self.model, self.path)
+
+
+def load_if_needed(
+    model: DecoNoisingModel | None, path: str | None
+) -> Generator[Loaded, None, DecoNoisingModel]:
+    """Worker step: ``model``, or the model read from ``path`` (announced by :class:`Loaded`)."""
+    if model is None:
+        model = load_model(path)
+        yield Loaded(model, str(path))
+    return model

@@ -2,59 +2,51 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import ComboBox, Container, FileEdit, PushButton
-from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget
+from magicgui.widgets import ComboBox, Container, FileEdit
+from qtpy.QtWidgets import QVBoxLayout
 
-from ..bundle import DecoNoisingModel, load_model
 from ..compression import (
     PRESET_DESCRIPTIONS,
     PRESETS,
-    CompressionFinished,
     CompressionReport,
-    CompressionResult,
     CompressionStage,
     CompressionStep,
     Compressor,
 )
-from ..errors import Cancelled, ConfigError, DeconoisingError
+from ..errors import ConfigError
 from ._common import (
     LayerChoices,
+    SuggestedPath,
     check_image_layer,
-    error_message,
     file_text,
-    layer_array,
     looks_like_raw_image,
-    notify_error,
+    models_folder,
+    safe_stem,
 )
-from ._models import LOAD_FILE, chosen_model, model_choices, model_registry
-from ._workers import Failed, Job, Throttle, WorkerSlot, on_close
-from .training_widget import models_folder
+from ._jobs import Finished, Job, JobRunner, JobWidget, Outcome
+from ._models import LOAD_FILE, Loaded, ModelPicker, load_if_needed, model_registry
+from ._qt import TextLabel
 
 if TYPE_CHECKING:
     import napari
 
-PROGRESS_STEPS = 1000
-DEFAULT_PRESET = "balanced"
+    from ..compression import CompressionResult
 
+__all__ = ["LOAD_FILE", "CompressionWidget", "compressed_path", "report_html"]
 
-@dataclass(frozen=True)
-class Loaded:
-    """Yielded when the worker has read the model file."""
-
-    model: DecoNoisingModel
-    path: str
+#: The preset the engine uses when none is named.
+DEFAULT_PRESET = inspect.signature(Compressor).parameters["preset"].default
+#: Prefix of the registry names of compressed models.
+COMPRESSED = "compressed: "
 
 
 def compressed_path(source: str, preset: str) -> Path:
     """``~/deconoising-models/<source>-<preset>.pt`` (the name made file-safe)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", source).strip("-.") or "model"
-    return models_folder() / f"{stem}-{preset}.pt"
+    return models_folder() / f"{safe_stem(source)}-{preset}.pt"
 
 
 def _plain_name(name: str) -> str:
@@ -62,7 +54,7 @@ def _plain_name(name: str) -> str:
     return name.split(": ", 1)[1] if ": " in name else name
 
 
-class CompressionWidget(QWidget):
+class CompressionWidget(JobWidget):
     """Compresses a model (just trained, or from a file) by pruning and fine-tuning on a layer.
 
     The Compress button turns into Cancel while the worker runs. At the end the report (size,
@@ -76,12 +68,20 @@ class CompressionWidget(QWidget):
         self.viewer = napari_viewer
         self.result: CompressionResult | None = None
         self.model_name: str | None = None
-        self._slot = WorkerSlot()
-        self._last_event: Any = None
-        self._auto_path = ""
         self._layers = LayerChoices(napari_viewer)
-        self.model = ComboBox(label="model", choices=model_choices)
-        self.model_file = FileEdit(label="model file", mode="r", filter="*.pt")
+        self.jobs = JobRunner(
+            self,
+            action="Compression",
+            run_text="Compress",
+            cancelled_text="Cancelled; nothing was saved.",
+            on_run=self._start,
+        )
+        self._models = ModelPicker(
+            self._propose_path,
+            busy=lambda: self.jobs.running,
+            adopt=lambda name: not name.startswith(COMPRESSED),  # compress what was trained
+        )
+        self.model, self.model_file = self._models.combo, self._models.file
         self.image = self._layers.combo(
             "fine-tune on",
             prefer=looks_like_raw_image,
@@ -89,27 +89,13 @@ class CompressionWidget(QWidget):
         )
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value=DEFAULT_PRESET)
         self.out_file = FileEdit(label="save to", mode="w", filter="*.pt")
-        self.compress_button = PushButton(text="Compress")
-        self.status = QLabel("")
-        self.report = QLabel("")
-        for label in (self.status, self.report):
-            label.setWordWrap(True)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, PROGRESS_STEPS)
-        self.progress.setFormat("idle")
-        self._throttle = Throttle(self._show_progress, parent=self)
-        self._build_layout()
-        self.model.changed.connect(self._on_model_choice)
-        self.model_file.changed.connect(self._on_model_choice)
-        self.preset.changed.connect(self._on_preset)
-        self.compress_button.changed.connect(self._on_button)
-        model_registry.changed.connect(self._on_models_changed)
-        self._on_model_choice()
-        self._on_preset()
-        on_close(self, self._teardown)
-
-    def _build_layout(self) -> None:
+        self._path = SuggestedPath(self.out_file, self._suggested_path)
+        self.compress_button, self.progress, self.status = (
+            self.jobs.button,
+            self.jobs.progress,
+            self.jobs.status,
+        )
+        self.report = TextLabel()
         self.form = Container(
             widgets=[
                 self.model,
@@ -125,23 +111,17 @@ class CompressionWidget(QWidget):
         for widget in (self.form.native, self.progress, self.status, self.report):
             layout.addWidget(widget)
         layout.addStretch()
+        self.jobs.lock(self.model, self.model_file, self.image, self.preset, self.out_file)
+        self.jobs.add_teardown(self._layers.disconnect, self._models.disconnect)
+        self.preset.changed.connect(self._on_preset)
+        self._on_preset()
 
     # -- choices ------------------------------------------------------------------------------
-    def _on_models_changed(self, name: str) -> None:
-        self.model.reset_choices()
-        if name in model_registry and not self.running and not name.startswith("compressed: "):
-            self.model.value = name  # a newly trained model is the one to compress
-        self._on_model_choice()
-
     def _source_label(self) -> str:
-        if self.model.value == LOAD_FILE:
+        if self._models.from_file:
             value = self.model_file.value
             return Path(value).stem if value and str(value).strip() else "model"
         return _plain_name(str(self.model.value))
-
-    def _on_model_choice(self, *_: Any) -> None:
-        self.model_file.visible = self.model.value == LOAD_FILE
-        self._propose_path()
 
     def _on_preset(self, *_: Any) -> None:
         self.preset.tooltip = PRESET_DESCRIPTIONS[self.preset.value]
@@ -149,129 +129,63 @@ class CompressionWidget(QWidget):
 
     def _propose_path(self) -> None:
         """Suggest where to save unless the user typed their own file name."""
-        current = file_text(self.out_file)
-        if current in ("", self._auto_path):
-            self._auto_path = str(compressed_path(self._source_label(), self.preset.value))
-            self.out_file.value = self._auto_path
+        self._path.update()
 
-    def _chosen_model(self) -> tuple[DecoNoisingModel | None, str | None]:
-        """(registered model, its file) or (None, path of a file to load in the worker)."""
-        return chosen_model(self.model.value, file_text(self.model_file), "compress")
+    def _suggested_path(self) -> Path:
+        return compressed_path(self._source_label(), self.preset.value)
 
     # -- running ------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        """True while a compression worker runs."""
-        return self._slot.running
-
-    def _on_button(self, *_: Any) -> None:
-        if self.running:
-            self.cancel()
-        else:
-            self.start()
-
     def start(self) -> None:
         """Check the inputs and start compressing in a worker."""
-        if self.running:
-            return
-        try:
-            layer = self.image.value
-            check_image_layer(layer, "fine-tuning")
-            model, source = self._chosen_model()
-            out = file_text(self.out_file) or None
-            if out is not None and source is not None and _same_file(out, source):
-                raise ConfigError("save to another file: the original model is never overwritten")
-        except DeconoisingError as err:
-            self._fail(str(err))
-            return
-        self.result, self._last_event = None, None
-        self.report.setText("")
-        self.progress.setValue(0)
-        self.progress.setFormat("starting…")
-        self.status.setText(f"Compressing with preset {self.preset.value} on '{layer.name}'…")
-        self._set_running(True)
-        self._slot.start(
-            _compress,
-            model,
-            source,
-            layer,
-            self.preset.value,
-            out,
-            self._source_label(),
-            on_yield=self._on_event,
-            on_return=self._on_result,
-            on_error=self._on_error,
-            on_finish=self._on_finish,
-            action="Compression",
-        )
+        self.jobs.trigger()
 
     def cancel(self) -> None:
         """Stop at the next batch; nothing is saved or added."""
-        if self.running:
-            self._slot.stop()
-            self.compress_button.text = "Cancelling…"
-            self.compress_button.enabled = False
+        self.jobs.stop()
 
-    def _set_running(self, running: bool) -> None:
-        self.compress_button.text = "Cancel" if running else "Compress"
-        self.compress_button.enabled = True
-        for widget in (self.model, self.model_file, self.image, self.preset, self.out_file):
-            widget.enabled = not running
+    def _start(self) -> None:
+        """Read the form (GUI thread) and hand the worker plain values."""
+        layer = self.image.value
+        check_image_layer(layer, "fine-tuning")
+        model, source = self._models.chosen("compress")
+        out = file_text(self.out_file) or None
+        if out is not None and source is not None and _same_file(out, source):
+            raise ConfigError("save to another file: the original model is never overwritten")
+        self.result = None
+        self.report.value = ""
+        self.jobs.start(
+            _compress,
+            model,
+            source,
+            layer.data,
+            self.preset.value,
+            out,
+            self._source_label(),
+            status=f"Compressing with preset {self.preset.value} on '{layer.name}'…",
+            on_event=self._on_event,
+            on_done=self._on_done,
+        )
 
     def _on_event(self, event: Any) -> None:
-        if isinstance(event, (CompressionStep, CompressionStage, CompressionFinished)):
-            self._last_event = event
-            self._throttle.request()
-        elif isinstance(event, Loaded):
-            model_registry.add(f"file: {Path(event.path).stem}", event.model, event.path)
-        elif isinstance(event, Failed):
-            self._fail(event.message)
-
-    def _show_progress(self) -> None:
-        event = self._last_event
-        if event is None:
-            return
-        self.progress.setValue(round(event.progress * PROGRESS_STEPS))
         if isinstance(event, CompressionStep):
-            self.progress.setFormat(
-                f"fine-tuning step {event.step} · about {event.eta_s:.0f} s left"
-            )
+            self.jobs.show_progress(event.progress, f"fine-tuning step {event.step}", event.eta_s)
         elif isinstance(event, CompressionStage):
-            self.progress.setFormat(event.message)
+            self.jobs.show_progress(event.progress, event.message)
+        elif isinstance(event, Loaded):
+            event.register()
 
-    def _on_result(self, outcome: tuple[CompressionResult, str] | str | None) -> None:
-        if outcome == "cancelled":
-            self.status.setText("Cancelled; nothing was saved.")
-            self.progress.setFormat("cancelled")
+    def _on_done(self, outcome: Outcome) -> None:
+        if not isinstance(outcome, Finished):
             return
-        if not isinstance(outcome, tuple):
-            return
-        result, label = outcome
+        result, label = outcome.value
         self.result = result
-        self.model_name = f"compressed: {label} ({result.report.preset})"
+        self.model_name = f"{COMPRESSED}{label} ({result.report.preset})"
         path = None if result.path is None else str(result.path)
         model_registry.add(self.model_name, result.model, path)
-        self.progress.setValue(PROGRESS_STEPS)
-        self.progress.setFormat(f"done in {result.report.seconds:.0f} s")
+        self.jobs.complete(f"done in {result.report.seconds:.0f} s")
         where = f"; saved to {path}" if path else ""
-        self.status.setText(f"'{self.model_name}' is ready in Denoise & Deconvolve{where}")
-        self.report.setText(report_html(result.report))
-
-    def _on_error(self, err: BaseException) -> None:
-        self._fail(error_message(err, "Compression"))
-
-    def _fail(self, message: str) -> None:
-        self.status.setText(f"Error: {message}")
-        notify_error(message)
-
-    def _on_finish(self) -> None:
-        self._throttle.flush()
-        self._set_running(False)
-
-    def _teardown(self) -> None:
-        self._slot.quit()
-        self._layers.disconnect()
-        model_registry.changed.disconnect(self._on_models_changed, missing_ok=True)
+        self.status.value = f"'{self.model_name}' is ready in Denoise & Deconvolve{where}"
+        self.report.value = report_html(result.report)
 
 
 def report_html(report: CompressionReport) -> str:
@@ -320,22 +234,12 @@ def _same_file(a: str, b: str) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
-def _compress(job: Job, model, source, layer, preset: str, out: str | None, label: str):
+def _compress(job: Job, model, source, images, preset: str, out: str | None, label: str):
     """Worker: load the model if needed, compress, and return (result, label)."""
-    try:
-        if model is None:
-            model = load_model(source)
-            yield Loaded(model, source)
-        data = layer.data if hasattr(layer.data, "shape") else layer_array(layer)
-        compressor = Compressor(model, data, preset, out_path=out, source_path=source)
-        job.bind(compressor.cancel)
-        for event in compressor.run():
-            if job.stopping:
-                raise Cancelled("compression cancelled")
-            yield event
-    except Cancelled:
-        return "cancelled"
-    except DeconoisingError as err:
-        yield Failed(str(err))
-        return None
+    model = yield from load_if_needed(model, source)
+    compressor = Compressor(model, images, preset, out_path=out, source_path=source)
+    job.bind(compressor.cancel)
+    for event in compressor.run():
+        job.raise_if_stopped()
+        yield event
     return compressor.result, label

@@ -8,7 +8,7 @@ from qtpy.QtCore import QPointF, QRectF, QSize, Qt
 from qtpy.QtGui import QColor, QPainter, QPainterPath, QPen
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
-from ._workers import Throttle
+from ._qt import Throttle
 
 TRAIN_COLOUR = QColor(80, 160, 255)
 VALIDATION_COLOUR = QColor(255, 150, 40)
@@ -27,7 +27,6 @@ class LossPlot(QWidget):
         super().__init__(parent)
         self.train_points: list[tuple[int, float]] = []
         self.validation_points: list[tuple[int, float]] = []
-        self.repaints = 0
         self._throttle = Throttle(self.update, parent=self)
         self.setMinimumHeight(150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -54,7 +53,6 @@ class LossPlot(QWidget):
 
     # -- drawing ------------------------------------------------------------------------------
     def paintEvent(self, _event) -> None:
-        self.repaints += 1
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         text_colour = self.palette().color(self.foregroundRole())

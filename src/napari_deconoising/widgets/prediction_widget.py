@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox
-from qtpy.QtWidgets import QProgressBar, QVBoxLayout, QWidget
+from magicgui.widgets import Container, Label, PushButton
+from qtpy.QtWidgets import QVBoxLayout
 
-from ..bundle import DecoNoisingModel, load_model
 from ..config import PredictionConfig
-from ..errors import Cancelled, DeconoisingError
 from ..metrics import psnr
 from ..prediction import PredictionProgress, PredictionResult, Predictor
 from ._common import (
     LayerChoices,
     check_image_layer,
-    file_text,
     layer_array,
     looks_like_raw_image,
     notify_error,
@@ -26,20 +22,22 @@ from ._common import (
     show_output,
 )
 from ._grid import SideBySide
-from ._models import LOAD_FILE, chosen_model, model_choices, model_registry
-from ._workers import Failed, Job, Throttle, WorkerSlot, on_close
+from ._jobs import Finished, Job, JobRunner, JobWidget, Outcome
+from ._models import LOAD_FILE, Loaded, ModelPicker, load_if_needed, model_registry
+from ._settings import setting_box
 
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image
 
-PROGRESS_STEPS = 1000
+__all__ = ["LOAD_FILE", "PredictionWidget", "scores_text"]
+
 #: Above this many pixels the PSNR is not recomputed in the GUI thread when the reference changes.
 SYNC_PSNR_PIXELS = 16_000_000
 
 
 @dataclass
-class Outcome:
+class Prediction:
     """What a prediction worker returns."""
 
     result: PredictionResult
@@ -47,15 +45,7 @@ class Outcome:
     n2v: bool
 
 
-@dataclass(frozen=True)
-class Loaded:
-    """Yielded when the worker has read a model file."""
-
-    model: DecoNoisingModel
-    path: str
-
-
-class PredictionWidget(QWidget):
+class PredictionWidget(JobWidget):
     """Runs a model on an image layer and shows "<raw> denoised" and "<raw> deconvolved".
 
     The output layers take the raw layer's scale, translate and contrast limits and are
@@ -69,32 +59,36 @@ class PredictionWidget(QWidget):
         self.outputs: list[Image] = []
         self.raw: Image | None = None
         self._run_layer: Image | None = None
-        self._slot = WorkerSlot()
         self._last_progress: PredictionProgress | None = None
         self._side_by_side = SideBySide(napari_viewer)
         self._layers = LayerChoices(napari_viewer)
-        defaults = PredictionConfig()
         self.image = self._layers.combo("image", prefer=looks_like_raw_image)
-        self.model = ComboBox(label="model", choices=model_choices)
-        self.model_file = FileEdit(label="model file", mode="r", filter="*.pt")
+        self.jobs = JobRunner(
+            self,
+            action="Prediction",
+            run_text="Run",
+            cancelled_text="Cancelled; no layers were changed.",
+            on_run=self._start,
+        )
+        self._models = ModelPicker(self._show_model, busy=lambda: self.jobs.running)
+        self.model, self.model_file = self._models.combo, self._models.file
         self.model_info = Label(value="")
-        self.tile = SpinBox(label="tile (px)", value=defaults.tile, min=16, max=8192, step=16)
-        self.overlap = SpinBox(label="overlap (px)", value=defaults.overlap, min=0, max=4000)
+        self.tile = setting_box(PredictionConfig, "tile", "tile (px)", step=16)
+        self.overlap = setting_box(PredictionConfig, "overlap", "overlap (px)")
         self.reference = self._layers.combo(
             "reference",
             optional=True,
             tooltip="Optional ground truth (e.g. the mean of a static recording) for PSNR",
         )
-        self.run_button = PushButton(text="Run")
+        self.run_button, self.progress, self.status = (
+            self.jobs.button,
+            self.jobs.progress,
+            self.jobs.status,
+        )
         self.grid_button = PushButton(text="Side by side")
-        self.status = Label(value="")
         self.scores = Label(value="")
-        for label in (self.model_info, self.status, self.scores):
+        for label in (self.model_info, self.scores):
             label.native.setWordWrap(True)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, PROGRESS_STEPS)
-        self.progress.setFormat("idle")
-        self._progress_throttle = Throttle(self._show_progress, parent=self)
         self.form = Container(
             widgets=[
                 self.image,
@@ -107,39 +101,24 @@ class PredictionWidget(QWidget):
                 self.run_button,
             ]
         )
-        after = Container(widgets=[self.status, self.scores, self.grid_button])
+        after = Container(widgets=[self.scores, self.grid_button])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        for widget in (self.form.native, self.progress, after.native):
+        for widget in (self.form.native, self.progress, self.status, after.native):
             layout.addWidget(widget)
         layout.addStretch()
         self._after = after
-        self.model.changed.connect(self._show_model)
-        self.model_file.changed.connect(self._show_model)
+        self.jobs.lock(
+            self.image, self.model, self.model_file, self.tile, self.overlap, self.reference
+        )
+        self.jobs.add_teardown(self._layers.disconnect, self._models.disconnect)
         self.reference.changed.connect(self._rescore)
-        self.run_button.changed.connect(self._on_button)
         self.grid_button.changed.connect(self.toggle_side_by_side)
-        model_registry.changed.connect(self._on_models_changed)
         self._show_model()
-        on_close(self, self._teardown)
 
     # -- models -------------------------------------------------------------------------------
-    def _on_models_changed(self, name: str) -> None:
-        """Relist the models, newest first, and select a newly added one."""
-        previous = self.model.value
-        with self.model.changed.blocked():
-            self.model.native.clear()  # magicgui keeps old items in place: rebuild in order
-            self.model.reset_choices()
-            if name in model_registry and not self.running:
-                self.model.value = name  # the newest model is the one to try
-            elif previous in self.model.choices:
-                self.model.value = previous
-        self._show_model()
-
-    def _show_model(self, *_: Any) -> None:
-        from_file = self.model.value == LOAD_FILE
-        self.model_file.visible = from_file
-        if from_file:
+    def _show_model(self) -> None:
+        if self._models.from_file:
             self.model_info.value = "Choose a model file (.pt) written by napari-deconoising"
             return
         info = model_registry.get(self.model.value).info()
@@ -148,115 +127,67 @@ class PredictionWidget(QWidget):
         self.model_info.value = f"{kind}, {info['parameters']:,} parameters{psf}"
 
     # -- running ------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        """True while a prediction worker runs."""
-        return self._slot.running
-
-    def _on_button(self, *_: Any) -> None:
-        if self.running:
-            self.cancel()
-        else:
-            self.run()
-
     def run(self) -> None:
         """Check the inputs and start the prediction in a worker."""
-        if self.running:
-            return
-        try:
-            layer = self.image.value
-            check_image_layer(layer, "denoising and deconvolution")
-            config = PredictionConfig(tile=self.tile.value, overlap=self.overlap.value)
-            model, path = self._chosen_model()
-        except DeconoisingError as err:
-            self._fail(str(err))
-            return
-        self._last_progress = None
-        self._run_layer = layer
-        self.progress.setValue(0)
-        self.progress.setFormat("starting…")
-        self.status.value = f"Running on '{layer.name}'…"
-        self._set_running(True)
-        self._slot.start(
-            _predict,
-            layer,
-            model,
-            path,
-            config,
-            self.reference.value,
-            on_yield=self._on_event,
-            on_return=self._on_result,
-            on_finish=self._on_finish,
-            action="Prediction",
-        )
-
-    def _chosen_model(self) -> tuple[DecoNoisingModel | None, str | None]:
-        return chosen_model(self.model.value, file_text(self.model_file), "run")
+        self.jobs.trigger()
 
     def cancel(self) -> None:
         """Stop at the next batch of tiles; no layers are added."""
-        if self.running:
-            self._slot.stop()
-            self.run_button.text = "Cancelling…"
-            self.run_button.enabled = False
+        self.jobs.stop()
 
-    def _set_running(self, running: bool) -> None:
-        self.run_button.text = "Cancel" if running else "Run"
-        self.run_button.enabled = True
-        for widget in (
-            self.image,
-            self.model,
-            self.model_file,
-            self.tile,
-            self.overlap,
-            self.reference,
-        ):
-            widget.enabled = not running
+    def _start(self) -> None:
+        """Read the form (GUI thread) and hand the worker plain values."""
+        layer = self.image.value
+        check_image_layer(layer, "denoising and deconvolution")
+        config = PredictionConfig(tile=self.tile.value, overlap=self.overlap.value)
+        model, path = self._models.chosen("run")
+        reference = self.reference.value
+        truth, reference_name = (
+            (None, "") if reference is None else (reference.data, reference.name)
+        )
+        self._last_progress = None
+        self._run_layer = layer
+        self.jobs.start(
+            _predict,
+            layer.data,
+            model,
+            path,
+            config,
+            truth,
+            reference_name,
+            status=f"Running on '{layer.name}'…",
+            on_event=self._on_event,
+            on_done=self._on_done,
+        )
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, PredictionProgress):
             self._last_progress = event
-            self._progress_throttle.request()
-        elif isinstance(event, Loaded):
-            model_registry.add(f"file: {Path(event.path).stem}", event.model, event.path)
-        elif isinstance(event, Failed):
-            self._fail(event.message)
-
-    def _show_progress(self) -> None:
-        event = self._last_progress
-        if event is not None:
-            self.progress.setValue(round(event.progress * PROGRESS_STEPS))
-            self.progress.setFormat(
+            done = event.progress
+            eta = event.elapsed_s * (1 - done) / done if done > 0 else None
+            self.jobs.show_progress(
+                done,
                 f"frame {event.frame + 1}/{event.n_frames} · tiles {event.tiles_done}/"
-                f"{event.tiles_total}"
+                f"{event.tiles_total}",
+                eta,
             )
+        elif isinstance(event, Loaded):
+            event.register()
 
-    def _on_result(self, outcome: Outcome | str | None) -> None:
-        if outcome == "cancelled":
-            self.status.value = "Cancelled; no layers were changed."
-            self.progress.setFormat("cancelled")
-            return
-        if not isinstance(outcome, Outcome):
+    def _on_done(self, outcome: Outcome) -> None:
+        if not isinstance(outcome, Finished):
             return
         raw = self.raw = self._run_layer
-        result = outcome.result
+        prediction: Prediction = outcome.value
+        result = prediction.result
         self.outputs = [show_output(self.viewer, raw, f"{raw.name} denoised", result.denoised)]
-        if not outcome.n2v:  # a Noise2Void model's "deconvolved" is its denoised image
+        if not prediction.n2v:  # a Noise2Void model's "deconvolved" is its denoised image
             self.outputs.append(
                 show_output(self.viewer, raw, f"{raw.name} deconvolved", result.deconvolved)
             )
-        self.progress.setValue(PROGRESS_STEPS)
-        self.progress.setFormat(f"done in {result.seconds:.1f} s")
+        self.jobs.complete(f"done in {result.seconds:.1f} s")
         self.status.value = "Added " + " and ".join(f"'{layer.name}'" for layer in self.outputs)
-        self.scores.value = outcome.scores
-
-    def _fail(self, message: str) -> None:
-        self.status.value = f"Error: {message}"
-        notify_error(message)
-
-    def _on_finish(self) -> None:
-        self._progress_throttle.flush()
-        self._set_running(False)
+        self.scores.value = prediction.scores
 
     # -- comparison -----------------------------------------------------------------------------
     def _rescore(self, *_: Any) -> None:
@@ -266,8 +197,12 @@ class PredictionWidget(QWidget):
         if self.raw.data.size > SYNC_PSNR_PIXELS:
             self.scores.value = "Run again to compare with this reference."
             return
+        reference = self.reference.value
         self.scores.value = scores_text(
-            self.reference.value, layer_array(self.raw), layer_array(self.outputs[0])
+            None if reference is None else layer_array(reference),
+            "" if reference is None else reference.name,
+            layer_array(self.raw),
+            layer_array(self.outputs[0]),
         )
 
     def toggle_side_by_side(self, *_: Any) -> None:
@@ -287,50 +222,40 @@ class PredictionWidget(QWidget):
         self._side_by_side.enter(layers)
         self.grid_button.text = "Single view"
 
-    def _teardown(self) -> None:
-        self._slot.quit()
-        self._layers.disconnect()
-        model_registry.changed.disconnect(self._on_models_changed)
 
+def scores_text(truth, reference_name: str, raw: np.ndarray, denoised: np.ndarray) -> str:
+    """'PSNR against <ref>: raw .. dB, denoised .. dB', or why it cannot be computed.
 
-def scores_text(reference, raw: np.ndarray, denoised: np.ndarray) -> str:
-    """'PSNR against <ref>: raw .. dB, denoised .. dB', or why it cannot be computed."""
-    if reference is None:
+    ``truth`` is the reference's pixels (or None: no reference, no text).
+    """
+    if truth is None:
         return ""
-    truth = layer_array(reference)
+    truth = np.asarray(truth)
     try:
         raw_db, denoised_db = psnr(truth, raw), psnr(truth, denoised)
     except ValueError:
         return (
-            f"PSNR: reference '{reference.name}' has shape {truth.shape}, the image "
+            f"PSNR: reference '{reference_name}' has shape {truth.shape}, the image "
             f"{np.shape(raw)}; they must match (or the reference be one frame)"
         )
     return (
-        f"PSNR against '{reference.name}': raw {raw_db:.2f} dB, denoised {denoised_db:.2f} dB "
+        f"PSNR against '{reference_name}': raw {raw_db:.2f} dB, denoised {denoised_db:.2f} dB "
         f"({denoised_db - raw_db:+.2f} dB)"
     )
 
 
-def _predict(job: Job, layer, model, path, config: PredictionConfig, reference):
+def _predict(job: Job, image, model, path, config: PredictionConfig, truth, reference_name: str):
     """Worker: load the model if needed, predict, and score against the reference."""
-    try:
-        if model is None:
-            model = load_model(path)
-            yield Loaded(model, path)
-        image = layer_array(layer)
-        predictor = Predictor(model, config)
-        job.bind(predictor.cancel)
-        result = None
-        for item in predictor.run(image):
-            if job.stopping:
-                raise Cancelled("prediction cancelled")
-            if isinstance(item, PredictionResult):
-                result = item
-            else:
-                yield item
-    except Cancelled:
-        return "cancelled"
-    except DeconoisingError as err:
-        yield Failed(str(err))
-        return None
-    return Outcome(result, scores_text(reference, image, result.denoised), model.is_n2v)
+    model = yield from load_if_needed(model, path)
+    image = np.asarray(image)
+    predictor = Predictor(model, config)
+    job.bind(predictor.cancel)
+    result = None
+    for item in predictor.run(image):
+        job.raise_if_stopped()
+        if isinstance(item, PredictionResult):
+            result = item
+        else:
+            yield item
+    scores = scores_text(truth, reference_name, image, result.denoised)
+    return Prediction(result, scores, model.is_n2v)

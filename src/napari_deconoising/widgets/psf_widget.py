@@ -5,19 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from magicgui.widgets import ComboBox, Container
+from qtpy.QtWidgets import QVBoxLayout
 
-from ..errors import DeconoisingError
+from ..config import OpticsConfig
+from ..errors import PSFError
 from ..psf import gaussian_psf, gaussian_psf_from_optics, prepare_psf, psf_fwhm, widefield_psf
-from ._common import (
-    LayerChoices,
-    check_image_layer,
-    find_layer,
-    layer_array,
-    notify_error,
-)
-from ._workers import Failed, Job, WorkerSlot, on_close
+from ._common import LayerChoices, check_image_layer, find_layer
+from ._jobs import Finished, Job, JobRunner, JobWidget, Outcome
+from ._settings import setting_box
 
 if TYPE_CHECKING:
     import napari
@@ -30,37 +26,43 @@ FROM_LAYER = "From an image layer"
 MODES = (GAUSSIAN_SIGMA, GAUSSIAN_OPTICS, WIDEFIELD, FROM_LAYER)
 
 
-class PSFWidget(QWidget):
+class PSFWidget(JobWidget):
     """Makes a PSF (Gaussian, widefield or measured) and shows it as the image layer ``PSF``.
 
     The layer is updated in place on every click; the Train widget uses it by default.
-    The widefield model and measured PSFs are computed in a thread worker.
+    The widefield model and measured PSFs are computed in a thread worker; a measured PSF is
+    made by :func:`~napari_deconoising.psf.prepare_psf` (background removed, centred, cropped),
+    exactly as the command line makes it from the same bead image.
     """
 
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
         self.viewer = napari_viewer
         self._layers = LayerChoices(napari_viewer)
-        self._slot = WorkerSlot()
         self.mode = ComboBox(label="model", choices=MODES, value=GAUSSIAN_SIGMA)
-        self.sigma = FloatSpinBox(label="sigma (px)", value=1.5, min=0.1, max=50.0, step=0.1)
-        self.na = FloatSpinBox(label="NA", value=1.4, min=0.05, max=1.7, step=0.05)
-        self.wavelength = FloatSpinBox(
-            label="emission (nm)", value=520.0, min=200.0, max=2000.0, step=10.0
-        )
-        self.pixel_size = FloatSpinBox(
-            label="pixel size (nm)",
-            value=100.0,
-            min=1.0,
-            max=10000.0,
+        self.sigma = setting_box(OpticsConfig, "sigma", "sigma (px)", step=0.1)
+        self.na = setting_box(OpticsConfig, "na", "NA", step=0.05)
+        self.wavelength = setting_box(OpticsConfig, "wavelength_nm", "emission (nm)", step=10.0)
+        self.pixel_size = setting_box(
+            OpticsConfig,
+            "pixel_size_nm",
+            "pixel size (nm)",
             step=5.0,
             tooltip="Size of one camera pixel in the sample plane",
         )
         self.source = self._layers.combo(
             "image layer", tooltip="A measured PSF (bead image), 2D or a z-stack"
         )
-        self.make_button = PushButton(text="Make PSF")
-        self.fwhm_label = Label(value="")
+        self.jobs = JobRunner(
+            self,
+            action="Making the PSF",
+            run_text="Make PSF",
+            stop_text=None,
+            busy_text="Computing…",
+            on_run=self._make,
+        )
+        self.make_button = self.jobs.button
+        self.fwhm_label = self.jobs.status
         self.form = Container(
             widgets=[
                 self.mode,
@@ -70,17 +72,19 @@ class PSFWidget(QWidget):
                 self.pixel_size,
                 self.source,
                 self.make_button,
-                self.fwhm_label,
             ]
         )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.form.native)
+        layout.addWidget(self.fwhm_label)
         layout.addStretch()
+        self.jobs.lock(
+            self.mode, self.sigma, self.na, self.wavelength, self.pixel_size, self.source
+        )
+        self.jobs.add_teardown(self._layers.disconnect)
         self.mode.changed.connect(self._show_fields)
-        self.make_button.changed.connect(self.make_psf)
         self._show_fields()
-        on_close(self, self._teardown)
 
     # -- GUI ----------------------------------------------------------------------------------
     def _show_fields(self, *_: Any) -> None:
@@ -90,51 +94,40 @@ class PSFWidget(QWidget):
             widget.visible = mode in (GAUSSIAN_OPTICS, WIDEFIELD)
         self.source.visible = mode == FROM_LAYER
 
-    def _set_busy(self, busy: bool) -> None:
-        self.make_button.enabled = not busy
-        self.make_button.text = "Computing…" if busy else "Make PSF"
-
     def make_psf(self, *_: Any) -> None:
         """Compute the PSF for the current settings (in a worker when it may take a while)."""
-        if self._slot.running:
-            return
+        self.jobs.trigger()
+
+    def _make(self) -> None:
         mode = self.mode.value
-        try:
-            if mode == GAUSSIAN_SIGMA:
-                self.show_psf(gaussian_psf(self.sigma.value))
-            elif mode == GAUSSIAN_OPTICS:
-                self.show_psf(gaussian_psf_from_optics(*self._optics()))
-            elif mode == WIDEFIELD:
-                self._start(_widefield, self._optics())
-            else:
-                layer = self.source.value
-                check_image_layer(layer, "the measured PSF")
-                self._start(_from_layer, layer)
-        except DeconoisingError as err:
-            self._report(str(err))
+        if mode == GAUSSIAN_SIGMA:
+            self.show_psf(gaussian_psf(self.sigma.value))
+        elif mode == GAUSSIAN_OPTICS:
+            self.show_psf(gaussian_psf_from_optics(*self._optics()))
+        elif mode == WIDEFIELD:
+            self.jobs.start(
+                _widefield,
+                self._optics(),
+                status="Computing the widefield PSF…",
+                on_done=self._done,
+            )
+        else:
+            layer = self.source.value
+            check_image_layer(layer, "the measured PSF")
+            self.jobs.start(
+                _from_layer,
+                layer.data,
+                layer.name,
+                status=f"Making a PSF from '{layer.name}'…",
+                on_done=self._done,
+            )
 
     def _optics(self) -> tuple[float, float, float]:
         return (self.na.value, self.wavelength.value, self.pixel_size.value)
 
-    def _start(self, function, argument) -> None:
-        self._set_busy(True)
-        self._slot.start(
-            function,
-            argument,
-            on_return=self._done,
-            on_finish=lambda: self._set_busy(False),
-            action="Making the PSF",
-        )
-
-    def _done(self, result: np.ndarray | Failed) -> None:
-        if isinstance(result, Failed):
-            self._report(result.message)
-        else:
-            self.show_psf(result)
-
-    def _report(self, message: str) -> None:
-        self.fwhm_label.value = f"error: {message}"
-        notify_error(message)
+    def _done(self, outcome: Outcome) -> None:
+        if isinstance(outcome, Finished):
+            self.show_psf(outcome.value)
 
     def show_psf(self, psf: np.ndarray) -> None:
         """Show ``psf`` in the ``PSF`` layer (created or updated in place) and its FWHM."""
@@ -154,39 +147,15 @@ class PSFWidget(QWidget):
         """The text under the button (FWHM, or the last error)."""
         return str(self.fwhm_label.value)
 
-    def _teardown(self) -> None:
-        self._slot.quit()
-        self._layers.disconnect()
+
+def _widefield(job: Job, optics: tuple[float, float, float]) -> np.ndarray:
+    """Worker: the widefield PSF."""
+    return widefield_psf(*optics)
 
 
-def _widefield(job: Job, optics: tuple[float, float, float]) -> np.ndarray | Failed:
-    """Worker: the widefield PSF, or why not."""
+def _from_layer(job: Job, data, name: str) -> np.ndarray:
+    """Worker: the PSF made from a layer's pixels, as :func:`prepare_psf` makes it."""
     try:
-        return widefield_psf(*optics)
-    except DeconoisingError as err:
-        return Failed(str(err))
-
-
-def _from_layer(job: Job, layer) -> np.ndarray | Failed:
-    """Worker: a PSF made from an image layer (background removed), or why not."""
-    try:
-        return prepare_psf(subtract_background(layer_array(layer)))
-    except DeconoisingError as err:
-        return Failed(f"layer '{layer.name}' is not usable as a PSF: {err}")
-
-
-def subtract_background(image: np.ndarray) -> np.ndarray:
-    """Subtract the median of the outermost pixels (the camera background of a bead image)
-    and clip at zero; an image that is already background-free is left as it is."""
-    data = np.asarray(image, dtype=np.float64)
-    if data.ndim < 2 or not np.all(np.isfinite(data)):
-        return data  # prepare_psf explains what is wrong
-    border = np.concatenate(
-        [
-            data[..., 0, :].ravel(),
-            data[..., -1, :].ravel(),
-            data[..., :, 0].ravel(),
-            data[..., :, -1].ravel(),
-        ]
-    )
-    return np.clip(data - np.median(border), 0, None)
+        return prepare_psf(np.asarray(data))
+    except PSFError as err:
+        raise PSFError(f"layer '{name}' is not usable as a PSF: {err}") from err

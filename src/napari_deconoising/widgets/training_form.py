@@ -1,88 +1,76 @@
 """The settings of the Train widget: main ones in view, the rest folded away.
 
-Every default is read from :class:`~napari_deconoising.config.TrainingConfig`, except the
-budget, which is shorter here than for the command line so that a first try is quick.
+Every range, choice and default is read from :class:`~napari_deconoising.config.TrainingConfig`
+and :class:`~napari_deconoising.config.NetworkConfig`, except the budget, which is shorter here
+than for the command line so that a first try is quick.
 """
 
 from __future__ import annotations
 
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBox
+import math
 
-from ..config import DEVICES, NetworkConfig, TrainingConfig
+from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
+
+from ..config import NetworkConfig, TrainingConfig, bounds
+from ._settings import choice_box, setting_box
 
 DEFAULTS = TrainingConfig()
-#: Default budget of the widget, in optimiser steps (the command line's default is longer).
+#: Default budget of the widget, in optimiser steps (at most the command line's default).
 INTERACTIVE_STEPS = min(DEFAULTS.steps or 500, 500)
 INTERACTIVE_MINUTES = 5.0
 STEPS, MINUTES = "steps", "minutes"
+#: Smallest mask fraction the "mask 1 pixel in N" box offers (it sets the largest N).
+MASK_RESOLUTION = 1e-4
 
 
 class TrainingSettings:
     """magicgui widgets for a :class:`TrainingConfig`: :attr:`main` and :attr:`advanced`."""
 
     def __init__(self) -> None:
-        d, net = DEFAULTS, DEFAULTS.network
+        d, t, n = DEFAULTS, TrainingConfig, NetworkConfig
         self.budget = ComboBox(label="budget in", choices=(STEPS, MINUTES), value=STEPS)
-        self.steps = SpinBox(label="steps", value=INTERACTIVE_STEPS, min=1, max=10_000_000)
-        self.minutes = FloatSpinBox(
-            label="minutes", value=INTERACTIVE_MINUTES, min=0.01, max=100_000.0, step=0.5
+        self.steps = setting_box(t, "steps", "steps", value=INTERACTIVE_STEPS)
+        self.minutes = setting_box(
+            t, "minutes", "minutes", value=INTERACTIVE_MINUTES, step=0.5, resolution=0.01
         )
-        self.patch_size = SpinBox(
-            label="patch size",
-            value=d.patch_size,
-            min=16,
-            max=1024,
+        self.patch_size = setting_box(
+            t,
+            "patch_size",
+            "patch size",
             step=16,
             tooltip="Side of the square training patches (pixels)",
         )
-        self.batch_size = SpinBox(label="batch size", value=d.batch_size, min=1, max=1024)
-        self.learning_rate = FloatSpinBox(
-            label="learning rate", value=d.learning_rate, min=1e-5, max=1.0, step=1e-5
+        self.batch_size = setting_box(t, "batch_size", "batch size")
+        self.learning_rate = setting_box(t, "learning_rate", "learning rate", step=1e-5)
+        self.depth = setting_box(
+            n, "depth", "network depth", tooltip="Number of poolings of the U-Net"
         )
-        self.depth = SpinBox(
-            label="network depth",
-            value=net.depth,
-            min=1,
-            max=5,
-            tooltip="Number of poolings of the U-Net",
-        )
-        self.start_filters = SpinBox(
-            label="network width",
-            value=net.start_filters,
-            min=4,
-            max=256,
+        self.start_filters = setting_box(
+            n,
+            "start_filters",
+            "network width",
             step=4,
             tooltip="Channels at full resolution (doubled at each level)",
         )
-        self.positivity_weight = FloatSpinBox(
-            label="positivity weight",
-            value=d.positivity_weight,
-            min=0.0,
-            max=1000.0,
+        self.positivity_weight = setting_box(
+            t,
+            "positivity_weight",
+            "positivity weight",
             step=0.1,
             tooltip="Penalty on deconvolved values below the camera offset",
         )
-        self.tv_weight = FloatSpinBox(
-            label="TV weight",
-            value=d.tv_weight,
-            min=0.0,
-            max=1000.0,
+        self.tv_weight = setting_box(
+            t,
+            "tv_weight",
+            "TV weight",
             step=0.001,
             tooltip="Total-variation smoothness penalty on the deconvolved image",
         )
-        self.validation_fraction = FloatSpinBox(
-            label="validation share",
-            value=d.validation_fraction,
-            min=0.0,
-            max=0.49,
-            step=0.05,
+        self.validation_fraction = setting_box(
+            t, "validation_fraction", "validation share", step=0.05, resolution=0.01
         )
-        self.seed = SpinBox(
-            label="seed",
-            value=-1 if d.seed is None else d.seed,
-            min=-1,
-            max=2**31 - 1,
-            tooltip="Random seed (-1: a new one each run)",
+        self.seed = setting_box(
+            t, "seed", "seed", none_value=-1, tooltip="Random seed (-1: a new one each run)"
         )
         self.main = Container(
             widgets=[
@@ -100,27 +88,23 @@ class TrainingSettings:
                 self.seed,
             ],
         )
+        fraction = bounds(t, "mask_fraction")
+        smallest, largest = fraction.widget_range(MASK_RESOLUTION)
         self.mask_every = SpinBox(
             label="mask 1 pixel in",
             value=round(1 / d.mask_fraction),
-            min=4,
-            max=10_000,
+            min=math.ceil(1 / largest),
+            max=math.floor(1 / smallest),
             tooltip="Share of blind-spot pixels per patch (1/N)",
         )
-        self.neighbourhood = ComboBox(
-            label="replacement window", choices=(3, 5, 7, 9), value=d.neighbourhood
+        self.neighbourhood = choice_box(t, "neighbourhood", "replacement window")
+        self.validation_interval = setting_box(t, "validation_interval", "validate every (steps)")
+        self.output_scale = setting_box(
+            t, "output_scale", "output scale", step=0.5, resolution=0.01
         )
-        self.validation_interval = SpinBox(
-            label="validate every (steps)", value=d.validation_interval, min=1, max=1_000_000
-        )
-        self.output_scale = FloatSpinBox(
-            label="output scale", value=d.output_scale, min=0.01, max=1000.0, step=0.5
-        )
-        self.convs_per_level = SpinBox(
-            label="convolutions per level", value=net.convs_per_level, min=1, max=4
-        )
+        self.convs_per_level = setting_box(n, "convs_per_level", "convolutions per level")
         self.augment = CheckBox(label="rotate and flip patches", value=d.augment)
-        self.device = ComboBox(label="device", choices=DEVICES, value=d.device)
+        self.device = choice_box(t, "device", "device")
         self.advanced = Container(
             widgets=[
                 self.mask_every,
