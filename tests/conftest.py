@@ -60,3 +60,16 @@ def tiny_model(tiny_sample):
         device="cpu",
     )
     return train(tiny_sample.noisy, tiny_sample.psf, config)
+
+
+@pytest.fixture(scope="session")
+def two_channel_model(tiny_model):
+    """A 2-channel model: the tiny model for channel 0 and, for channel 1, the same network with
+    another normalisation (so the channels give different outputs)."""
+    from dataclasses import replace
+
+    from napari_deconoising.bundle import ChannelModels, Normalisation
+
+    norm = tiny_model.normalisation
+    other = Normalisation(norm.mean * 2 + 50, norm.std * 2, norm.offset * 2 + 50)
+    return ChannelModels([tiny_model, replace(tiny_model, normalisation=other)])

@@ -210,5 +210,18 @@ def test_workers_get_no_layers(
         widget.reference.value = viewer.layers["truth"]
     widget.jobs.trigger()
     assert len(started) == 1, widget.jobs.status.value
-    assert not [a for a in started[0] if isinstance(unwrap(a), Layer)]
-    assert any(isinstance(a, np.ndarray) for a in started[0])  # the pixels, read on the GUI thread
+    values = list(_inside(started[0]))
+    assert not [a for a in values if isinstance(unwrap(a), Layer)]
+    assert any(isinstance(a, np.ndarray) for a in values)  # the pixels, read on the GUI thread
+
+
+def _inside(values):
+    """``values`` and what they hold: items of lists and tuples, an AxesImage's data."""
+    from napari_deconoising.io import AxesImage
+
+    for value in values:
+        yield value
+        if isinstance(value, (list, tuple)):
+            yield from _inside(value)
+        elif isinstance(value, AxesImage):
+            yield from _inside([value.data])

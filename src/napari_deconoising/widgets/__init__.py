@@ -11,5 +11,6 @@ with the "Synthetic cell walls" sample (:mod:`.sample`). Each widget holds its f
 does with a result; :class:`~._jobs.JobRunner` runs its work in a thread worker, with the
 run/cancel button, progress bar and status line. Spin box ranges and choices come from the
 engine's declared settings (:mod:`._settings`). Trained, loaded and compressed models are
-shared between widgets through :data:`~._models.model_registry`.
+shared between widgets through :data:`~._models.model_registry`. Image layers are read with
+their axes and pixel sizes, which the user may correct in an "axes" box (:mod:`._axes`).
 """

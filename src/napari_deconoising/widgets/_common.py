@@ -27,6 +27,13 @@ def notify_error(message: str) -> None:
     show_error(message)
 
 
+def notify_warning(message: str) -> None:
+    """Show ``message`` as a napari warning notification."""
+    from napari.utils.notifications import show_warning
+
+    show_warning(message)
+
+
 def unwrap(obj: Any) -> Any:
     """The napari object behind the ``PublicOnlyProxy`` napari gives plugin widgets."""
     return getattr(obj, "__wrapped__", obj)
@@ -82,8 +89,8 @@ def image_layers(viewer: napari.Viewer) -> list[Image]:
     return [layer for layer in viewer.layers if isinstance(layer, Image)]
 
 
-def check_image_layer(layer: Image | None, purpose: str = "the image") -> None:
-    """Raise :class:`ImageError` unless ``layer`` holds one 2D image or a stack of 2D frames."""
+def check_layer_given(layer: Image | None, purpose: str = "the image") -> None:
+    """Raise :class:`ImageError` unless ``layer`` is a single-resolution image layer."""
     if layer is None:
         raise ImageError(
             f"choose an image layer for {purpose} (open one, or File > Open Sample > "
@@ -91,6 +98,12 @@ def check_image_layer(layer: Image | None, purpose: str = "the image") -> None:
         )
     if getattr(layer, "multiscale", False):
         raise ImageError(f"layer '{layer.name}' is multiscale; give a single-resolution image")
+
+
+def check_image_layer(layer: Image | None, purpose: str = "the image") -> None:
+    """Raise :class:`ImageError` unless ``layer`` holds one 2D image or a stack of 2D frames
+    (for images read without axes: a measured PSF)."""
+    check_layer_given(layer, purpose)
     if getattr(layer, "rgb", False):
         raise ImageError(
             f"layer '{layer.name}' is an RGB image; give one channel, a 2D image (Y, X) or a "
@@ -116,19 +129,22 @@ def find_layer(viewer: napari.Viewer, name: str) -> Any:
         return None
 
 
+#: What output layers copy from the raw layer, besides contrast and colormap (those the
+#: installed napari has: ``units`` and ``axis_labels`` came with napari 0.6).
+COPIED = ("scale", "translate", "units", "axis_labels")
+
+
 def show_output(viewer: napari.Viewer, raw: Image, name: str, data: np.ndarray) -> Image:
     """Put ``data`` in the image layer called ``name``, creating it if needed.
 
-    The layer gets the raw layer's scale, translate, contrast limits and colormap, so that raw
-    and output compare directly; an existing layer of that name is updated in place.
+    ``data`` has the raw layer's shape; the layer gets the raw layer's scale, translate, units,
+    axis labels, contrast limits and colormap, so that raw and output compare directly; an
+    existing layer of that name is updated in place.
     """
     from napari.layers import Image
 
-    settings: dict[str, Any] = {
-        "scale": raw.scale,
-        "translate": raw.translate,
-        "contrast_limits": list(raw.contrast_limits),
-    }
+    settings: dict[str, Any] = {key: getattr(raw, key) for key in COPIED if hasattr(raw, key)}
+    settings["contrast_limits"] = list(raw.contrast_limits)
     existing = find_layer(viewer, name)
     if isinstance(existing, Image) and existing.ndim == np.ndim(data):
         existing.data = data

@@ -10,14 +10,14 @@ from typing import Any
 from magicgui.widgets import ComboBox, FileEdit
 from psygnal import Signal
 
-from ..bundle import DecoNoisingModel, load_model
+from ..bundle import AnyModel, load_model
 from ..errors import ConfigError
 from ._common import file_text
 
 
 @dataclass
 class _Entry:
-    model: DecoNoisingModel
+    model: AnyModel
     path: str | None
 
 
@@ -33,7 +33,7 @@ class ModelRegistry:
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
 
-    def add(self, name: str, model: DecoNoisingModel, path: str | None = None) -> None:
+    def add(self, name: str, model: AnyModel, path: str | None = None) -> None:
         """Register ``model`` under ``name`` (replacing an entry of that name)."""
         self._entries.pop(name, None)
         self._entries[name] = _Entry(model, None if path is None else str(path))
@@ -44,7 +44,7 @@ class ModelRegistry:
         if self._entries.pop(name, None) is not None:
             self.changed.emit(name)
 
-    def get(self, name: str) -> DecoNoisingModel:
+    def get(self, name: str) -> AnyModel:
         """The model called ``name``; KeyError if there is none."""
         return self._entries[name].model
 
@@ -76,14 +76,20 @@ model_registry = ModelRegistry()
 LOAD_FILE = "Load model file…"
 
 
-def model_choices(_widget: object = None) -> list[str]:
-    """Dropdown entries: registered models, newest first, then :data:`LOAD_FILE`."""
-    return [*reversed(model_registry.names()), LOAD_FILE]
+def model_label(name: str) -> str:
+    """How the dropdowns show the model called ``name``: with its channel count when several."""
+    n_channels = model_registry.get(name).n_channels
+    return f"{name} ({n_channels} channels)" if n_channels > 1 else name
 
 
-def chosen_model(
-    choice: str, file_value: str, purpose: str
-) -> tuple[DecoNoisingModel | None, str | None]:
+def model_choices(_widget: object = None) -> list[tuple[str, str]]:
+    """Dropdown entries as (shown text, name): registered models, newest first, then
+    :data:`LOAD_FILE`."""
+    names = [*reversed(model_registry.names())]
+    return [(model_label(name), name) for name in names] + [(LOAD_FILE, LOAD_FILE)]
+
+
+def chosen_model(choice: str, file_value: str, purpose: str) -> tuple[AnyModel | None, str | None]:
     """``(model, path)`` for a dropdown choice: a registered model with the file it came from,
     or ``(None, path)`` of a model file for the worker to load.
 
@@ -123,7 +129,7 @@ class ModelPicker:
         """True when the user is to pick a model file."""
         return self.combo.value == LOAD_FILE
 
-    def chosen(self, purpose: str) -> tuple[DecoNoisingModel | None, str | None]:
+    def chosen(self, purpose: str) -> tuple[AnyModel | None, str | None]:
         """See :func:`chosen_model`."""
         return chosen_model(self.combo.value, file_text(self.file), purpose)
 
@@ -151,7 +157,7 @@ class ModelPicker:
 class Loaded:
     """Yielded by a worker that has read a model file; :meth:`register` it in the GUI thread."""
 
-    model: DecoNoisingModel
+    model: AnyModel
     path: str
 
     def register(self) -> None:
@@ -159,9 +165,7 @@ class Loaded:
         model_registry.add(f"file: {Path(self.path).stem}", self.model, self.path)
 
 
-def load_if_needed(
-    model: DecoNoisingModel | None, path: str | None
-) -> Generator[Loaded, None, DecoNoisingModel]:
+def load_if_needed(model: AnyModel | None, path: str | None) -> Generator[Loaded, None, AnyModel]:
     """Worker step: ``model``, or the model read from ``path`` (announced by :class:`Loaded`)."""
     if model is None:
         model = load_model(path)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import ComboBox, Container, FileEdit
 from qtpy.QtWidgets import QVBoxLayout
 
+from ..bundle import single_channel
+from ..channels import channel_frames, check_channel_count
 from ..compression import (
     PRESET_DESCRIPTIONS,
     PRESETS,
@@ -18,10 +20,10 @@ from ..compression import (
     Compressor,
 )
 from ..errors import ConfigError
+from ._axes import AxesField
 from ._common import (
     LayerChoices,
     SuggestedPath,
-    check_image_layer,
     file_text,
     looks_like_raw_image,
     models_folder,
@@ -60,7 +62,8 @@ class CompressionWidget(JobWidget):
     The Compress button turns into Cancel while the worker runs. At the end the report (size,
     speed and fidelity, measured in the run) is shown here, the model is saved to the chosen file
     and added to the shared model registry as "compressed: <name>", where the
-    Denoise & Deconvolve widget finds it. A cancelled run writes nothing.
+    Denoise & Deconvolve widget finds it. A cancelled run writes nothing. Compression works
+    on single-channel models (and images of one channel) only, for now.
     """
 
     def __init__(self, napari_viewer: napari.Viewer):
@@ -87,6 +90,7 @@ class CompressionWidget(JobWidget):
             prefer=looks_like_raw_image,
             tooltip="Images like those the model is for (no ground truth needed)",
         )
+        self.axes = AxesField(self.image, "fine-tuning")
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value=DEFAULT_PRESET)
         self.out_file = FileEdit(label="save to", mode="w", filter="*.pt")
         self._path = SuggestedPath(self.out_file, self._suggested_path)
@@ -101,6 +105,8 @@ class CompressionWidget(JobWidget):
                 self.model,
                 self.model_file,
                 self.image,
+                self.axes.box,
+                self.axes.info,
                 self.preset,
                 self.out_file,
                 self.compress_button,
@@ -111,8 +117,12 @@ class CompressionWidget(JobWidget):
         for widget in (self.form.native, self.progress, self.status, self.report):
             layout.addWidget(widget)
         layout.addStretch()
-        self.jobs.lock(self.model, self.model_file, self.image, self.preset, self.out_file)
-        self.jobs.add_teardown(self._layers.disconnect, self._models.disconnect)
+        self.jobs.lock(
+            self.model, self.model_file, self.image, self.axes.box, self.preset, self.out_file
+        )
+        self.jobs.add_teardown(
+            self._layers.disconnect, self._models.disconnect, self.axes.disconnect
+        )
         self.preset.changed.connect(self._on_preset)
         self._on_preset()
 
@@ -145,9 +155,11 @@ class CompressionWidget(JobWidget):
 
     def _start(self) -> None:
         """Read the form (GUI thread) and hand the worker plain values."""
-        layer = self.image.value
-        check_image_layer(layer, "fine-tuning")
+        image = self.axes.read()
         model, source = self._models.chosen("compress")
+        if model is not None:
+            single_channel(model, "compression")
+            check_channel_count(1, image)
         out = file_text(self.out_file) or None
         if out is not None and source is not None and _same_file(out, source):
             raise ConfigError("save to another file: the original model is never overwritten")
@@ -157,11 +169,11 @@ class CompressionWidget(JobWidget):
             _compress,
             model,
             source,
-            layer.data,
+            image,
             self.preset.value,
             out,
             self._source_label(),
-            status=f"Compressing with preset {self.preset.value} on '{layer.name}'…",
+            status=f"Compressing with preset {self.preset.value} on '{image.name}'…",
             on_event=self._on_event,
             on_done=self._on_done,
         )
@@ -234,12 +246,22 @@ def _same_file(a: str, b: str) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
-def _compress(job: Job, model, source, images, preset: str, out: str | None, label: str):
+def _compress(job: Job, model, source, image, preset: str, out: str | None, label: str):
     """Worker: load the model if needed, compress, and return (result, label)."""
     model = yield from load_if_needed(model, source)
-    compressor = Compressor(model, images, preset, out_path=out, source_path=source)
+    single_channel(model, "compression")
+    check_channel_count(1, image)
+    compressor = Compressor(model, _frames(image), preset, out_path=out, source_path=source)
     job.bind(compressor.cancel)
     for event in compressor.run():
         job.raise_if_stopped()
         yield event
     return compressor.result, label
+
+
+def _frames(image):
+    """The single channel of ``image`` as what :class:`Compressor` takes: the layer's own array
+    when it is already a 2D image or a stack of frames (read lazily), else a stack of frames."""
+    if image.ndim <= 3 and "C" not in image.axes:
+        return image.data
+    return channel_frames(image)[0]

@@ -9,15 +9,17 @@ import numpy as np
 from magicgui.widgets import Container, Label, PushButton
 from qtpy.QtWidgets import QVBoxLayout
 
+from ..channels import check_channel_count
 from ..config import PredictionConfig
 from ..metrics import psnr
 from ..prediction import PredictionProgress, PredictionResult, Predictor
+from ._axes import AxesField
 from ._common import (
     LayerChoices,
-    check_image_layer,
     layer_array,
     looks_like_raw_image,
     notify_error,
+    notify_warning,
     same_layer,
     show_output,
 )
@@ -48,8 +50,11 @@ class Prediction:
 class PredictionWidget(JobWidget):
     """Runs a model on an image layer and shows "<raw> denoised" and "<raw> deconvolved".
 
-    The output layers take the raw layer's scale, translate and contrast limits and are
-    replaced in place by later runs. "Side by side" shows raw, denoised and deconvolved in
+    The layer is read with its axes (see :class:`~._axes.AxesField`); a multi-channel model
+    takes each channel through its own network. The output layers have the raw layer's shape
+    (its C axis kept) and take its scale, translate, units, axis labels and contrast limits;
+    later runs replace them in place. Warnings of the run (a pixel size that differs from the
+    model's) are shown as notifications. "Side by side" shows raw, denoised and deconvolved in
     napari's grid mode. With a reference layer, the PSNR of raw and denoised is shown.
     """
 
@@ -63,6 +68,7 @@ class PredictionWidget(JobWidget):
         self._side_by_side = SideBySide(napari_viewer)
         self._layers = LayerChoices(napari_viewer)
         self.image = self._layers.combo("image", prefer=looks_like_raw_image)
+        self.axes = AxesField(self.image, "denoising and deconvolution")
         self.jobs = JobRunner(
             self,
             action="Prediction",
@@ -92,6 +98,8 @@ class PredictionWidget(JobWidget):
         self.form = Container(
             widgets=[
                 self.image,
+                self.axes.box,
+                self.axes.info,
                 self.model,
                 self.model_file,
                 self.model_info,
@@ -109,9 +117,17 @@ class PredictionWidget(JobWidget):
         layout.addStretch()
         self._after = after
         self.jobs.lock(
-            self.image, self.model, self.model_file, self.tile, self.overlap, self.reference
+            self.image,
+            self.axes.box,
+            self.model,
+            self.model_file,
+            self.tile,
+            self.overlap,
+            self.reference,
         )
-        self.jobs.add_teardown(self._layers.disconnect, self._models.disconnect)
+        self.jobs.add_teardown(
+            self._layers.disconnect, self._models.disconnect, self.axes.disconnect
+        )
         self.reference.changed.connect(self._rescore)
         self.grid_button.changed.connect(self.toggle_side_by_side)
         self._show_model()
@@ -121,10 +137,7 @@ class PredictionWidget(JobWidget):
         if self._models.from_file:
             self.model_info.value = "Choose a model file (.pt) written by napari-deconoising"
             return
-        info = model_registry.get(self.model.value).info()
-        kind = "Noise2Void" if info["kind"] == "n2v" else "DecoNoising"
-        psf = f", PSF {info['psf_shape'][0]} px" if info["psf_shape"] else ""
-        self.model_info.value = f"{kind}, {info['parameters']:,} parameters{psf}"
+        self.model_info.value = model_text(model_registry.get(self.model.value).info())
 
     # -- running ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -137,10 +150,12 @@ class PredictionWidget(JobWidget):
 
     def _start(self) -> None:
         """Read the form (GUI thread) and hand the worker plain values."""
+        image = self.axes.read()
         layer = self.image.value
-        check_image_layer(layer, "denoising and deconvolution")
         config = PredictionConfig(tile=self.tile.value, overlap=self.overlap.value)
         model, path = self._models.chosen("run")
+        if model is not None:
+            check_channel_count(model.n_channels, image)
         reference = self.reference.value
         truth, reference_name = (
             (None, "") if reference is None else (reference.data, reference.name)
@@ -149,7 +164,7 @@ class PredictionWidget(JobWidget):
         self._run_layer = layer
         self.jobs.start(
             _predict,
-            layer.data,
+            image,
             model,
             path,
             config,
@@ -188,6 +203,9 @@ class PredictionWidget(JobWidget):
         self.jobs.complete(f"done in {result.seconds:.1f} s")
         self.status.value = "Added " + " and ".join(f"'{layer.name}'" for layer in self.outputs)
         self.scores.value = prediction.scores
+        for warning in result.warnings:
+            notify_warning(warning)
+            self.status.value += f". Warning: {warning}"
 
     # -- comparison -----------------------------------------------------------------------------
     def _rescore(self, *_: Any) -> None:
@@ -244,10 +262,23 @@ def scores_text(truth, reference_name: str, raw: np.ndarray, denoised: np.ndarra
     )
 
 
+def model_text(info: dict[str, Any]) -> str:
+    """A model's summary for the widget, e.g. 'DecoNoising, 2 channels, 12,345 parameters,
+    PSF 9 px, trained at 0.1 µm pixels'."""
+    kind = "Noise2Void" if info["kind"] == "n2v" else "DecoNoising"
+    channels = info.get("channels", 1)
+    shapes = info["psf_shape"] if channels > 1 else [info["psf_shape"]]
+    sizes = "/".join(str(n) for n in sorted({shape[0] for shape in shapes if shape}))
+    parts = [kind, f"{channels} channels" if channels > 1 else ""]
+    parts += [f"{info['parameters']:,} parameters", f"PSF {sizes} px" if sizes else ""]
+    pixel = info.get("pixel_size_um")
+    parts.append(f"trained at {pixel:.4g} µm pixels" if pixel else "")
+    return ", ".join(part for part in parts if part)
+
+
 def _predict(job: Job, image, model, path, config: PredictionConfig, truth, reference_name: str):
     """Worker: load the model if needed, predict, and score against the reference."""
     model = yield from load_if_needed(model, path)
-    image = np.asarray(image)
     predictor = Predictor(model, config)
     job.bind(predictor.cancel)
     result = None
@@ -257,5 +288,5 @@ def _predict(job: Job, image, model, path, config: PredictionConfig, truth, refe
             result = item
         else:
             yield item
-    scores = scores_text(truth, reference_name, image, result.denoised)
+    scores = scores_text(truth, reference_name, np.asarray(image.data), result.denoised)
     return Prediction(result, scores, model.is_n2v)

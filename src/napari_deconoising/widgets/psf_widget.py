@@ -10,6 +10,7 @@ from qtpy.QtWidgets import QVBoxLayout
 
 from ..config import OpticsConfig
 from ..errors import PSFError
+from ..io import spacing_from_scale
 from ..psf import gaussian_psf, gaussian_psf_from_optics, prepare_psf, psf_fwhm, widefield_psf
 from ._common import LayerChoices, check_image_layer, find_layer
 from ._jobs import Finished, Job, JobRunner, JobWidget, Outcome
@@ -32,7 +33,8 @@ class PSFWidget(JobWidget):
     The layer is updated in place on every click; the Train widget uses it by default.
     The widefield model and measured PSFs are computed in a thread worker; a measured PSF is
     made by :func:`~napari_deconoising.psf.prepare_psf` (background removed, centred, cropped),
-    exactly as the command line makes it from the same bead image.
+    exactly as the command line makes it from the same bead image. In the optics modes,
+    "pixel size from" fills the pixel size from an image layer's scale and units.
     """
 
     def __init__(self, napari_viewer: napari.Viewer):
@@ -50,6 +52,11 @@ class PSFWidget(JobWidget):
             step=5.0,
             tooltip="Size of one camera pixel in the sample plane",
         )
+        self.pixel_from = self._layers.combo(
+            "pixel size from",
+            optional=True,
+            tooltip="An image layer whose scale and units give the pixel size",
+        )
         self.source = self._layers.combo(
             "image layer", tooltip="A measured PSF (bead image), 2D or a z-stack"
         )
@@ -63,36 +70,57 @@ class PSFWidget(JobWidget):
         )
         self.make_button = self.jobs.button
         self.fwhm_label = self.jobs.status
-        self.form = Container(
-            widgets=[
-                self.mode,
-                self.sigma,
-                self.na,
-                self.wavelength,
-                self.pixel_size,
-                self.source,
-                self.make_button,
-            ]
+        fields = (
+            self.mode,
+            self.sigma,
+            self.na,
+            self.wavelength,
+            self.pixel_size,
+            self.pixel_from,
+            self.source,
         )
+        self.form = Container(widgets=[*fields, self.make_button])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.form.native)
         layout.addWidget(self.fwhm_label)
         layout.addStretch()
-        self.jobs.lock(
-            self.mode, self.sigma, self.na, self.wavelength, self.pixel_size, self.source
-        )
+        self.jobs.lock(*fields)
         self.jobs.add_teardown(self._layers.disconnect)
         self.mode.changed.connect(self._show_fields)
+        self.pixel_from.changed.connect(self.fill_pixel_size)
         self._show_fields()
 
     # -- GUI ----------------------------------------------------------------------------------
     def _show_fields(self, *_: Any) -> None:
         mode = self.mode.value
         self.sigma.visible = mode == GAUSSIAN_SIGMA
-        for widget in (self.na, self.wavelength, self.pixel_size):
+        for widget in (self.na, self.wavelength, self.pixel_size, self.pixel_from):
             widget.visible = mode in (GAUSSIAN_OPTICS, WIDEFIELD)
         self.source.visible = mode == FROM_LAYER
+
+    def fill_pixel_size(self, *_: Any) -> None:
+        """Set the pixel size from the layer chosen in "pixel size from", when its scale and
+        units give one; else say why in the status line."""
+        layer = self.pixel_from.value
+        if layer is None:
+            return
+        nm = layer_pixel_size_nm(layer)
+        if nm is None:
+            self.jobs.status.value = (
+                f"Layer '{layer.name}' has no physical pixel size (its scale is in pixels); "
+                "type the pixel size"
+            )
+            return
+        low, high = self.pixel_size.min, self.pixel_size.max
+        if not low <= nm <= high:
+            self.jobs.status.value = (
+                f"Layer '{layer.name}' has {nm:.4g} nm pixels, outside {low:g}-{high:g} nm; "
+                "check its scale and units"
+            )
+            return
+        self.pixel_size.value = nm
+        self.jobs.status.value = f"Pixel size {nm:.4g} nm from layer '{layer.name}'"
 
     def make_psf(self, *_: Any) -> None:
         """Compute the PSF for the current settings (in a worker when it may take a while)."""
@@ -146,6 +174,16 @@ class PSFWidget(JobWidget):
     def fwhm_text(self) -> str:
         """The text under the button (FWHM, or the last error)."""
         return str(self.fwhm_label.value)
+
+
+def layer_pixel_size_nm(layer: Any) -> float | None:
+    """The X (else Y) pixel size of an image layer in nm, from its scale and units, or None
+    when they give no physical size."""
+    scale = tuple(layer.scale)[-2:]
+    units = getattr(layer, "units", None)
+    spacing = spacing_from_scale("YX", scale, None if units is None else tuple(units)[-2:])
+    size_um = spacing.get("X", spacing.get("Y"))
+    return None if size_um is None else round(size_um * 1000, 6)
 
 
 def _widefield(job: Job, optics: tuple[float, float, float]) -> np.ndarray:

@@ -13,6 +13,7 @@ from qtpy.QtWidgets import QVBoxLayout
 from superqt import QCollapsible
 
 from ..errors import ConfigError, PSFError
+from ..psf import prepare_psf
 from ..training import (
     CheckpointSaved,
     Trainer,
@@ -21,10 +22,11 @@ from ..training import (
     TrainingStep,
     ValidationResult,
 )
+from ._axes import AxesField
+from ._channel_psfs import ChannelPSFs
 from ._common import (
     LayerChoices,
     SuggestedPath,
-    check_image_layer,
     file_text,
     looks_like_psf_name,
     looks_like_raw_image,
@@ -40,6 +42,7 @@ from .training_form import TrainingSettings
 
 if TYPE_CHECKING:
     import napari
+    from napari.layers import Image
 
 DECONOISING, N2V = "DecoNoising (with PSF)", "Noise2Void (no PSF)"
 
@@ -72,6 +75,10 @@ class TrainingWidget(JobWidget):
     the ETA; the loss plot follows training and validation loss. When training ends (or is
     stopped) the best network is added to the shared model registry, where the
     Denoise & Deconvolve widget finds it.
+
+    The layer is read with its axes and pixel size (see :class:`~._axes.AxesField`). A layer
+    with several channels trains one network per channel, each with the PSF chosen in its own
+    "PSF channel N" dropdown (:class:`~._channel_psfs.ChannelPSFs`).
     """
 
     def __init__(self, napari_viewer: napari.Viewer):
@@ -83,14 +90,17 @@ class TrainingWidget(JobWidget):
         self._last_step: TrainingStep | None = None
         self._layers = LayerChoices(napari_viewer)
         self.image = self._layers.combo(
-            "image", prefer=looks_like_raw_image, tooltip="A 2D image or a stack of 2D frames"
+            "image",
+            prefer=looks_like_raw_image,
+            tooltip="A 2D image, a stack of frames, a volume or channels (see 'axes')",
         )
         self.mode = ComboBox(label="method", choices=(DECONOISING, N2V), value=DECONOISING)
         self.psf = self._layers.combo(
             "PSF",
             optional=True,
             prefer=looks_like_psf_name,
-            tooltip="The PSF layer (make one with the PSF widget)",
+            tooltip="The PSF layer (make one with the PSF widget); with several channels, the "
+            "PSF of every channel until set per channel below",
         )
         self.settings = TrainingSettings()
         self.model_file = FileEdit(label="save model to", mode="w", filter="*.pt")
@@ -104,29 +114,35 @@ class TrainingWidget(JobWidget):
             cancelled_text="Stopped before training began.",
             on_run=self._start,
         )
+        self.train_button, self.progress, self.status = (
+            self.jobs.button,
+            self.jobs.progress,
+            self.jobs.status,
+        )
+        self.axes = AxesField(self.image, "training")
+        self._build_layout()
+        self.channel_psfs = ChannelPSFs(self._layers, self._top, self.psf, self.jobs.lock)
         self.jobs.lock(
             self.image,
+            self.axes.box,
             self.mode,
             self.psf,
             self.model_file,
             self.settings.main,
             self.settings.advanced,
         )
-        self.jobs.add_teardown(self._layers.disconnect)
-        self.train_button, self.progress, self.status = (
-            self.jobs.button,
-            self.jobs.progress,
-            self.jobs.status,
-        )
-        self.loss_plot = LossPlot()
-        self._build_layout()
+        self.jobs.add_teardown(self._layers.disconnect, self.axes.disconnect)
         self.image.changed.connect(self._path.update)
         self.mode.changed.connect(self._show_mode)
+        self.axes.on_change = self._show_channels
         self._path.update()
-        self._show_mode()
+        self._show_channels()
 
     def _build_layout(self) -> None:
-        top = Container(widgets=[self.image, self.mode, self.psf])
+        self.loss_plot = LossPlot()
+        top = self._top = Container(
+            widgets=[self.image, self.axes.box, self.axes.info, self.mode, self.psf]
+        )
         advanced = QCollapsible("Advanced settings")
         advanced.addWidget(self.settings.advanced.native)
         bottom = Container(widgets=[self.model_file, self.train_button])
@@ -148,7 +164,12 @@ class TrainingWidget(JobWidget):
     def _show_mode(self, *_: Any) -> None:
         n2v = self.mode.value == N2V
         self.psf.enabled = not n2v
+        self.channel_psfs.set_enabled(not n2v)
         self.settings.positivity_weight.enabled = not n2v
+
+    def _show_channels(self) -> None:
+        self.channel_psfs.show(self.axes.n_channels)
+        self._show_mode()
 
     def _suggested_path(self) -> Path:
         layer = self.image.value
@@ -165,16 +186,10 @@ class TrainingWidget(JobWidget):
 
     def _start(self) -> None:
         """Read the form (GUI thread) and hand the worker plain values."""
+        image = self.axes.read()
         layer = self.image.value
-        check_image_layer(layer, "training")
         n2v = self.mode.value == N2V
-        psf_layer = None if n2v else self.psf.value
-        if not n2v and psf_layer is None:
-            raise PSFError(
-                "choose a PSF layer (make one with the PSF widget), or train in Noise2Void mode"
-            )
-        if same_layer(psf_layer, layer):
-            raise PSFError(f"the PSF layer and the image are the same layer ('{layer.name}')")
+        psfs = [] if n2v else self._psfs(layer, image.n_channels)
         config = self.settings.config(n2v=n2v)
         self._path.renew()  # a fresh time stamp: runs never overwrite each other
         path = Path(file_text(self.model_file)).expanduser() if file_text(self.model_file) else None
@@ -182,22 +197,37 @@ class TrainingWidget(JobWidget):
             if path.is_dir():
                 raise ConfigError(f"'{path}' is a folder; give a model file name")
             path.parent.mkdir(parents=True, exist_ok=True)
-        psf = None if psf_layer is None else psf_layer.data
-        psf_label = "PSF" if psf_layer is None else f"PSF layer '{psf_layer.name}'"
         self.finished, self._last_step, self.model_name = None, None, None
         self.loss_plot.clear()
         self.jobs.start(
             _train,
-            layer.data,
-            psf,
-            psf_label,
+            image,
+            psfs,
             config,
             path,
             layer.name,
-            status=f"Preparing '{layer.name}'…",
+            status=f"Preparing '{layer.name}' ({image.describe()})…",
             on_event=self._on_event,
             on_done=self._on_done,
         )
+
+    def _psfs(self, layer: Image, n_channels: int) -> list[tuple[str, Any]]:
+        """(label, pixels) of the PSF layer of each channel (one for a single channel)."""
+        if n_channels > 1:
+            self.channel_psfs.show(n_channels)
+            chosen = self.channel_psfs.chosen(layer)
+            return [
+                (f"PSF layer '{psf.name}' (channel {channel})", psf.data)
+                for channel, psf in enumerate(chosen)
+            ]
+        psf = self.psf.value
+        if psf is None:
+            raise PSFError(
+                "choose a PSF layer (make one with the PSF widget), or train in Noise2Void mode"
+            )
+        if same_layer(psf, layer):
+            raise PSFError(f"the PSF layer and the image are the same layer ('{layer.name}')")
+        return [(f"PSF layer '{psf.name}'", psf.data)]
 
     # -- worker events (GUI thread) -------------------------------------------------------------
     def _on_event(self, event: Any) -> None:
@@ -213,9 +243,13 @@ class TrainingWidget(JobWidget):
         elif isinstance(event, ValidationResult):
             self.loss_plot.add_validation(event.step, event.validation_loss)
         elif isinstance(event, TrainingStarted):
+            several = event.channels > 1
+            networks = f"{event.channels} networks (one per channel), " if several else ""
+            per_channel = " per channel" if several else ""
             self.jobs.status.value = (
-                f"Training on {event.device}: {event.parameters:,} parameters, "
-                f"{event.train_frames} training and {event.validation_frames} validation frames"
+                f"Training on {event.device}: {networks}{event.parameters:,} parameters, "
+                f"{event.train_frames} training and {event.validation_frames} validation "
+                f"frames{per_channel}"
             )
         elif isinstance(event, CheckpointSaved):
             self.jobs.status.value = f"Saved the {event.kind} network (step {event.step})"
@@ -245,14 +279,25 @@ class TrainingWidget(JobWidget):
         self.jobs.status.value = f"{summary}{where}. {ready}"
 
 
-def _train(job: Job, images, psf, psf_label: str, config, path, name: str):
+def _train(job: Job, image, psfs: list[tuple[str, Any]], config, path, name: str):
     """Worker: train, yielding engine events; return (model, name)."""
+    arrays = [np.asarray(pixels) for _, pixels in psfs]
     try:
-        trainer = Trainer(
-            np.asarray(images), None if psf is None else np.asarray(psf), config, path
-        )
+        trainer = Trainer(image, arrays or None, config, path)
     except PSFError as err:
-        raise PSFError(f"{psf_label} is not usable as a PSF: {err}") from err
+        raise PSFError(f"{_culprit(psfs, arrays)} is not usable as a PSF: {err}") from err
     job.bind(trainer.stop)
     yield from trainer.run()
     return trainer.model, name
+
+
+def _culprit(psfs: list[tuple[str, Any]], arrays: list[np.ndarray]) -> str:
+    """The label of the PSF that the engine refused (the first one it cannot prepare)."""
+    for (label, _), array in zip(psfs, arrays, strict=True):
+        try:
+            prepare_psf(array)
+        except PSFError:
+            return label
+    if len(psfs) == 1:
+        return psfs[0][0]
+    return "one of the PSF layers (" + ", ".join(label for label, _ in psfs) + ")"
