@@ -128,3 +128,19 @@ def test_compression_and_onnx_refuse_multi_channel_models_clearly(trained, two_c
     with pytest.raises(ModelFileError, match="2 channels; ONNX export works on single-channel"):
         export_onnx(model, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_samples_time_and_planes_together_are_frames_of_each_channel(trained, two_channels):
+    """S, T and Z together with C: every axis but C, Y, X numbers frames; the layout comes back."""
+    model = trained[0].model
+    frames = two_channels[:, :, :32, :32]  # (T=2, C=2, 32, 32)
+    hyper = np.stack([frames, frames[::-1]], axis=0)[:, :, :, None]  # (S, T, C, Z=1, Y, X)
+    hyper = np.concatenate([hyper, hyper + 1], axis=3)  # Z = 2
+    result = predict(model, hyper, FAST, axes="STCZYX")
+    assert result.denoised.shape == hyper.shape and result.axes == "STCZYX"
+    moved = np.moveaxis(hyper, 2, 0).reshape(2, -1, 32, 32)  # per channel, all frames
+    for channel, channel_model in enumerate(model.channels):
+        alone = predict(channel_model, moved[channel], FAST).denoised
+        np.testing.assert_allclose(
+            np.moveaxis(result.denoised, 2, 0)[channel].reshape(-1, 32, 32), alone, atol=1e-4
+        )
