@@ -1,15 +1,36 @@
-"""The ``deconoising`` command: every subcommand, JSON output and one-line errors."""
+"""The ``deconoising`` command: every subcommand, JSON output, one-line errors, progress, Ctrl-C."""
 
+import argparse
+import io
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 import tifffile
 
-from napari_deconoising import make_sample
-from napari_deconoising.cli import main
+from napari_deconoising import (
+    NetworkConfig,
+    PredictionConfig,
+    Trainer,
+    TrainingConfig,
+    TrainingStep,
+    ValidationResult,
+    load_model,
+    make_sample,
+    train,
+)
+from napari_deconoising.cli import build_parser, main
+from napari_deconoising.cli._interrupt import first_interrupt_stops
+from napari_deconoising.cli._output import Progress, emit_json
+from napari_deconoising.cli.train import training_config
+from napari_deconoising.compression import PRESETS
+from napari_deconoising.config import DEVICES, OpticsConfig, bounds
 
 TINY_TRAIN = ["--steps", "6", "--patch-size", "32", "--batch-size", "2", "--start-filters", "8"]
 
@@ -229,3 +250,202 @@ def test_demo_end_to_end_in_a_subprocess(tmp_path):
     for name in ("denoised.tif", "deconvolved.tif", "comparison.png", "model.pt"):
         assert (tmp_path / name).is_file()
     assert (tmp_path / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# -- settings come from the engine's declarations --------------------------------------------------
+def _option(command: str, flag: str):
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return next(a for a in subparsers.choices[command]._actions if flag in a.option_strings)
+
+
+def test_choices_and_defaults_come_from_the_configs():
+    assert _option("train", "--device").choices == bounds(TrainingConfig, "device").choices
+    assert _option("predict", "--device").choices == bounds(PredictionConfig, "device").choices
+    assert _option("compress", "--device").choices == DEVICES
+    assert (
+        _option("train", "--neighbourhood").choices
+        == bounds(TrainingConfig, "neighbourhood").choices
+    )
+    assert _option("compress", "--preset").choices == tuple(PRESETS)
+    patch = _option("train", "--patch-size").help
+    assert f"default {TrainingConfig().patch_size}" in patch
+    assert bounds(TrainingConfig, "patch_size").describe() in patch
+    assert f"default {PredictionConfig().tile}" in _option("predict", "--tile").help
+    assert bounds(OpticsConfig, "na").describe() in _option("psf", "--na").help
+
+
+def test_only_given_settings_change_the_config():
+    args = build_parser().parse_args(
+        ["train", "x.tif", "--out", "m.pt", "--n2v", "--neighbourhood", "3", "--depth", "3"]
+    )
+    config = training_config(args)
+    assert config.neighbourhood == 3 and config.network.depth == 3 and config.n2v
+    assert config.replace(neighbourhood=5, network=NetworkConfig(), n2v=False) == TrainingConfig()
+    minutes = build_parser().parse_args(["train", "x.tif", "--out", "m", "--n2v", "--minutes", "1"])
+    assert training_config(minutes).steps is None and training_config(minutes).minutes == 1
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "x.tif", "--out", "m", "--n2v", "--neighbourhood", "4"])
+
+
+# -- one progress reporter, one JSON form ---------------------------------------------------------
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_writes_lines_to_logs_and_redraws_on_a_terminal():
+    log = io.StringIO()
+    with Progress("training", stream=log) as progress:
+        for step in range(1, 50):
+            progress.update(step / 50, f"step {step}")
+        progress.close(1.0, "done")
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue()
+    assert lines[0].startswith("training [") and "step 1" in lines[0]  # shown at once
+    assert len(lines) == 2 and "100.0%" in lines[1] and "done" in lines[1]  # then every 10 s
+    terminal = _Terminal()
+    with Progress("predicting", stream=terminal) as progress:
+        progress.update(0.5, "frame 1/2")
+    assert terminal.getvalue().startswith("\rpredicting [###############---------------]")
+    assert terminal.getvalue().endswith("\n")
+    quiet = io.StringIO()
+    with Progress("training", enabled=False, stream=quiet) as progress:
+        progress.update(0.5, "step 1")
+        progress.note("a note")
+    assert quiet.getvalue() == "a note\n"
+
+
+def test_json_is_one_object_on_one_line(capsys, tmp_path):
+    emit_json({"a": np.float32(1.5), "b": float("nan"), "c": tmp_path, "d": (np.int64(2), None)})
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert json.loads(out) == {"a": 1.5, "b": None, "c": str(tmp_path), "d": [2, None]}
+    code, out, err = run_cli(capsys, "psf", "--sigma", "1.5", "--out", tmp_path / "p.tif", "--json")
+    assert code == 0 and len(out.splitlines()) == 1 and err == ""
+    assert set(json.loads(out)) == {"shape", "fwhm_px", "out"}
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------------
+def test_first_interrupt_stops_and_the_second_aborts():
+    before = signal.getsignal(signal.SIGINT)
+    stops = []
+    with pytest.raises(KeyboardInterrupt), first_interrupt_stops(lambda: stops.append(1)) as seen:
+        os.kill(os.getpid(), signal.SIGINT)
+        _wait_for(lambda: seen.count == 1)
+        assert stops == [1] and seen.news() and not seen.news()
+        os.kill(os.getpid(), signal.SIGINT)
+        _wait_for(lambda: False)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def _wait_for(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+class _Command:
+    """``deconoising ARGS`` in a subprocess whose stderr is read as it comes."""
+
+    def __init__(self, *args):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "napari_deconoising.cli", *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append(line)
+
+    def interrupt_once_shown(self, text: str, timeout: float = 120) -> None:
+        _wait_for(lambda: any(text in line for line in self.lines), timeout)
+        assert any(text in line for line in self.lines), "".join(self.lines)
+        self.process.send_signal(signal.SIGINT)
+
+    def finish(self, timeout: float = 120) -> tuple[int, str, str]:
+        self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return self.process.returncode, self.process.stdout.read(), "".join(self.lines)
+
+
+def _no_temporary_files(folder) -> bool:
+    return not [path for path in folder.iterdir() if path.name.endswith(".tmp")]
+
+
+def test_ctrl_c_stops_training_and_keeps_the_model(files, tmp_path):
+    model = tmp_path / "model.pt"
+    command = _Command(
+        "train", files / "stack.tif", "--out", model, "--psf-sigma", "1.5", "--steps", "1000000",
+        "--patch-size", "32", "--batch-size", "2", "--start-filters", "8",
+    )  # fmt: skip
+    command.interrupt_once_shown("step ")
+    code, out, err = command.finish()
+    assert code == 130, err
+    assert err.strip().splitlines()[-1] == f"deconoising train: stopped: saved {model}"
+    assert "Traceback" not in err and out == ""
+    assert load_model(model).metadata["steps"] >= 1
+    assert (tmp_path / "model.last.pt").is_file() and _no_temporary_files(tmp_path)
+
+
+def test_second_ctrl_c_aborts_training_at_once(capsys, files, tmp_path, monkeypatch):
+    """The first Ctrl-C stops after the batch; the second, during the final validation, aborts."""
+    original = Trainer.run
+
+    def run_and_interrupt(self):
+        for event in original(self):
+            yield event
+            if isinstance(event, TrainingStep) and event.step == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+            if isinstance(event, ValidationResult):
+                os.kill(os.getpid(), signal.SIGINT)
+                _wait_for(lambda: False, 2)  # the handler raises before this ends
+
+    monkeypatch.setattr(Trainer, "run", run_and_interrupt)
+    handler = signal.getsignal(signal.SIGINT)
+    code, out, err = run_cli(
+        capsys, "train", files / "stack.tif", "--out", tmp_path / "m.pt", "--n2v", *TINY_TRAIN
+    )
+    assert code == 130 and out == ""
+    assert err.strip().splitlines()[-1] == "deconoising train: interrupted"
+    assert "stopping after this batch" in err and "Traceback" not in err
+    assert not (tmp_path / "m.pt").exists() and _no_temporary_files(tmp_path)
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+def test_ctrl_c_during_predict_writes_nothing(model_file, tmp_path):
+    frames = np.random.default_rng(0).poisson(50, (1500, 64, 64)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "long.tif", frames)
+    command = _Command(
+        "predict", tmp_path / "long.tif", "--model", model_file, "--tile", "32", "--overlap", "8",
+        "--denoised", tmp_path / "den.tif", "--deconvolved", tmp_path / "dec.tif",
+    )  # fmt: skip
+    command.interrupt_once_shown("predicting [")
+    code, out, err = command.finish()
+    assert code == 130, err
+    assert err.strip().splitlines()[-1] == "deconoising predict: interrupted"
+    assert "Traceback" not in err and out == ""
+    assert not (tmp_path / "den.tif").exists() and not (tmp_path / "dec.tif").exists()
+    assert _no_temporary_files(tmp_path)
+
+
+def test_ctrl_c_during_compress_writes_nothing(tmp_path):
+    sample = make_sample((160, 160), n_frames=3, seed=4)
+    tifffile.imwrite(tmp_path / "noisy.tif", sample.noisy, photometric="minisblack")
+    config = TrainingConfig(steps=2, patch_size=32, batch_size=2, device="cpu")
+    train(sample.noisy, sample.psf, config).save(tmp_path / "teacher.pt")
+    command = _Command(
+        "compress", "--model", tmp_path / "teacher.pt", "--images", tmp_path / "noisy.tif",
+        "--out", tmp_path / "small.pt", "--preset", "fast", "--device", "cpu",
+    )  # fmt: skip
+    command.interrupt_once_shown("compress [")
+    code, out, err = command.finish()
+    assert code == 130, err
+    assert err.strip().splitlines()[-1] == "deconoising compress: interrupted"
+    assert "Traceback" not in err and out == ""
+    assert not (tmp_path / "small.pt").exists() and _no_temporary_files(tmp_path)

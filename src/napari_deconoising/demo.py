@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .config import TrainingConfig
 from .figures import side_by_side, write_png
 from .images import write_image
@@ -28,10 +30,13 @@ def run_demo(
     n_frames: int = 8,
     on_training_event: Callable[[TrainingEvent], None] | None = None,
     on_prediction_progress: Callable[[PredictionProgress], None] | None = None,
+    write: Callable[[Path, np.ndarray], object] = write_image,
 ) -> dict[str, Any]:
     """Run the whole pipeline on the built-in sample and return its figures.
 
-    The training budget is ``steps`` when given, else ``minutes`` of wall time.
+    The training budget is ``steps`` when given, else ``minutes`` of wall time. The callbacks
+    receive the training events and the prediction progress; ``write(path, image)`` writes each
+    TIFF.
     """
     start = time.perf_counter()
     out = Path(out_dir)
@@ -44,11 +49,15 @@ def run_demo(
         if on_training_event is not None:
             on_training_event(event)
     result = Predictor(trainer.model).predict(sample.noisy, on_prediction_progress)
-    write_image(out / "noisy.tif", sample.noisy)
-    write_image(out / "denoised.tif", result.denoised)
-    write_image(out / "deconvolved.tif", result.deconvolved)
-    write_image(out / "truth_blurred.tif", sample.blurred)
-    write_image(out / "truth_sharp.tif", sample.sharp)
+    images = {
+        "noisy": sample.noisy,
+        "denoised": result.denoised,
+        "deconvolved": result.deconvolved,
+        "truth_blurred": sample.blurred,
+        "truth_sharp": sample.sharp,
+    }
+    for name, image in images.items():
+        write(out / f"{name}.tif", image)
     panels = [sample.noisy[0], result.denoised[0], result.deconvolved[0], sample.sharp]
     write_png(out / "comparison.png", side_by_side(panels))
     return {

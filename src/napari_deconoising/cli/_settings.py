@@ -1,0 +1,62 @@
+"""Options read from the engine's declared settings: choices, ranges and defaults come from
+:mod:`napari_deconoising.config`, never written down again here."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from ..config import bounds
+
+
+@cache
+def defaults(config: type) -> Any:
+    """The default instance of a config class."""
+    return config()
+
+
+def add_setting(
+    parser: argparse._ActionsContainer,
+    flag: str,
+    config: type,
+    name: str,
+    *,
+    help: str | None = None,
+    kind: Callable[[str], Any] | None = None,
+    show_default: bool = True,
+) -> None:
+    """Add option ``flag`` for setting ``name`` of ``config`` (stored as ``args.<name>``).
+
+    The option's choices, the range in its help and its default shown in the help are the
+    config's; the parsed value is None unless given, so the config's own default applies.
+    """
+    declared = bounds(config, name)
+    default = getattr(defaults(config), name)
+    choices = declared.choices
+    notes = [] if choices else [declared.describe()]
+    if show_default and default is not None:
+        notes.append(f"default {default}")
+    text = help or declared.help or name.replace("_", " ")
+    parser.add_argument(
+        flag,
+        dest=name,
+        metavar=None if choices else flag.lstrip("-").replace("-", "_").upper(),
+        type=kind or _kind(choices, default),
+        choices=choices,
+        default=None,
+        help=f"{text} ({'; '.join(notes)})".replace("%", "%%") if notes else text,
+    )
+
+
+def _kind(choices: Sequence[Any] | None, default: Any) -> Callable[[str], Any]:
+    example = choices[0] if choices else default
+    if example is None:
+        raise TypeError("give the type of a setting without choices or default")
+    return type(example)
+
+
+def given(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    """The settings among ``names`` that were given on the command line."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}

@@ -1,0 +1,120 @@
+"""``deconoising compress`` and ``deconoising export-onnx``: smaller models, and ONNX files.
+
+With ``--json`` both print their figures as the JSON object on stdout and their report lines on
+stderr; ``compress`` shows its progress bar in both modes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+from typing import Any
+
+from ..bundle import load_model
+from ..compression import (
+    PRESET_DESCRIPTIONS,
+    PRESETS,
+    CompressionConfig,
+    CompressionStage,
+    CompressionStarted,
+    CompressionStep,
+    Compressor,
+    preset_config,
+)
+from ..errors import ConfigError
+from ..onnx_export import export_onnx
+from ._files import read_input
+from ._output import Progress, add_json_option, report
+from ._settings import add_setting, given
+
+DEFAULT_PRESET = inspect.signature(Compressor).parameters["preset"].default
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register ``compress``."""
+    compress = commands.add_parser(
+        "compress",
+        help="make a trained model smaller and faster (pruning + fine-tuning on your images)",
+        description="Prune a trained model's channels and fine-tune it to reproduce the original "
+        "on your images (no ground truth needed); prints what was gained and lost.",
+    )
+    compress.add_argument("--model", required=True, help="the trained model file (not changed)")
+    compress.add_argument(
+        "--images",
+        required=True,
+        nargs="+",
+        metavar="IMAGE.tif",
+        help="TIFF files like those the model is for: 2D images or stacks of 2D frames",
+    )
+    compress.add_argument("--out", required=True, help="compressed model file to write")
+    compress.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=DEFAULT_PRESET,
+        help="; ".join(f"{name}: {text}" for name, text in PRESET_DESCRIPTIONS.items()),
+    )
+    add_setting(compress, "--device", CompressionConfig, "device", help="where to compress")
+    add_json_option(compress, "the report")
+    compress.set_defaults(handler=run_compress)
+
+
+def add_export_parser(commands: argparse._SubParsersAction) -> None:
+    """Register ``export-onnx``."""
+    export = commands.add_parser(
+        "export-onnx",
+        help="export a model (original or compressed) to ONNX, checked with onnxruntime",
+    )
+    export.add_argument("--model", required=True, help="model file")
+    export.add_argument("--out", required=True, help="ONNX file to write")
+    add_json_option(export)
+    export.set_defaults(handler=run_export)
+
+
+def run_compress(args: argparse.Namespace) -> int:
+    """Compress, write ``--out`` at the very end (atomically) and print the report."""
+    model_path = _input_model(args, "the original is never overwritten")
+    model = load_model(model_path)
+    images = [read_input(path) for path in args.images]
+    config = preset_config(args.preset).replace(**given(args, ("device",)))
+    compressor = Compressor(model, images, args.preset, config, args.out, source_path=model_path)
+    with Progress("compress") as progress:
+        for event in compressor.run():
+            progress.update(event.progress, describe(event))
+        progress.close(1.0, "done")
+    result = compressor.result
+    figures = {**result.report.to_dict(), "path": str(result.path)}
+    report(figures, [*result.report.lines(), f"Saved to {result.path}"], args.json, echo=True)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Write the ONNX file, check it with onnxruntime and print the figures."""
+    model = load_model(_input_model(args, "choose an .onnx file name"))
+    export = export_onnx(model, Path(args.out), check=True)
+    summary = (
+        f"Wrote {export.path} ({export.bytes / 1e6:.2f} MB, opset {export.opset}); onnxruntime "
+        f"matches torch within {export.max_relative_error:.1e} of the output range on shapes "
+        f"{export.checked_shapes}"
+    )
+    report(export.to_dict(), [summary], args.json, echo=True)
+    return 0
+
+
+def describe(event: Any) -> str:
+    """The progress line's text for a compression event."""
+    if isinstance(event, CompressionStep):
+        return f"fine-tuning step {event.step} loss {event.loss:.4g} eta {event.eta_s:.0f} s"
+    if isinstance(event, CompressionStage):
+        return event.message
+    if isinstance(event, CompressionStarted):
+        return f"widths {event.widths_before} -> {event.widths_after} on {event.device}"
+    return "done"
+
+
+def _input_model(args: argparse.Namespace, advice: str) -> Path:
+    """``--model``, refused when it is also ``--out``."""
+    model_path = Path(args.model)
+    if model_path.resolve() == Path(args.out).resolve():
+        raise ConfigError(f"--out is the input model; {advice}")
+    return model_path
