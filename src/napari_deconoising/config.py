@@ -69,7 +69,7 @@ class Bounds:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def setting(
