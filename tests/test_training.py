@@ -156,3 +156,31 @@ def test_held_out_frames_are_reported(sample):
     )
     assert not started.validation_shares_data and started.validation_frames == 1
     assert started.validation == "1 held-out frame(s)"
+
+
+def test_continuing_a_model_from_its_file_goes_on_where_it_stopped(sample, tmp_path):
+    """Continue training: architecture, normalisation and step count come from the model, and
+    the validation loss keeps falling."""
+    first_path, second_path = tmp_path / "first.pt", tmp_path / "second.pt"
+    config = TINY.replace(steps=30, validation_interval=10, learning_rate=3e-3)
+    first = Trainer(sample.noisy, sample.psf, config, first_path)
+    first_events = list(first.run())
+    brighter = sample.noisy * 1.5 + 20  # new images: normalisation still the model's
+    second = Trainer(brighter, None, config, second_path, init=first_path)
+    events = list(second.run())
+    steps = [e.step for e in events if isinstance(e, TrainingStep)]
+    assert events[0].first_step == 30 and steps[0] == 31 and steps[-1] == 60
+    assert load_model(second_path).metadata["steps"] == 60
+    assert second.model.normalisation == first.model.normalisation
+    np.testing.assert_array_equal(second.model.psf, first.model.psf)  # the model's PSF
+    continued = Trainer(sample.noisy, None, config, init=first_path)
+    last_first = first_events[-1].best_validation_loss
+    assert list(continued.run())[-1].best_validation_loss < last_first
+
+
+def test_continuing_refuses_images_of_another_channel_count(sample, tmp_path):
+    path = tmp_path / "m.pt"
+    list(Trainer(sample.noisy, sample.psf, TINY.replace(steps=2), path).run())
+    two_channels = np.stack([sample.noisy, sample.noisy], axis=1)
+    with pytest.raises(ImageError, match="trained on 1 channel"):
+        Trainer(two_channels, None, TINY, init=path, axes="TCYX")

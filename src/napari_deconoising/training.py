@@ -84,6 +84,11 @@ class Trainer:
     may be None) when ``config.n2v``. If ``model_path`` is given, the best networks are saved
     there whenever validation improves and the last ones beside it (see
     :func:`last_checkpoint_path`) when the run ends.
+
+    ``init`` continues the training of a model (or model file): its architecture, normalisation,
+    output scale, mode and (unless ``psf`` is given) PSFs are kept, its weights are the starting
+    point, and the step count goes on from the model's; ``config`` gives the new budget and
+    optimiser settings.
     """
 
     def __init__(
@@ -93,11 +98,16 @@ class Trainer:
         config: TrainingConfig | None = None,
         model_path: str | Path | None = None,
         axes: str | None = None,
+        init: DecoNoisingModel | ChannelModels | str | Path | None = None,
     ):
-        self.config = config or TrainingConfig()
+        self.init = _initial_model(init)
+        self.config = _continued_config(config or TrainingConfig(), self.init)
         self.model_path = Path(model_path) if model_path is not None else None
         self.images = _axes_images(images, axes)
         self.channel_frames = _frames_per_channel(self.images)
+        if self.init is not None:
+            _check_continuation(self.init, len(self.channel_frames))
+            psf = psf if psf is not None or self.config.n2v else [m.psf for m in self.init.channels]
         self.psfs = _checked_psfs(psf, len(self.channel_frames), self.config)
         self._check_sizes()
         self._stop_requested = threading.Event()
@@ -172,6 +182,41 @@ def train(
     return trainer.model
 
 
+def _initial_model(
+    init: DecoNoisingModel | ChannelModels | str | Path | None,
+) -> DecoNoisingModel | ChannelModels | None:
+    if init is None or isinstance(init, DecoNoisingModel | ChannelModels):
+        return init
+    from .bundle import load_model
+
+    return load_model(init)
+
+
+def _continued_config(
+    config: TrainingConfig, init: DecoNoisingModel | ChannelModels | None
+) -> TrainingConfig:
+    """``config`` with what a continued model fixes: architecture, output scale, mode."""
+    if init is None:
+        return config
+    first = init.channels[0]
+    return config.replace(
+        network=first.network.config, output_scale=first.output_scale, n2v=first.is_n2v
+    )
+
+
+def _steps_done(model: DecoNoisingModel | ChannelModels) -> int:
+    """Optimiser steps a model has been trained for (0 when its file does not say)."""
+    return int(model.channels[0].metadata.get("steps") or 0)
+
+
+def _check_continuation(init: DecoNoisingModel | ChannelModels, n_channels: int) -> None:
+    if init.n_channels != n_channels:
+        raise ImageError(
+            f"the model to continue was trained on {init.n_channels} channel(s), but the images "
+            f"have {n_channels}; continue with images of the same channels"
+        )
+
+
 def _axes_images(images: Images, axes: str | None) -> list[AxesImage]:
     single = isinstance(images, AxesImage) or hasattr(images, "shape")
     items = [images] if single else list(images)  # type: ignore[list-item]
@@ -230,11 +275,15 @@ class _ChannelSession:
         config: TrainingConfig,
         device: torch.device,
         seed: int | None,
+        init: DecoNoisingModel | None = None,
     ):
         self.config, self.device, self.psf = config, device, psf
         self.generator = run_generator(seed)
-        mean, std = _mean_and_std(frames)
-        self.normalisation = Normalisation(mean, max(std, 1e-6), estimate_offset(frames))
+        if init is not None:
+            self.normalisation = init.normalisation
+        else:
+            mean, std = _mean_and_std(frames)
+            self.normalisation = Normalisation(mean, max(std, 1e-6), estimate_offset(frames))
         train_frames, validation_frames, self.validation = self._split(frames)
         # Frames stay in host memory; only each batch of patches travels to the device.
         self.train_frames = [self._normalised(f) for f in train_frames]
@@ -243,7 +292,10 @@ class _ChannelSession:
             self.train_frames, config.patch_size, self.generator, config.augment, device
         )
         self.pixels = sum(f.numel() for f in self.train_frames)
-        network = initialise_network(empty_unet(config.network), self.generator)
+        self.widths = None if init is None else list(init.network.widths)
+        network = initialise_network(empty_unet(config.network, self.widths), self.generator)
+        if init is not None:
+            network.load_state_dict(init.network.state_dict())
         self.network = place_network(network, device)
         self.kernel = psf_tensor(psf, device)
         self.optimiser = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
@@ -352,7 +404,7 @@ class _ChannelSession:
 
     def model(self, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> DecoNoisingModel:
         """A model of this channel with the given weights."""
-        network = empty_unet(self.config.network)
+        network = empty_unet(self.config.network, self.widths)
         network.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
         best = None if math.isinf(self.best_loss) else self.best_loss
         return DecoNoisingModel(
@@ -376,6 +428,7 @@ class _Run:
         self.trainer = trainer
         config = self.config = trainer.config
         self.device = resolve_device(config.device)
+        inits = [None] * trainer.n_channels if trainer.init is None else trainer.init.channels
         self.sessions = [
             _ChannelSession(
                 frames,
@@ -383,11 +436,14 @@ class _Run:
                 config,
                 self.device,
                 None if config.seed is None else config.seed + channel,
+                init,
             )
-            for channel, (frames, psf) in enumerate(
-                zip(trainer.channel_frames, trainer.psfs, strict=True)
+            for channel, (frames, psf, init) in enumerate(
+                zip(trainer.channel_frames, trainer.psfs, inits, strict=True)
             )
         ]
+        #: Steps the continued model had already trained: the step count goes on from there.
+        self.first_step = 0 if trainer.init is None else _steps_done(trainer.init)
         self.steps = 0
 
     def progress(self, step: int, elapsed: float) -> float:
@@ -400,7 +456,7 @@ class _Run:
     def started(self) -> TrainingStarted:
         first, config = self.sessions[0], self.config
         return TrainingStarted(
-            None if config.minutes is not None else config.steps,
+            None if config.minutes is not None else self.first_step + config.steps,
             config.minutes,
             str(self.device),
             sum(count_parameters(s.network) for s in self.sessions),
@@ -409,6 +465,7 @@ class _Run:
             first.validation,
             not first.validation_frames,
             len(self.sessions),
+            self.first_step,
         )
 
     def events(self) -> Iterator[TrainingEvent]:
@@ -425,16 +482,17 @@ class _Run:
             progress = self.progress(step, elapsed)
             eta = elapsed * (1 - min(progress, 1.0)) / max(progress, 1e-9)
             epoch = step * config.batch_size * config.patch_size**2 // self.sessions[0].pixels
+            shown = self.first_step + step
             yield TrainingStep(
-                step, started.total_steps, epoch, train_loss, lr, elapsed, eta, min(progress, 1)
+                shown, started.total_steps, epoch, train_loss, lr, elapsed, eta, min(progress, 1)
             )
             if step % config.validation_interval == 0:
-                validation_loss = yield from self._validate(step)
+                validation_loss = yield from self._validate(shown)
         if step % config.validation_interval != 0 and step > 0:
-            validation_loss = yield from self._validate(step)
+            validation_loss = yield from self._validate(self.first_step + step)
         yield from self._save_last(step)
         yield TrainingFinished(
-            step,
+            self.first_step + step,
             time.perf_counter() - start,
             train_loss,
             validation_loss,
@@ -463,16 +521,17 @@ class _Run:
         if path is None or step == 0:
             return
         last = self._model([s.network.state_dict() for s in self.sessions])
-        yield CheckpointSaved(step, str(last.save(last_checkpoint_path(path))), "last")
+        shown = self.first_step + step
+        yield CheckpointSaved(shown, str(last.save(last_checkpoint_path(path))), "last")
         if any(s.best_state is None for s in self.sessions):
-            yield CheckpointSaved(step, str(self.best_model().save(path)), "best")
+            yield CheckpointSaved(shown, str(self.best_model().save(path)), "best")
 
     def _model(self, states: list[dict[str, torch.Tensor]]) -> DecoNoisingModel | ChannelModels:
         trainer = self.trainer
         image = trainer.images[0]
         metadata = {
             "created": timestamp(),
-            "steps": self.steps,
+            "steps": self.first_step + self.steps,
             "axes": image.axes,
             "pixel_size_um": trainer.pixel_size_um,
         }

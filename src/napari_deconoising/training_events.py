@@ -8,7 +8,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class TrainingStarted:
     """Sent once, before the first step. Frame counts are per channel; ``parameters`` counts
-    the networks of all channels.
+    the networks of all channels. ``first_step`` is the step count a continued model had
+    reached: steps are numbered on from it, and ``total_steps`` includes it.
 
     ``validation`` says what the validation loss is measured on; ``validation_shares_data`` is
     True when no data could be held out and validation uses (other) patches of the training data.
@@ -23,6 +24,7 @@ class TrainingStarted:
     validation: str = ""
     validation_shares_data: bool = False
     channels: int = 1
+    first_step: int = 0
 
 
 @dataclass(frozen=True)
