@@ -184,3 +184,18 @@ def test_continuing_refuses_images_of_another_channel_count(sample, tmp_path):
     two_channels = np.stack([sample.noisy, sample.noisy], axis=1)
     with pytest.raises(ImageError, match="trained on 1 channel"):
         Trainer(two_channels, None, TINY, init=path, axes="TCYX")
+
+
+def test_current_model_gives_the_weights_mid_run(sample):
+    trainer = Trainer(sample.noisy, sample.psf, TINY.replace(steps=6))
+    with pytest.raises(RuntimeError, match="not running"):
+        trainer.current_model()
+    snapshots = []
+    for event in trainer.run():
+        if isinstance(event, TrainingStep) and event.step in (2, 5):
+            snapshots.append(trainer.current_model())
+    x = torch.randn(1, 1, 32, 32)
+    with torch.no_grad():
+        outputs = [m.network(x) for m in snapshots]
+    assert not torch.allclose(outputs[0], outputs[1])  # weights moved between the two steps
+    assert snapshots[0].normalisation == trainer.model.normalisation

@@ -112,6 +112,7 @@ class Trainer:
         self._check_sizes()
         self._stop_requested = threading.Event()
         self._model: DecoNoisingModel | ChannelModels | None = None
+        self._run: _Run | None = None
 
     @property
     def n_channels(self) -> int:
@@ -161,9 +162,22 @@ class Trainer:
 
     def run(self) -> Iterator[TrainingEvent]:
         """Train, yielding events; the last one is :class:`TrainingFinished`."""
-        run = _Run(self)
-        yield from run.events()
-        self._model = run.best_model()
+        run = self._run = _Run(self)
+        try:
+            yield from run.events()
+            self._model = run.best_model()
+        finally:
+            self._run = None
+
+    def current_model(self) -> DecoNoisingModel | ChannelModels:
+        """The networks as they are now, mid-run (for a live preview).
+
+        Call it from the thread that iterates :meth:`run`, between two events: the weights are
+        then consistent (no optimiser step is under way).
+        """
+        if self._run is None:
+            raise RuntimeError("the trainer is not running")
+        return self._run.current_model()
 
 
 def train(
@@ -520,7 +534,7 @@ class _Run:
         path = self.trainer.model_path
         if path is None or step == 0:
             return
-        last = self._model([s.network.state_dict() for s in self.sessions])
+        last = self.current_model()
         shown = self.first_step + step
         yield CheckpointSaved(shown, str(last.save(last_checkpoint_path(path))), "last")
         if any(s.best_state is None for s in self.sessions):
@@ -540,6 +554,10 @@ class _Run:
             for index, (session, state) in enumerate(zip(self.sessions, states, strict=True))
         ]
         return models[0] if len(models) == 1 else ChannelModels(models)
+
+    def current_model(self) -> DecoNoisingModel | ChannelModels:
+        """Every channel's current weights (copied)."""
+        return self._model([s.network.state_dict() for s in self.sessions])
 
     def best_model(self) -> DecoNoisingModel | ChannelModels:
         """Every channel's best weights (or current ones where no validation ran yet)."""
