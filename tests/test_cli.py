@@ -191,8 +191,11 @@ def _bad_inputs(folder):
     ("args", "message"),
     [
         (["train", "{d}/missing.tif", "--out", "{d}/m.pt", "--n2v"], "not found"),
-        (["train", "{d}/line.tif", "--out", "{d}/m.pt", "--n2v"], "1D"),
-        (["train", "{d}/4d.tif", "--out", "{d}/m.pt", "--n2v"], "4D"),
+        (["train", "{d}/line.tif", "--out", "{d}/m.pt", "--n2v"], "1 dimensions"),
+        (
+            ["train", "{d}/4d.tif", "--out", "{d}/m.pt", "--n2v", "--axes", "ZYX"],
+            "has 3 letters but the image has 4 dimensions",
+        ),
         (
             ["train", "{d}/tiny.tif", "--out", "{d}/m.pt", "--n2v"],
             "smaller than the training patch",
@@ -323,7 +326,7 @@ def test_json_is_one_object_on_one_line(capsys, tmp_path):
     assert json.loads(out) == {"a": 1.5, "b": None, "c": str(tmp_path), "d": [2, None]}
     code, out, err = run_cli(capsys, "psf", "--sigma", "1.5", "--out", tmp_path / "p.tif", "--json")
     assert code == 0 and len(out.splitlines()) == 1 and err == ""
-    assert set(json.loads(out)) == {"shape", "fwhm_px", "out"}
+    assert set(json.loads(out)) == {"shape", "fwhm_px", "pixel_size_nm", "out"}
 
 
 # -- Ctrl-C ----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 
 from .config import TrainingConfig
 from .figures import side_by_side, write_png
-from .images import write_image
+from .io import write_tiff
 from .metrics import psnr
 from .prediction import PredictionProgress, Predictor
 from .sample_data import make_sample
@@ -30,13 +30,13 @@ def run_demo(
     n_frames: int = 8,
     on_training_event: Callable[[TrainingEvent], None] | None = None,
     on_prediction_progress: Callable[[PredictionProgress], None] | None = None,
-    write: Callable[[Path, np.ndarray], object] = write_image,
+    write: Callable[[Path, np.ndarray], object] = write_tiff,
 ) -> dict[str, Any]:
     """Run the whole pipeline on the built-in sample and return its figures.
 
     The training budget is ``steps`` when given, else ``minutes`` of wall time. The callbacks
     receive the training events and the prediction progress; ``write(path, image)`` writes each
-    TIFF.
+    TIFF (by default an ImageJ hyperstack: the stacks as frames, ``SYX``).
     """
     start = time.perf_counter()
     out = Path(out_dir)

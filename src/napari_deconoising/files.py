@@ -22,12 +22,17 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     os.close(handle)
     try:
         write(Path(temporary))
-        os.chmod(temporary, 0o666 & ~_umask())
+        give_default_mode(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
     return path
+
+
+def give_default_mode(path: str | Path) -> None:
+    """Give a file the usual permissions (0666 less the umask); ``mkstemp`` makes them 0600."""
+    os.chmod(path, 0o666 & ~_umask())
 
 
 def _umask() -> int:

@@ -1,20 +1,128 @@
-"""The command line's only image reader and image writer: every command reads and writes here."""
+"""The command line's only image reader and image writer: every command reads and writes here.
+
+Inputs are read with their axes and pixel sizes (:func:`~napari_deconoising.io.read_tiff`);
+outputs are written as ImageJ hyperstacks (``.tif``/``.tiff``) or OME-TIFF (``.ome.tif``/
+``.ome.tiff``) that keep both (:func:`~napari_deconoising.io.write_tiff`). A command's outputs
+are written together: every file or none.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_write
-from ..images import read_image, write_image
+from ..errors import ImageError
+from ..files import give_default_mode
+from ..io import AXES, AxesImage, default_axes_message, read_tiff, write_tiff
+from ..psf import load_psf
+from ._output import say
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+DTYPES = ("float32", "input")
+
+Image = AxesImage | np.ndarray
 
 
-def read_input(path: str | Path) -> np.ndarray:
-    """Read one input image; errors name the file."""
-    return read_image(path)
+def add_axes_option(parser: argparse._ActionsContainer, what: str = "the input images") -> None:
+    """Add ``--axes AXES``: the axes of ``what``, overriding their metadata."""
+    parser.add_argument(
+        "--axes",
+        metavar="AXES",
+        help=f"axes of {what}, one letter per dimension from {AXES} (S samples/frames, T time, "
+        "C channels, Z, Y, X), e.g. CYX or TZCYX; default: from the file's ImageJ/OME "
+        "metadata, else a guess by the number of dimensions (with a note)",
+    )
 
 
-def write_output(path: str | Path, image: np.ndarray) -> Path:
-    """Write one output image atomically: an interrupted write leaves no file behind."""
-    return atomic_write(path, lambda temporary: write_image(temporary, image))
+def read_input(path: str | Path, axes: str | None = None, *, command: str) -> AxesImage:
+    """Read one input image with its axes and pixel sizes; errors name the file.
+
+    ``axes`` (the user's ``--axes``) wins over the file's metadata. When the axes are only a
+    guess by the number of dimensions, one ``note:`` line on stderr says so and how to correct
+    it (not for 2D images, which have nothing to guess).
+    """
+    image = read_tiff(path, axes)
+    if image.axes_source == "default" and image.ndim > 2:
+        note = default_axes_message(image.shape, image.axes)
+        say(command, f"note: {Path(path).name}: {note}")
+    return image
+
+
+def read_psf(path: str | Path) -> np.ndarray:
+    """Read a PSF file (2D, or the brightest plane of a stack), checked and normalised."""
+    return load_psf(path)
+
+
+def check_outputs(paths: Iterable[str | Path], inputs: Iterable[str | Path] = ()) -> list[Path]:
+    """Refuse, before any work, outputs that cannot be written: a name without a TIFF suffix,
+    the same file twice or an input file, a folder, or a place with no folder to write in."""
+    taken = {Path(path).resolve(): "an input" for path in inputs}
+    checked = []
+    for path in map(Path, paths):
+        if not path.name.lower().endswith(TIFF_SUFFIXES):
+            raise ImageError(
+                f"cannot write {path}: the file name must end with .tif or .tiff "
+                "(.ome.tif for OME-TIFF)"
+            )
+        resolved = path.resolve()
+        if resolved in taken:
+            raise ImageError(f"cannot write {path}: it is {taken[resolved]}; choose another name")
+        taken[resolved] = "another output"
+        if path.is_dir():
+            raise ImageError(f"cannot write {path}: it is a folder")
+        _check_folder(path)
+        checked.append(path)
+    return checked
+
+
+def _check_folder(path: Path) -> None:
+    """The nearest existing folder above ``path`` must be a folder we may write in."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ImageError(f"cannot write {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ImageError(f"cannot write {path}: no permission to write in {folder}")
+
+
+def write_outputs(
+    outputs: Mapping[str | Path, Image],
+    dtype: str = "float32",
+    input_dtype: np.dtype | None = None,
+) -> list[Path]:
+    """Write every output or none: each goes to a temporary file beside its target first, and
+    only when all are written are they renamed into place.
+
+    Each image keeps its axes and pixel sizes (a plain array gets the default axes). ``dtype``
+    is ``"float32"`` or ``"input"`` (``input_dtype``, rounded and clipped for integer types).
+    """
+    paths = check_outputs(outputs)
+    temporaries: dict[Path, Path] = {}
+    try:
+        for path, image in zip(paths, outputs.values(), strict=True):
+            temporary = path.with_name(f".{secrets.token_hex(4)}.{path.name}")
+            temporaries[path] = temporary
+            try:
+                write_tiff(temporary, image, dtype=dtype, input_dtype=input_dtype)
+            except ImageError as err:
+                raise ImageError(str(err).replace(str(temporary), str(path))) from err
+            give_default_mode(temporary)
+        for path, temporary in temporaries.items():
+            os.replace(temporary, path)
+    finally:
+        for temporary in temporaries.values():
+            with suppress(OSError):
+                temporary.unlink()
+    return paths
+
+
+def write_output(path: str | Path, image: Image) -> Path:
+    """Write one float32 output image (see :func:`write_outputs`)."""
+    return write_outputs({path: image})[0]

@@ -11,7 +11,8 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from ..bundle import load_model
+from ..bundle import DecoNoisingModel, load_model, single_channel
+from ..channels import check_channel_count, pixel_size_warning
 from ..compression import (
     PRESET_DESCRIPTIONS,
     PRESETS,
@@ -23,9 +24,10 @@ from ..compression import (
     preset_config,
 )
 from ..errors import ConfigError
+from ..io import AxesImage
 from ..onnx_export import export_onnx
-from ._files import read_input
-from ._output import Progress, add_json_option, report
+from ._files import add_axes_option, read_input
+from ._output import Progress, add_json_option, report, say
 from ._settings import add_setting, given
 
 DEFAULT_PRESET = inspect.signature(Compressor).parameters["preset"].default
@@ -45,8 +47,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         required=True,
         nargs="+",
         metavar="IMAGE.tif",
-        help="TIFF files like those the model is for: 2D images or stacks of 2D frames",
+        help="TIFF files like those the model is for: 2D images, stacks or any axes of STCZYX "
+        "with one channel (see --axes)",
     )
+    add_axes_option(compress)
     compress.add_argument("--out", required=True, help="compressed model file to write")
     compress.add_argument(
         "--preset",
@@ -74,8 +78,11 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
 def run_compress(args: argparse.Namespace) -> int:
     """Compress, write ``--out`` at the very end (atomically) and print the report."""
     model_path = _input_model(args, "the original is never overwritten")
-    model = load_model(model_path)
-    images = [read_input(path) for path in args.images]
+    model = single_channel(load_model(model_path), "compression")
+    images = [
+        _frames(model, read_input(path, args.axes, command=args.command), args.command)
+        for path in args.images
+    ]
     config = preset_config(args.preset).replace(**given(args, ("device",)))
     compressor = Compressor(model, images, args.preset, config, args.out, source_path=model_path)
     with Progress("compress") as progress:
@@ -110,6 +117,17 @@ def describe(event: Any) -> str:
     if isinstance(event, CompressionStarted):
         return f"widths {event.widths_before} -> {event.widths_after} on {event.device}"
     return "done"
+
+
+def _frames(model: DecoNoisingModel, image: AxesImage, command: str) -> Any:
+    """The single-channel ``image`` as a stack of 2D frames (N, Y, X), still unread when it is
+    a file mapped in memory; a pixel size unlike the model's is a warning."""
+    check_channel_count(model.n_channels, image)
+    warning = pixel_size_warning(model.pixel_size_um, image)
+    if warning:
+        say(command, f"warning: {warning}")
+    canonical = image.canonical()
+    return canonical.data.reshape((-1, *canonical.shape[-2:]))
 
 
 def _input_model(args: argparse.Namespace, advice: str) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +28,28 @@ def run(args: argparse.Namespace) -> int:
 
 
 def describe(path: str, info: dict[str, Any]) -> list[str]:
-    """The lines ``deconoising info`` prints for people."""
-    norm = info["normalisation"]
+    """The lines ``deconoising info`` prints for people (per channel where channels differ)."""
+    pixel = info.get("pixel_size_um")
     return [
         f"model file:   {path} ({info['file_bytes'] / 1e6:.2f} MB)",
         f"kind:         {info['kind']}",
         f"network:      U-Net depth {info['depth']}, widths {info['widths']}, "
         f"{info['parameters']:,} parameters",
-        f"PSF:          {info['psf_shape']}",
-        f"normalisation: mean {norm['mean']:.2f}, std {norm['std']:.2f}, "
-        f"offset {norm['offset']:.2f}",
+        f"channels:     {info.get('channels', 1)}",
+        f"pixel size:   {f'{pixel:.4g} µm (training images)' if pixel else 'unknown'}",
+        f"PSF:          {_per_channel(info['psf_shape'], str)}",
+        f"normalisation: {_per_channel(info['normalisation'], _normalisation)}",
         f"compressed:   {info['compressed_from'] or 'no'}",
         f"package:      napari-deconoising {info['metadata'].get('package_version', '?')}",
     ]
+
+
+def _per_channel(value: Any, text: Callable[[Any], str]) -> str:
+    """``text(value)``; for a per-channel list (a multi-channel model) each channel's, numbered."""
+    if not isinstance(value, list) or not value or not isinstance(value[0], list | dict | None):
+        return text(value)
+    return "; ".join(f"channel {index}: {text(item)}" for index, item in enumerate(value))
+
+
+def _normalisation(norm: dict[str, float]) -> str:
+    return f"mean {norm['mean']:.2f}, std {norm['std']:.2f}, offset {norm['offset']:.2f}"

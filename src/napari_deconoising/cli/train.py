@@ -1,4 +1,9 @@
-"""``deconoising train``: train a model on noisy images; Ctrl-C stops it and keeps the model."""
+"""``deconoising train``: train a model on noisy images; Ctrl-C stops it and keeps the model.
+
+Images keep their axes (``--axes`` or the files' metadata): each channel gets its own network and
+PSF (``--psf`` or ``--psf-sigma``: one for all channels or one per channel, in channel order), and
+the model records the images' pixel size so that ``predict`` can warn about images that differ.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from ..config import NetworkConfig, TrainingConfig
-from ..images import as_frames
-from ..psf import gaussian_psf, load_psf
+from ..io import AxesImage
+from ..psf import gaussian_psf
 from ..training import Trainer, TrainingEvent, TrainingFinished, TrainingStep, ValidationResult
-from ._files import read_input
+from ._files import add_axes_option, read_input, read_psf
 from ._interrupt import first_interrupt_stops
 from ._output import EXIT_INTERRUPTED, Progress, add_json_option, format_seconds, report, say
 from ._settings import add_setting, given
@@ -34,11 +39,28 @@ NETWORK_SETTINGS = ("depth", "start_filters")
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``train``."""
     train = commands.add_parser("train", help="train a model on noisy images")
-    train.add_argument("images", nargs="+", help="TIFF files: 2D images or stacks of 2D frames")
+    train.add_argument(
+        "images",
+        nargs="+",
+        help="TIFF files: 2D images, stacks or any axes of STCZYX (see --axes); all with the "
+        "same channels",
+    )
     train.add_argument("--out", required=True, help="model file to write (exactly this path)")
+    add_axes_option(train)
     kind = train.add_mutually_exclusive_group(required=True)
-    kind.add_argument("--psf", help="PSF TIFF")
-    kind.add_argument("--psf-sigma", type=float, help="Gaussian PSF sigma in pixels")
+    kind.add_argument(
+        "--psf",
+        action="append",
+        metavar="PSF.tif",
+        help="PSF TIFF; give it once for all channels, or once per channel in channel order",
+    )
+    kind.add_argument(
+        "--psf-sigma",
+        type=float,
+        nargs="+",
+        metavar="SIGMA",
+        help="Gaussian PSF sigma in pixels: one for all channels, or one per channel",
+    )
     kind.add_argument("--n2v", action="store_true", help="plain Noise2Void (no deconvolution)")
     budget = train.add_mutually_exclusive_group()
     add_setting(budget, "--steps", TrainingConfig, "steps", help="optimiser steps")
@@ -64,7 +86,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, save the model at ``--out`` and print the figures; 130 when stopped by Ctrl-C."""
-    trainer = Trainer(_read_frames(args.images), _psf(args), training_config(args), args.out)
+    images = [read_input(path, args.axes, command=args.command) for path in args.images]
+    trainer = Trainer(images, _psfs(args), training_config(args), args.out)
     finished = train_until_stopped(trainer, Progress("training", enabled=not args.json))
     if finished.stopped:
         return _stopped(Path(args.out))
@@ -75,8 +98,13 @@ def run(args: argparse.Namespace) -> int:
         "validation_loss": finished.validation_loss,
         "best_validation_loss": finished.best_validation_loss,
         "model": str(args.out),
+        "channels": trainer.n_channels,
+        "pixel_size_um": trainer.pixel_size_um,
     }
-    line = f"model saved to {args.out} ({finished.steps} steps, {finished.seconds:.0f} s)"
+    line = (
+        f"model saved to {args.out} ({finished.steps} steps, {finished.seconds:.0f} s; "
+        f"{_describe_data(images, trainer.pixel_size_um)})"
+    )
     report(figures, [line], args.json)
     return 0
 
@@ -128,18 +156,21 @@ def training_printer(progress: Progress) -> Callable[[TrainingEvent], None]:
     return show
 
 
-def _read_frames(paths: Sequence[str]) -> list[np.ndarray]:
-    """Read and check each image (errors name the file); the trainer uses the checked float32
-    frames without another copy."""
-    return [as_frames(read_input(path), name=str(path)) for path in paths]
-
-
-def _psf(args: argparse.Namespace) -> np.ndarray | None:
+def _psfs(args: argparse.Namespace) -> np.ndarray | list[np.ndarray] | None:
+    """The PSF for all channels (one given), one per channel (several), or None for N2V."""
     if args.psf is not None:
-        return load_psf(args.psf)
-    if args.psf_sigma is not None:
-        return gaussian_psf(args.psf_sigma)
-    return None
+        psfs = [read_psf(path) for path in args.psf]
+    elif args.psf_sigma is not None:
+        psfs = [gaussian_psf(sigma) for sigma in args.psf_sigma]
+    else:
+        return None
+    return psfs[0] if len(psfs) == 1 else psfs
+
+
+def _describe_data(images: Sequence[AxesImage], pixel_size_um: float | None) -> str:
+    channels = images[0].n_channels
+    pixels = f"{pixel_size_um:.4g} µm pixels" if pixel_size_um else "pixel size unknown"
+    return f"{channels} channel{'s' if channels > 1 else ''}, {pixels}"
 
 
 def _stopped(model: Path) -> int:

@@ -28,6 +28,7 @@ import numpy as np
 import tifffile
 
 from ..errors import ImageError
+from ..files import give_default_mode
 from .axes import (
     AxesImage,
     check_not_rgb,
@@ -478,6 +479,7 @@ def _write_atomic(path: Path, array: np.ndarray, options: dict[str, Any]) -> Non
         )
         os.close(handle)
         tifffile.imwrite(temporary, array, **options)
+        give_default_mode(temporary)
         os.replace(temporary, path)
         temporary = None
     except ImageError:
