@@ -6,7 +6,8 @@ The engine is headless (numpy + torch); the napari widgets live in :mod:`.widget
 from __future__ import annotations
 
 from ._version import __version__
-from .bundle import DecoNoisingModel, Normalisation, load_model
+from .bundle import ChannelModels, DecoNoisingModel, Normalisation, load_model
+from .channels import as_axes_image
 from .compression import CompressionConfig, CompressionReport, Compressor, compress
 from .config import NetworkConfig, PredictionConfig, TrainingConfig
 from .errors import (
@@ -17,6 +18,7 @@ from .errors import (
     ModelFileError,
     PSFError,
 )
+from .io.bioimageio import export_bioimageio
 from .metrics import psnr
 from .onnx_export import export_onnx
 from .prediction import PredictionProgress, PredictionResult, Predictor, predict
@@ -42,6 +44,7 @@ from .training import (
 
 __all__ = [
     "Cancelled",
+    "ChannelModels",
     "CheckpointSaved",
     "CompressionConfig",
     "CompressionReport",
@@ -66,7 +69,9 @@ __all__ = [
     "TrainingStep",
     "ValidationResult",
     "__version__",
+    "as_axes_image",
     "compress",
+    "export_bioimageio",
     "export_onnx",
     "gaussian_psf",
     "gaussian_psf_from_optics",

@@ -301,7 +301,14 @@ def _read_payload(path: Path) -> dict[str, Any]:
 
 def load_model(path: str | Path) -> DecoNoisingModel | ChannelModels:
     """Read a model file: a :class:`DecoNoisingModel`, or :class:`ChannelModels` for a model
-    trained on several channels. Raises :class:`ModelFileError` for anything else."""
+    trained on several channels. Raises :class:`ModelFileError` for anything else.
+
+    A bioimage.io package (a zip with an ``rdf.yaml``) that napari-deconoising exported is read
+    through the model file it carries (see :mod:`.io.bioimageio`)."""
+    from .io.bioimageio import is_bioimageio_package, load_bioimageio
+
+    if is_bioimageio_package(path):
+        return load_bioimageio(path)
     payload = _read_payload(Path(path))
     try:
         if int(payload["format_version"]) == MULTI_CHANNEL_FORMAT:

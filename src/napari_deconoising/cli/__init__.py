@@ -1,4 +1,5 @@
-"""The ``deconoising`` command line: demo, psf, train, predict, info, compress, export-onnx.
+"""The ``deconoising`` command line: demo, psf, train, predict, info, compress, export-onnx,
+export-bioimageio.
 
 One module per group of commands, each with ``add_parser(commands)`` that registers its
 subcommand with ``handler(args) -> exit code``. What they print is defined once in
@@ -14,7 +15,7 @@ import argparse
 from collections.abc import Sequence
 
 from ..errors import Cancelled, DeconoisingError
-from . import compress, demo, info, predict, psf, train
+from . import bioimageio, compress, demo, info, predict, psf, train
 from ._output import EXIT_ERROR, EXIT_INTERRUPTED, say
 
 USER_ERRORS = (DeconoisingError, FileNotFoundError, IsADirectoryError, PermissionError)
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         info.add_parser,
         compress.add_parser,
         compress.add_export_parser,
+        bioimageio.add_commands,
     ):
         add_parser(commands)
     return parser

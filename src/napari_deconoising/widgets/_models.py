@@ -117,7 +117,7 @@ class ModelPicker:
         adopt: Callable[[str], bool] = lambda name: True,
     ):
         self.combo = ComboBox(label="model", choices=model_choices)
-        self.file = FileEdit(label="model file", mode="r", filter="*.pt")
+        self.file = FileEdit(label="model file", mode="r", filter="*.pt *.zip")
         self._on_change, self._busy, self._adopt = on_change, busy, adopt
         self.combo.changed.connect(self._changed)
         self.file.changed.connect(self._changed)
@@ -151,6 +151,17 @@ class ModelPicker:
     def _changed(self, *_: Any) -> None:
         self.file.visible = self.from_file
         self._on_change()
+
+
+def ask_package_path(parent: Any, suggested: str) -> str | None:
+    """Ask where to write a bioimage.io package (a save dialog, which confirms replacing a
+    file); None when the user cancels."""
+    from qtpy.QtWidgets import QFileDialog
+
+    path, _ = QFileDialog.getSaveFileName(
+        parent, "Export to bioimage.io", suggested, "bioimage.io package (*.zip)"
+    )
+    return path or None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,6 +13,8 @@ from qtpy.QtWidgets import QVBoxLayout
 
 from ..channels import check_channel_count
 from ..config import PredictionConfig
+from ..errors import Cancelled, DeconoisingError
+from ..io.bioimageio import ExportError, ExportProgress, export_steps
 from ..metrics import psnr
 from ..prediction import PredictionProgress, PredictionResult, Predictor
 from ._axes import AxesField
@@ -18,14 +22,23 @@ from ._common import (
     LayerChoices,
     layer_array,
     looks_like_raw_image,
+    models_folder,
     notify_error,
     notify_warning,
+    safe_stem,
     same_layer,
     show_output,
 )
 from ._grid import SideBySide
 from ._jobs import Finished, Job, JobRunner, JobWidget, Outcome
-from ._models import LOAD_FILE, Loaded, ModelPicker, load_if_needed, model_registry
+from ._models import (
+    LOAD_FILE,
+    Loaded,
+    ModelPicker,
+    ask_package_path,
+    load_if_needed,
+    model_registry,
+)
 from ._settings import setting_box
 
 if TYPE_CHECKING:
@@ -56,7 +69,13 @@ class PredictionWidget(JobWidget):
     later runs replace them in place. Warnings of the run (a pixel size that differs from the
     model's) are shown as notifications. "Side by side" shows raw, denoised and deconvolved in
     napari's grid mode. With a reference layer, the PSNR of raw and denoised is shown.
+
+    "Export to bioimage.io…" asks for a ``.zip`` name (:attr:`ask_export_path`, replaceable in
+    tests) and writes the chosen model as a bioimage.io package in the worker.
     """
+
+    #: ``ask_export_path(suggested)``: the package to write, or None when the user cancels.
+    ask_export_path: Callable[[str], str | None]
 
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
@@ -79,6 +98,12 @@ class PredictionWidget(JobWidget):
         self._models = ModelPicker(self._show_model, busy=lambda: self.jobs.running)
         self.model, self.model_file = self._models.combo, self._models.file
         self.model_info = Label(value="")
+        self.export_button = PushButton(text="Export to bioimage.io…")
+        self.export_button.tooltip = (
+            "Write the model as a BioImage Model Zoo package (.zip) for deepImageJ, QuPath, "
+            "ilastik and bioimageio.core"
+        )
+        self.ask_export_path = lambda suggested: ask_package_path(self, suggested)
         self.tile = setting_box(PredictionConfig, "tile", "tile (px)", step=16)
         self.overlap = setting_box(PredictionConfig, "overlap", "overlap (px)")
         self.reference = self._layers.combo(
@@ -103,6 +128,7 @@ class PredictionWidget(JobWidget):
                 self.model,
                 self.model_file,
                 self.model_info,
+                self.export_button,
                 self.tile,
                 self.overlap,
                 self.reference,
@@ -121,6 +147,7 @@ class PredictionWidget(JobWidget):
             self.axes.box,
             self.model,
             self.model_file,
+            self.export_button,
             self.tile,
             self.overlap,
             self.reference,
@@ -130,12 +157,16 @@ class PredictionWidget(JobWidget):
         )
         self.reference.changed.connect(self._rescore)
         self.grid_button.changed.connect(self.toggle_side_by_side)
+        self.export_button.changed.connect(lambda *_: self.export_bioimageio())
         self._show_model()
 
     # -- models -------------------------------------------------------------------------------
     def _show_model(self) -> None:
         if self._models.from_file:
-            self.model_info.value = "Choose a model file (.pt) written by napari-deconoising"
+            self.model_info.value = (
+                "Choose a model file (.pt) written by napari-deconoising, or a bioimage.io "
+                "package (.zip) it exported"
+            )
             return
         self.model_info.value = model_text(model_registry.get(self.model.value).info())
 
@@ -207,6 +238,54 @@ class PredictionWidget(JobWidget):
             notify_warning(warning)
             self.status.value += f". Warning: {warning}"
 
+    # -- bioimage.io export ------------------------------------------------------------------
+    def export_bioimageio(self, path: str | None = None) -> None:
+        """Export the chosen model as a bioimage.io package to ``path`` (asked when None)."""
+        if self.running:
+            return
+        try:
+            model, model_path = self._models.chosen("export")
+        except DeconoisingError as err:
+            self.jobs.fail(str(err))
+            return
+        # the save dialog has asked before replacing a file; a name we complete has not
+        overwrite = path is None
+        if path is None:
+            stem = self.model.value if model is not None else Path(model_path or "model").stem
+            suggested = models_folder() / f"{safe_stem(str(stem))}.bioimageio.zip"
+            path = self.ask_export_path(str(suggested))
+            if not path:
+                return
+        target = Path(path).expanduser()
+        if target.suffix.lower() != ".zip":
+            target, overwrite = target.with_name(target.name + ".zip"), False
+        self.jobs.start(
+            _export,
+            model,
+            model_path,
+            str(target),
+            overwrite,
+            status=f"Exporting to {target.name}…",
+            on_event=self._on_export_event,
+            on_done=self._on_export_done,
+        )
+
+    def _on_export_event(self, event: Any) -> None:
+        if isinstance(event, ExportProgress):
+            self.jobs.show_progress(event.fraction, event.text)
+        elif isinstance(event, Loaded):
+            event.register()
+
+    def _on_export_done(self, outcome: Outcome) -> None:
+        if not isinstance(outcome, Finished):
+            return
+        from napari.utils.notifications import show_info
+
+        export = outcome.value
+        self.jobs.complete("exported")
+        self.status.value = f"Exported '{export.name}' to {export.path}"
+        show_info(f"bioimage.io package written: {export.path}")
+
     # -- comparison -----------------------------------------------------------------------------
     def _rescore(self, *_: Any) -> None:
         """Recompute the PSNR when the reference changes after a run."""
@@ -274,6 +353,27 @@ def model_text(info: dict[str, Any]) -> str:
     pixel = info.get("pixel_size_um")
     parts.append(f"trained at {pixel:.4g} µm pixels" if pixel else "")
     return ", ".join(part for part in parts if part)
+
+
+def _export(job: Job, model, path, out_path: str, overwrite: bool):
+    """Worker: load the model if needed and export it; a stop ends it between steps, writing
+    nothing."""
+    model = yield from load_if_needed(model, path)
+    steps = export_steps(model, out_path, overwrite=overwrite)
+    try:
+        while True:
+            try:
+                event = next(steps)
+            except StopIteration as done:
+                return done.value
+            job.raise_if_stopped()
+            yield event
+    except (DeconoisingError, Cancelled):
+        raise
+    except Exception as err:
+        raise ExportError(f"bioimage.io export failed: {type(err).__name__}: {err}") from err
+    finally:
+        steps.close()
 
 
 def _predict(job: Job, image, model, path, config: PredictionConfig, truth, reference_name: str):

@@ -1,0 +1,82 @@
+"""``deconoising export-bioimageio``: a model as a bioimage.io package (BioImage Model Zoo).
+
+The package runs in Fiji (deepImageJ), QuPath, ilastik and bioimageio.core without
+napari-deconoising, and ``deconoising`` reads it back as a model file. With ``--json`` the
+figures are the JSON object on stdout and the report lines go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..bundle import load_model
+from ..errors import ConfigError
+from ..io.bioimageio import export_bioimageio_package
+from ._output import Progress, add_json_option, report
+
+__all__ = ["add_commands", "run_export_bioimageio"]
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``export-bioimageio``."""
+    export = subparsers.add_parser(
+        "export-bioimageio",
+        help="export a model as a bioimage.io package (for deepImageJ, QuPath, ilastik...)",
+        description="Write a BioImage Model Zoo package (format 0.5, a .zip): TorchScript and "
+        "ONNX weights with normalisation and PSF convolution inside, test images, a cover and "
+        "a README. Before writing, the weights are compared with PyTorch and the package is "
+        "validated and tested with bioimageio.core (pip install "
+        "'napari-deconoising[bioimageio]').",
+    )
+    export.add_argument("--model", required=True, help="model file (or package) to export")
+    export.add_argument("--out", required=True, metavar="NAME.zip", help="package to write")
+    export.add_argument(
+        "--name",
+        help="the model's name in the package: 5-128 letters, digits, spaces and _+-() "
+        "(default: made from the model)",
+    )
+    export.add_argument(
+        "--author",
+        action="append",
+        metavar="NAME",
+        help="an author of the model (repeat for several; default: napari-deconoising)",
+    )
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_json_option(export)
+    export.set_defaults(handler=run_export_bioimageio)
+
+
+def run_export_bioimageio(args: argparse.Namespace) -> int:
+    """Export ``--model`` to ``--out`` after every check has passed; print what was written."""
+    model_path, out = Path(args.model), Path(args.out)
+    if model_path.resolve() == out.resolve():
+        raise ConfigError("--out is the input model; choose a new .zip file name")
+    if out.exists() and not out.is_dir() and not args.overwrite:
+        raise ConfigError(f"{out} exists; add --overwrite to replace it")
+    model = load_model(model_path)
+    with Progress(args.command) as progress:
+        export = export_bioimageio_package(
+            model,
+            args.out,
+            name=args.name,
+            authors=args.author,
+            overwrite=args.overwrite,
+            progress=progress.update,
+        )
+        progress.close(1.0, "done")
+    checked = (
+        f"bioimageio.core {export.core_version} model test passed"
+        if export.core_version
+        else "bioimageio.spec validated it"
+    )
+    lines = [
+        f"Wrote {export.path} ({export.bytes / 1e6:.2f} MB): '{export.name}', "
+        f"{export.channels} channel(s), TorchScript and ONNX weights",
+        f"Input (batch, channel, y, x) in camera units; y and x: {export.min_size} + n x "
+        f"{export.step} pixels",
+        f"Checked: weights match PyTorch within {export.max_relative_error:.1e} of the output "
+        f"range; {checked}",
+    ]
+    report(export.to_dict(), lines, args.json, echo=True)
+    return 0
