@@ -1,0 +1,191 @@
+"""The training state of one channel: its data, network, optimiser, loss and best weights.
+
+:class:`~napari_deconoising.training.Trainer` runs one :class:`ChannelSession` per channel of
+the images and steps them together.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from .bundle import DecoNoisingModel, Normalisation
+from .config import TrainingConfig
+from .convolution import psf_tensor
+from .devices import autocast, network_input, place_network
+from .images import estimate_offset
+from .losses import deconoising_loss
+from .masking import blind_spot_mask
+from .sampling import PatchSampler, initialise_network, run_generator, set_learning_rate
+from .unet import empty_unet
+
+#: Patches in the fixed validation set of each channel.
+N_VALIDATION_PATCHES = 32
+
+
+def _mean_and_std(frames: list[np.ndarray]) -> tuple[float, float]:
+    """Mean and standard deviation over all pixels, without concatenating the frames."""
+    count = sum(f.size for f in frames)
+    mean = sum(float(f.sum(dtype=np.float64)) for f in frames) / count
+    variance = sum(float(((f - mean) ** 2).sum(dtype=np.float64)) for f in frames) / count
+    return mean, variance**0.5
+
+
+class ChannelSession:
+    """The training state of one channel: data, network, optimiser, best weights."""
+
+    def __init__(
+        self,
+        frames: list[np.ndarray],
+        psf: np.ndarray | None,
+        config: TrainingConfig,
+        device: torch.device,
+        seed: int | None,
+        init: DecoNoisingModel | None = None,
+    ):
+        self.config, self.device, self.psf = config, device, psf
+        self.generator = run_generator(seed)
+        if init is not None:
+            self.normalisation = init.normalisation
+        else:
+            mean, std = _mean_and_std(frames)
+            self.normalisation = Normalisation(mean, max(std, 1e-6), estimate_offset(frames))
+        train_frames, validation_frames, self.validation = self._split(frames)
+        # Frames stay in host memory; only each batch of patches travels to the device.
+        self.train_frames = [self._normalised(f) for f in train_frames]
+        self.validation_frames = [self._normalised(f) for f in validation_frames]
+        self.sampler = PatchSampler(
+            self.train_frames, config.patch_size, self.generator, config.augment, device
+        )
+        self.pixels = sum(f.numel() for f in self.train_frames)
+        self.widths = None if init is None else list(init.network.widths)
+        network = initialise_network(empty_unet(config.network, self.widths), self.generator)
+        if init is not None:
+            network.load_state_dict(init.network.state_dict())
+        self.network = place_network(network, device)
+        self.kernel = psf_tensor(psf, device)
+        self.optimiser = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
+        self.validation_batches = self._validation_set()
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_loss = math.inf
+
+    def _normalised(self, frame: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(self.normalisation.normalise(frame).astype(np.float32))
+
+    def _split(self, frames: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+        """(training frames, validation frames, what validation uses).
+
+        Whole frames are held out when there are enough, else a strip at the bottom of each
+        frame; when neither is possible the validation list is empty and validation samples its
+        own patches of the training data.
+        """
+        fraction, patch = self.config.validation_fraction, self.config.patch_size
+        if fraction == 0:
+            return frames, [], "training data (validation share 0)"
+        n_validation = round(fraction * len(frames))
+        if n_validation >= 1 and len(frames) - n_validation >= 1:
+            order = torch.randperm(len(frames), generator=self.generator).tolist()
+            held = set(order[:n_validation])
+            train = [f for i, f in enumerate(frames) if i not in held]
+            validation = [f for i, f in enumerate(frames) if i in held]
+            return train, validation, f"{len(validation)} held-out frame(s)"
+        train, validation = [], []
+        for frame in frames:
+            strip = max(patch, round(fraction * frame.shape[0]))
+            if frame.shape[0] - strip >= patch:
+                train.append(frame[:-strip])
+                validation.append(frame[-strip:])
+            else:
+                train.append(frame)
+        if not validation:
+            return train, [], "training data (too small to hold out a strip of one patch)"
+        return train, validation, f"a held-out bottom strip of {len(validation)} frame(s)"
+
+    def _validation_set(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """A fixed set of masked validation patches, drawn with a generator of its own (so the
+        training stream never repeats them)."""
+        generator = torch.Generator().manual_seed(
+            int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
+        )
+        config = self.config
+        sampler = PatchSampler(
+            self.validation_frames or self.train_frames,
+            config.patch_size,
+            generator,
+            config.augment,
+            self.device,
+        )
+        batches = []
+        for start in range(0, N_VALIDATION_PATCHES, config.batch_size):
+            patches = sampler.sample(min(config.batch_size, N_VALIDATION_PATCHES - start))
+            manipulated, mask = blind_spot_mask(
+                patches, config.mask_fraction, config.neighbourhood, generator
+            )
+            batches.append((patches, manipulated, mask))
+        return batches
+
+    def loss(self, patches: torch.Tensor, manipulated: torch.Tensor, mask: torch.Tensor):
+        """The DecoNoising loss terms of one batch."""
+        config = self.config
+        with autocast(self.device):
+            output = self.network(network_input(manipulated))
+        deconvolved = output.float() * config.output_scale
+        return deconoising_loss(
+            deconvolved,
+            patches,
+            mask,
+            self.kernel,
+            zero_level=self.normalisation.zero_level,
+            positivity_weight=0.0 if config.n2v else config.positivity_weight,
+            tv_weight=config.tv_weight,
+        )
+
+    def train_step(self, learning_rate: float) -> float:
+        """One optimiser step on a fresh batch; returns its loss."""
+        config = self.config
+        set_learning_rate(self.optimiser, learning_rate)
+        patches = self.sampler.sample(config.batch_size)
+        manipulated, mask = blind_spot_mask(
+            patches, config.mask_fraction, config.neighbourhood, self.generator
+        )
+        terms = self.loss(patches, manipulated, mask)
+        self.optimiser.zero_grad(set_to_none=True)
+        terms.total.backward()
+        self.optimiser.step()
+        return float(terms.total.detach())
+
+    @torch.no_grad()
+    def validate(self) -> tuple[float, bool]:
+        """The validation loss, and whether it is this channel's best so far (kept if so)."""
+        self.network.eval()
+        batches = self.validation_batches
+        total = sum(float(self.loss(*batch).total) * len(batch[0]) for batch in batches)
+        self.network.train()
+        loss = total / sum(len(batch[0]) for batch in batches)
+        is_best = loss < self.best_loss
+        if is_best:
+            self.best_loss = loss
+            self.best_state = copy.deepcopy(self.network.state_dict())
+        return loss, is_best
+
+    def model(self, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> DecoNoisingModel:
+        """A model of this channel with the given weights."""
+        network = empty_unet(self.config.network, self.widths)
+        network.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
+        best = None if math.isinf(self.best_loss) else self.best_loss
+        return DecoNoisingModel(
+            network=network.eval(),
+            psf=self.psf,
+            normalisation=self.normalisation,
+            output_scale=self.config.output_scale,
+            training_config=self.config.to_dict(),
+            metadata={**metadata, "best_validation_loss": best},
+        )
+
+    def best_or_current_state(self) -> dict[str, torch.Tensor]:
+        """The best weights, or the current ones when no validation has run yet."""
+        return self.best_state if self.best_state is not None else self.network.state_dict()
