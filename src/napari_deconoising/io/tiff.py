@@ -352,7 +352,8 @@ def write_tiff(
 
     Round trip: ``read_tiff(write_tiff(p, img))`` gives the same set of axes, each holding the
     same data, possibly in the file's order (``STZCYX`` order restricted to the present axes
-    for ImageJ, ``TSCZYX`` for OME), and the same spacing within 1e-6 (relative).
+    for ImageJ; for OME the caller's order with Y X last, or ``TSCZYX`` when there is an S),
+    and the same spacing within 1e-6 (relative).
 
     The parent folder is created; the file is written to a temporary file in the same folder
     and renamed, so a failed write leaves nothing behind. Returns the path.
@@ -456,8 +457,15 @@ def _imagej_layout(
 def _ome_layout(
     array: np.ndarray, axes: str, spacing: Mapping[str, float]
 ) -> tuple[np.ndarray, tuple[str, tuple[int, ...]], dict[str, Any]]:
-    """Reorder to T S C Z Y X (S as OME modulo 'Q') and build tifffile's options."""
-    order = [axes.index(a) for a in _OME_ORDER if a in axes]
+    """Put Y X last, keep the caller's order of T, C and Z (OME allows any of them), or use
+    T S C Z Y X when there is an S (written as OME's modulo axis 'Q'); build tifffile's options."""
+    if "S" in axes:
+        order = [axes.index(a) for a in _OME_ORDER if a in axes]
+    else:
+        order = [i for i, a in enumerate(axes) if a not in "YX"] + [
+            axes.index("Y"),
+            axes.index("X"),
+        ]
     array = np.transpose(array, order)
     written = "".join(axes[i] for i in order)
     metadata: dict[str, Any] = {"axes": written.replace("S", "Q")}
