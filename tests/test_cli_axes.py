@@ -351,3 +351,21 @@ def test_outputs_get_the_usual_file_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_train_init_continues_a_model(tmp_path, capsys):
+    """``train --init``: the step count goes on from the model's; no PSF needed."""
+    from napari_deconoising import load_model, make_sample
+
+    image = tmp_path / "noisy.tif"
+    tifffile.imwrite(image, make_sample((48, 48), n_frames=2, seed=3).noisy)
+    tiny = ["--steps", "3", "--patch-size", "32", "--batch-size", "2", "--start-filters", "8"]
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    assert main(["train", str(image), "--out", str(first), "--psf-sigma", "1.5", *tiny]) == 0
+    code = main(["train", str(image), "--out", str(second), "--init", str(first), *tiny, "--json"])
+    assert code == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["steps"] == 6 and figures["continued_from"] == str(first)
+    assert load_model(second).metadata["steps"] == 6
+    assert main(["train", str(image), "--out", str(second), *tiny]) == 2
+    assert "give --psf, --psf-sigma or --n2v" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..config import NetworkConfig, TrainingConfig
+from ..errors import DeconoisingError
 from ..io import AxesImage
 from ..psf import gaussian_psf
 from ..training import Trainer, TrainingEvent, TrainingFinished, TrainingStep, ValidationResult
@@ -47,7 +48,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--out", required=True, help="model file to write (exactly this path)")
     add_axes_option(train)
-    kind = train.add_mutually_exclusive_group(required=True)
+    train.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="continue training this model (file): its architecture, normalisation and PSFs "
+        "(unless --psf/--psf-sigma are given) are kept and the step count goes on",
+    )
+    kind = train.add_mutually_exclusive_group()
     kind.add_argument(
         "--psf",
         action="append",
@@ -86,8 +93,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, save the model at ``--out`` and print the figures; 130 when stopped by Ctrl-C."""
+    if args.init is None and args.psf is None and args.psf_sigma is None and not args.n2v:
+        raise DeconoisingError(
+            "give --psf, --psf-sigma or --n2v (or --init MODEL to continue training a model)"
+        )
+    if args.init is not None and args.n2v:
+        raise DeconoisingError("--n2v cannot change a model's mode; drop it to continue --init")
     images = [read_input(path, args.axes, command=args.command) for path in args.images]
-    trainer = Trainer(images, _psfs(args), training_config(args), args.out)
+    trainer = Trainer(images, _psfs(args), training_config(args), args.out, init=args.init)
     finished = train_until_stopped(trainer, Progress("training", enabled=not args.json))
     if finished.stopped:
         return _stopped(Path(args.out))
@@ -100,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         "model": str(args.out),
         "channels": trainer.n_channels,
         "pixel_size_um": trainer.pixel_size_um,
+        "continued_from": args.init,
     }
     line = (
         f"model saved to {args.out} ({finished.steps} steps, {finished.seconds:.0f} s; "
