@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from napari_deconoising import load_model
+from napari_deconoising.widgets._continue import FROM_FILE
 from napari_deconoising.widgets.loss_plot import TRAIN_COLOUR, VALIDATION_COLOUR
 from napari_deconoising.widgets.training_widget import N2V, TrainingWidget
 
@@ -170,3 +171,22 @@ def test_closing_stops_training(trainer_ui, qtbot, what):
         viewer.close()
     qtbot.waitUntil(lambda: not worker.is_running, timeout=30000)
     assert worker.abort_requested
+
+
+def test_continuing_a_model_file(trainer_ui, qtbot, notifications, tiny_model, clean_registry):
+    _, widget = trainer_ui
+    path = tiny_model.save(Path(widget.model_file.value).parent / "earlier.pt")  # 5 steps
+    widget.continue_from.combo.value = FROM_FILE
+    assert not widget.continue_from.file.native.isHidden()  # the file box is offered
+    assert not widget.settings.depth.enabled
+    widget.train_button.clicked()  # no file chosen yet
+    assert "choose the model file to continue" in notifications[-1][1] and not widget.running
+    widget.continue_from.file.value = str(path)
+    widget.train_button.clicked()
+    wait_idle(qtbot, widget)
+    assert [s for s, _ in widget.loss_plot.train_points] == list(range(6, 18))
+    assert widget.finished.steps == 17 and widget.loss_plot.marks == [5]
+    # the file's model was registered, and the next run goes on from this one
+    assert clean_registry.names() == ["file: earlier", widget.model_name]
+    assert widget.continue_from.combo.value == widget.model_name
+    assert "continuing from step 5" not in widget.status.value  # replaced by the summary

@@ -95,7 +95,7 @@ class Trainer:
         self.images = _axes_images(images, axes)
         self.channel_frames = _frames_per_channel(self.images)
         if self.init is not None:
-            _check_continuation(self.init, len(self.channel_frames))
+            check_continuation(self.init, len(self.channel_frames))
             psf = psf if psf is not None or self.config.n2v else [m.psf for m in self.init.channels]
         self.psfs = _checked_psfs(psf, len(self.channel_frames), self.config)
         self._check_sizes()
@@ -158,14 +158,18 @@ class Trainer:
         finally:
             self._run = None
 
-    def current_model(self) -> DecoNoisingModel | ChannelModels:
-        """The networks as they are now, mid-run (for a live preview).
+    def current_model(self, channel: int | None = None) -> DecoNoisingModel | ChannelModels:
+        """The networks as they are now, mid-run (for a live preview); with ``channel``, only
+        that channel's model.
 
         Call it from the thread that iterates :meth:`run`, between two events: the weights are
         then consistent (no optimiser step is under way).
         """
         if self._run is None:
             raise RuntimeError("the trainer is not running")
+        if channel is not None:
+            session = self._run.sessions[channel]
+            return session.model(session.network.state_dict(), {"steps": self._run.steps})
         return self._run.current_model()
 
 
@@ -212,7 +216,8 @@ def _steps_done(model: DecoNoisingModel | ChannelModels) -> int:
     return int(model.channels[0].metadata.get("steps") or 0)
 
 
-def _check_continuation(init: DecoNoisingModel | ChannelModels, n_channels: int) -> None:
+def check_continuation(init: DecoNoisingModel | ChannelModels, n_channels: int) -> None:
+    """Raise :class:`ImageError` when images of ``n_channels`` channels cannot continue ``init``."""
     if init.n_channels != n_channels:
         raise ImageError(
             f"the model to continue was trained on {init.n_channels} channel(s), but the images "

@@ -20,13 +20,16 @@ class LossPlot(QWidget):
 
     Points are kept in :attr:`train_points` and :attr:`validation_points` as ``(step, loss)``
     tuples; adding points schedules a repaint at most ten times a second. Losses that are not
-    positive cannot go on a log axis and are kept but not drawn.
+    positive cannot go on a log axis and are kept but not drawn. :meth:`mark` draws a dashed
+    line at a step (where a continued training took over); the step axis starts at the first
+    mark or point.
     """
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.train_points: list[tuple[int, float]] = []
         self.validation_points: list[tuple[int, float]] = []
+        self.marks: list[int] = []
         self._throttle = Throttle(self.update, parent=self)
         self.setMinimumHeight(150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -39,7 +42,13 @@ class LossPlot(QWidget):
         """Forget all points."""
         self.train_points.clear()
         self.validation_points.clear()
+        self.marks.clear()
         self.update()
+
+    def mark(self, step: int) -> None:
+        """Draw a dashed line at ``step`` (e.g. where a continued training begins)."""
+        self.marks.append(int(step))
+        self._throttle.request()
 
     def add_train(self, step: int, loss: float) -> None:
         """Add one training loss value."""
@@ -70,7 +79,8 @@ class LossPlot(QWidget):
             painter.end()
             return
         last_step = max(p[0] for p in drawable)
-        x_range = (min(p[0] for p in drawable), max(last_step, 1))
+        first_step = min([p[0] for p in drawable] + self.marks)
+        x_range = (first_step, max(last_step, 1))
         logs = [math.log10(p[1]) for p in drawable]
         low, high = math.floor(min(logs) * 4) / 4, math.ceil(max(logs) * 4) / 4
         if high - low < 0.25:
@@ -78,6 +88,7 @@ class LossPlot(QWidget):
         mapper = _Mapper(plot, x_range, (low, high))
         self._draw_axes(painter, mapper, text_colour, x_range, (low, high))
         painter.setClipRect(plot)
+        self._draw_marks(painter, mapper, text_colour)
         thinned = _thin(self.train_points, int(plot.width()))
         self._draw_series(painter, mapper, thinned, TRAIN_COLOUR)
         self._draw_series(painter, mapper, self.validation_points, VALIDATION_COLOUR, dots=True)
@@ -115,6 +126,13 @@ class LossPlot(QWidget):
             Qt.AlignmentFlag.AlignRight,
             f"{x_range[1]}",
         )
+
+    def _draw_marks(self, painter, mapper, colour) -> None:
+        pen = QPen(colour, 1, Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        for step in self.marks:
+            x = mapper.x(step)
+            painter.drawLine(QPointF(x, mapper.plot.top()), QPointF(x, mapper.plot.bottom()))
 
     @staticmethod
     def _draw_series(painter, mapper, points, colour, dots: bool = False) -> None:

@@ -8,6 +8,7 @@ than for the command line so that a first try is quick.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
 
@@ -116,12 +117,40 @@ class TrainingSettings:
                 self.device,
             ],
         )
+        #: What a continued model fixes: shown (disabled) while continuing.
+        self.architecture = (
+            self.depth,
+            self.start_filters,
+            self.convs_per_level,
+            self.output_scale,
+        )
+        self._own_values: dict[str, Any] | None = None
         self.budget.changed.connect(self._show_budget)
         self._show_budget()
 
     def _show_budget(self, *_: object) -> None:
         self.steps.visible = self.budget.value == STEPS
         self.minutes.visible = self.budget.value == MINUTES
+
+    def follow_model(self, model: Any, continuing: bool) -> None:
+        """While ``continuing``, disable the architecture settings and show ``model``'s (a
+        :class:`~napari_deconoising.bundle.DecoNoisingModel`; None: not known yet); afterwards
+        give back the values the user had set."""
+        names = ("depth", "start_filters", "convs_per_level", "output_scale")
+        if continuing:
+            if self._own_values is None:
+                self._own_values = {name: getattr(self, name).value for name in names}
+            if model is not None:
+                network = model.network.config
+                self.depth.value = network.depth
+                self.start_filters.value = network.start_filters
+                self.convs_per_level.value = network.convs_per_level
+                self.output_scale.value = float(model.output_scale)
+        elif self._own_values is not None:
+            self.set_values(**self._own_values)
+            self._own_values = None
+        for widget in self.architecture:
+            widget.enabled = not continuing
 
     def config(self, n2v: bool = False) -> TrainingConfig:
         """The configuration in the widgets; raises ConfigError for invalid combinations."""

@@ -1,4 +1,5 @@
-"""The Train widget: settings, a Train/Stop button, progress with ETA and a live loss plot."""
+"""The Train widget: settings, a Train/Stop button, progress with ETA, a live loss plot and a
+live preview; a new network or one whose training goes on."""
 
 from __future__ import annotations
 
@@ -7,20 +8,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from magicgui.widgets import ComboBox, Container, FileEdit
 from qtpy.QtWidgets import QVBoxLayout
 from superqt import QCollapsible
 
 from ..errors import ConfigError, PSFError
-from ..psf import prepare_psf
 from ..training import (
     CheckpointSaved,
-    Trainer,
     TrainingFinished,
     TrainingStarted,
     TrainingStep,
     ValidationResult,
+    check_continuation,
 )
 from ._axes import AxesField
 from ._channel_psfs import ChannelPSFs
@@ -34,9 +33,13 @@ from ._common import (
     safe_stem,
     same_layer,
 )
-from ._jobs import Finished, Job, JobRunner, JobWidget, Outcome
-from ._models import model_registry
+from ._continue import ContinueFrom, model_psf_choice, relabel_psf_choices
+from ._jobs import Finished, JobRunner, JobWidget, Outcome
+from ._models import Loaded, model_registry
+from ._preview import PreviewReady
+from ._preview_layers import LivePreview
 from ._qt import clock
+from ._training_job import train_job
 from .loss_plot import LossPlot
 from .training_form import TrainingSettings
 
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
     from napari.layers import Image
 
 DECONOISING, N2V = "DecoNoising (with PSF)", "Noise2Void (no PSF)"
+#: Size multiple assumed for a model still to be read from its file (that of the deepest U-Net).
+ANY_DEPTH_MULTIPLE = 32
 
 
 @functools.cache
@@ -79,6 +84,12 @@ class TrainingWidget(JobWidget):
     The layer is read with its axes and pixel size (see :class:`~._axes.AxesField`). A layer
     with several channels trains one network per channel, each with the PSF chosen in its own
     "PSF channel N" dropdown (:class:`~._channel_psfs.ChannelPSFs`).
+
+    "continue from" (:class:`~._continue.ContinueFrom`) goes on training a model: its method
+    and architecture are shown and fixed, its PSF is kept unless a PSF layer is chosen, and the
+    step count and loss plot go on. While training, "live preview"
+    (:class:`~._preview_layers.LivePreview`) shows the current network's output on the part of
+    the image in view.
     """
 
     def __init__(self, napari_viewer: napari.Viewer):
@@ -88,6 +99,9 @@ class TrainingWidget(JobWidget):
         self.model_name: str | None = None
         self.finished: TrainingFinished | None = None
         self._last_step: TrainingStep | None = None
+        self._plotted: str | None = None  # the model whose training the loss plot shows
+        self._continuing_shown = False
+        self._before: tuple[str, Any] | None = None  # the method and PSF before continuing
         self._layers = LayerChoices(napari_viewer)
         self.image = self._layers.combo(
             "image",
@@ -102,7 +116,9 @@ class TrainingWidget(JobWidget):
             tooltip="The PSF layer (make one with the PSF widget); with several channels, the "
             "PSF of every channel until set per channel below",
         )
+        self.continue_from = ContinueFrom(self._show_form)
         self.settings = TrainingSettings()
+        self.preview = LivePreview(napari_viewer)
         self.model_file = FileEdit(label="save model to", mode="w", filter="*.pt")
         self._path = SuggestedPath(self.model_file, self._suggested_path)
         self.jobs = JobRunner(
@@ -121,31 +137,49 @@ class TrainingWidget(JobWidget):
         )
         self.axes = AxesField(self.image, "training")
         self._build_layout()
-        self.channel_psfs = ChannelPSFs(self._layers, self._top, self.psf, self.jobs.lock)
+        self.channel_psfs = ChannelPSFs(self._layers, self._top, self.psf, self._new_psf_combo)
+        model_psf_choice(self.psf, lambda: self.continue_from.continuing)
         self.jobs.lock(
             self.image,
             self.axes.box,
+            self.continue_from.combo,
+            self.continue_from.file,
             self.mode,
             self.psf,
             self.model_file,
             self.settings.main,
             self.settings.advanced,
         )
-        self.jobs.add_teardown(self._layers.disconnect, self.axes.disconnect)
+        self.jobs.add_teardown(
+            self._layers.disconnect,
+            self.axes.disconnect,
+            self.continue_from.disconnect,
+            self.preview.disconnect,
+        )
         self.image.changed.connect(self._path.update)
-        self.mode.changed.connect(self._show_mode)
+        self.mode.changed.connect(self._show_form)
         self.axes.on_change = self._show_channels
         self._path.update()
         self._show_channels()
 
     def _build_layout(self) -> None:
         self.loss_plot = LossPlot()
+        picker = self.continue_from
         top = self._top = Container(
-            widgets=[self.image, self.axes.box, self.axes.info, self.mode, self.psf]
+            widgets=[
+                self.image,
+                self.axes.box,
+                self.axes.info,
+                picker.combo,
+                picker.file,
+                picker.info,
+                self.mode,
+                self.psf,
+            ]
         )
         advanced = QCollapsible("Advanced settings")
         advanced.addWidget(self.settings.advanced.native)
-        bottom = Container(widgets=[self.model_file, self.train_button])
+        bottom = Container(widgets=[self.model_file, self.preview.checkbox, self.train_button])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for widget in (
@@ -161,15 +195,48 @@ class TrainingWidget(JobWidget):
         self._containers = (top, bottom)
 
     # -- state --------------------------------------------------------------------------------
-    def _show_mode(self, *_: Any) -> None:
+    def _show_form(self, *_: Any) -> None:
+        """Enable what the method and the "continue from" choice leave to the user."""
+        picker = self.continue_from
+        if picker.continuing != self._continuing_shown:
+            self._switch_continuing(picker.continuing)
+        model = picker.model
+        self.settings.follow_model(None if model is None else model.channels[0], picker.continuing)
+        if model is not None:
+            mode = N2V if model.is_n2v else DECONOISING
+            if self.mode.value != mode:
+                self.mode.value = mode  # calls this again
+                return
+        if self.jobs.running:  # the job runner enables the locked widgets when it ends
+            return
         n2v = self.mode.value == N2V
+        self.mode.enabled = not picker.continuing
         self.psf.enabled = not n2v
         self.channel_psfs.set_enabled(not n2v)
         self.settings.positivity_weight.enabled = not n2v
 
     def _show_channels(self) -> None:
         self.channel_psfs.show(self.axes.n_channels)
-        self._show_mode()
+        self._show_form()
+
+    def _switch_continuing(self, continuing: bool) -> None:
+        """While continuing, an empty PSF dropdown reads "model's PSF" and is the default; the
+        method and PSF the user had chosen come back afterwards."""
+        self._continuing_shown = continuing
+        if continuing:
+            self._before = (self.mode.value, self.psf.value)
+            self.psf.value = None
+        relabel_psf_choices((self.psf, *self.channel_psfs.combos), continuing)
+        if not continuing and self._before is not None:
+            mode, psf = self._before
+            self._before = None
+            if psf is not None and psf in self.psf.choices:
+                self.psf.value = psf
+            self.mode.value = mode
+
+    def _new_psf_combo(self, combo: Any) -> None:
+        model_psf_choice(combo, lambda: self.continue_from.continuing)
+        self.jobs.lock(combo)
 
     def _suggested_path(self) -> Path:
         layer = self.image.value
@@ -188,8 +255,12 @@ class TrainingWidget(JobWidget):
         """Read the form (GUI thread) and hand the worker plain values."""
         image = self.axes.read()
         layer = self.image.value
-        n2v = self.mode.value == N2V
-        psfs = [] if n2v else self._psfs(layer, image.n_channels)
+        init, init_path = self.continue_from.chosen()
+        if init is not None:
+            check_continuation(init, image.n_channels)  # the engine's message, before any work
+        n2v = self.mode.value == N2V if init is None else init.is_n2v
+        continuing = self.continue_from.continuing
+        psfs = [] if n2v else self._psfs(layer, image.n_channels, optional=continuing)
         config = self.settings.config(n2v=n2v)
         self._path.renew()  # a fresh time stamp: runs never overwrite each other
         path = Path(file_text(self.model_file)).expanduser() if file_text(self.model_file) else None
@@ -198,29 +269,44 @@ class TrainingWidget(JobWidget):
                 raise ConfigError(f"'{path}' is a folder; give a model file name")
             path.parent.mkdir(parents=True, exist_ok=True)
         self.finished, self._last_step, self.model_name = None, None, None
-        self.loss_plot.clear()
+        if not (continuing and self.continue_from.name == self._plotted):
+            self.loss_plot.clear()  # else the curve of the model continued goes on
+        self._plotted = None
+        if init is not None:
+            multiple = init.channels[0].network.size_multiple
+        else:
+            multiple = ANY_DEPTH_MULTIPLE if init_path else config.network.size_multiple
+        slot = self.preview.begin(layer, image, multiple, n2v)
         self.jobs.start(
-            _train,
+            train_job,
             image,
             psfs,
             config,
             path,
             layer.name,
+            init,
+            init_path,
+            slot,
             status=f"Preparing '{layer.name}' ({image.describe()})…",
             on_event=self._on_event,
             on_done=self._on_done,
         )
 
-    def _psfs(self, layer: Image, n_channels: int) -> list[tuple[str, Any]]:
-        """(label, pixels) of the PSF layer of each channel (one for a single channel)."""
+    def _psfs(self, layer: Image, n_channels: int, optional: bool) -> list[tuple[str, Any]]:
+        """(label, pixels) of the PSF layer of each channel (one for a single channel); none
+        when ``optional`` (a continued model's PSFs) and no PSF layer is chosen."""
         if n_channels > 1:
             self.channel_psfs.show(n_channels)
+            if optional and all(combo.value is None for combo in self.channel_psfs.active):
+                return []
             chosen = self.channel_psfs.chosen(layer)
             return [
                 (f"PSF layer '{psf.name}' (channel {channel})", psf.data)
                 for channel, psf in enumerate(chosen)
             ]
         psf = self.psf.value
+        if psf is None and optional:
+            return []
         if psf is None:
             raise PSFError(
                 "choose a PSF layer (make one with the PSF widget), or train in Noise2Void mode"
@@ -240,25 +326,35 @@ class TrainingWidget(JobWidget):
                 f"step {event.step}{total} · loss {event.train_loss:.3g}",
                 event.eta_s,
             )
+        elif isinstance(event, PreviewReady):
+            self.preview.show(event)
         elif isinstance(event, ValidationResult):
             self.loss_plot.add_validation(event.step, event.validation_loss)
         elif isinstance(event, TrainingStarted):
             several = event.channels > 1
             networks = f"{event.channels} networks (one per channel), " if several else ""
             per_channel = " per channel" if several else ""
+            going_on = f", continuing from step {event.first_step}" if event.first_step else ""
             self.jobs.status.value = (
                 f"Training on {event.device}: {networks}{event.parameters:,} parameters, "
                 f"{event.train_frames} training and {event.validation_frames} validation "
-                f"frames{per_channel}"
+                f"frames{per_channel}{going_on}"
             )
+            if event.first_step:
+                self.loss_plot.mark(event.first_step)
+        elif isinstance(event, Loaded):  # the model file to continue, read by the worker
+            event.register()
+            self.continue_from.select(f"file: {Path(event.path).stem}")
+            self.preview.set_n2v(event.model.is_n2v)
         elif isinstance(event, CheckpointSaved):
             self.jobs.status.value = f"Saved the {event.kind} network (step {event.step})"
         elif isinstance(event, TrainingFinished):
             self.finished = event
 
     def _on_done(self, outcome: Outcome) -> None:
+        self.preview.end()
         self.loss_plot.update()
-        self._show_mode()
+        self._show_form()
         if not isinstance(outcome, Finished):
             return
         model, name = outcome.value
@@ -268,6 +364,9 @@ class TrainingWidget(JobWidget):
         path = finished.model_path if finished else None
         self.model_name = f"trained: {Path(path).stem if path else name}"
         model_registry.add(self.model_name, model, path)
+        self._plotted = self.model_name
+        if self.continue_from.continuing:  # a later run goes on from where this one ended
+            self.continue_from.select(self.model_name)
         how = "stopped" if finished and finished.stopped else "done"
         summary = f"Training {how}"
         if finished is not None:
@@ -277,27 +376,3 @@ class TrainingWidget(JobWidget):
         where = f"; saved to {path}" if path else ""
         ready = f"Ready in Denoise & Deconvolve as '{self.model_name}'."
         self.jobs.status.value = f"{summary}{where}. {ready}"
-
-
-def _train(job: Job, image, psfs: list[tuple[str, Any]], config, path, name: str):
-    """Worker: train, yielding engine events; return (model, name)."""
-    arrays = [np.asarray(pixels) for _, pixels in psfs]
-    try:
-        trainer = Trainer(image, arrays or None, config, path)
-    except PSFError as err:
-        raise PSFError(f"{_culprit(psfs, arrays)} is not usable as a PSF: {err}") from err
-    job.bind(trainer.stop)
-    yield from trainer.run()
-    return trainer.model, name
-
-
-def _culprit(psfs: list[tuple[str, Any]], arrays: list[np.ndarray]) -> str:
-    """The label of the PSF that the engine refused (the first one it cannot prepare)."""
-    for (label, _), array in zip(psfs, arrays, strict=True):
-        try:
-            prepare_psf(array)
-        except PSFError:
-            return label
-    if len(psfs) == 1:
-        return psfs[0][0]
-    return "one of the PSF layers (" + ", ".join(label for label, _ in psfs) + ")"

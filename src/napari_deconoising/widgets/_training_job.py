@@ -1,0 +1,57 @@
+"""The Train widget's worker: training (new or continued) with live previews between steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import PSFError
+from ..psf import prepare_psf
+from ..training import Trainer, TrainingStep
+from ._jobs import Job
+from ._models import load_if_needed
+from ._preview import PreviewSlot, run_preview
+
+
+def train_job(
+    job: Job,
+    image,
+    psfs: list[tuple[str, Any]],
+    config,
+    path,
+    name: str,
+    init,
+    init_path: str | None,
+    preview: PreviewSlot,
+):
+    """Worker: train (a new network, or ``init``, or the model in ``init_path``), yielding
+    engine events and, between steps, the previews asked for in ``preview``; return
+    (model, name)."""
+    if init is None and init_path is not None:
+        init = yield from load_if_needed(None, init_path)
+    arrays = [np.asarray(pixels) for _, pixels in psfs]
+    try:
+        trainer = Trainer(image, arrays or None, config, path, init=init)
+    except PSFError as err:
+        raise PSFError(f"{_culprit(psfs, arrays)} is not usable as a PSF: {err}") from err
+    job.bind(trainer.stop)
+    for event in trainer.run():
+        yield event
+        if isinstance(event, TrainingStep) and not job.stopping:
+            request = preview.take()
+            if request is not None:  # between two events: the weights are consistent
+                yield run_preview(trainer, request, event.step)
+    return trainer.model, name
+
+
+def _culprit(psfs: list[tuple[str, Any]], arrays: list[np.ndarray]) -> str:
+    """The label of the PSF that the engine refused (the first one it cannot prepare)."""
+    for (label, _), array in zip(psfs, arrays, strict=True):
+        try:
+            prepare_psf(array)
+        except PSFError:
+            return label
+    if len(psfs) == 1:
+        return psfs[0][0]
+    return "one of the PSF layers (" + ", ".join(label for label, _ in psfs) + ")"
