@@ -144,3 +144,17 @@ def test_samples_time_and_planes_together_are_frames_of_each_channel(trained, tw
         np.testing.assert_allclose(
             np.moveaxis(result.denoised, 2, 0)[channel].reshape(-1, 32, 32), alone, atol=1e-4
         )
+
+
+def test_a_channel_of_a_multi_channel_model_is_the_model_of_that_channel_alone(two_channels):
+    """Channels are trained independently: channel 1's network equals a training on channel 1
+    alone with the same settings, weight for weight."""
+    import torch
+
+    config = TINY.replace(steps=3)
+    both = Trainer(two_channels, [gaussian_psf(1.5), gaussian_psf(2.0)], config, axes="TCYX")
+    list(both.run())
+    alone = Trainer(two_channels[:, 1], gaussian_psf(2.0), config)
+    list(alone.run())
+    for name, value in alone.model.network.state_dict().items():
+        assert torch.equal(both.model.channels[1].network.state_dict()[name], value)

@@ -273,18 +273,19 @@ class _Run:
         config = self.config = trainer.config
         self.device = resolve_device(config.device)
         inits = [None] * trainer.n_channels if trainer.init is None else trainer.init.channels
+        # Every channel draws from a generator seeded alike: a channel's model is exactly the one
+        # a training on that channel alone would give (and does not depend on its index).
+        seed = config.seed if config.seed is not None else time.time_ns() % 2**31
         self.sessions = [
             ChannelSession(
                 frames,
                 psf,
                 config,
                 self.device,
-                None if config.seed is None else config.seed + channel,
+                seed,
                 init,
             )
-            for channel, (frames, psf, init) in enumerate(
-                zip(trainer.channel_frames, trainer.psfs, inits, strict=True)
-            )
+            for frames, psf, init in zip(trainer.channel_frames, trainer.psfs, inits, strict=True)
         ]
         #: Steps the continued model had already trained: the step count goes on from there.
         self.first_step = 0 if trainer.init is None else _steps_done(trainer.init)
