@@ -16,7 +16,9 @@ Physical sizes are kept as ``spacing``: a dict from spatial axis letter to its p
 micrometres, holding only the axes whose size is known, e.g. ``{"X": 0.1, "Y": 0.1, "Z": 0.25}``.
 
 Nothing here imports Qt or napari: the widgets pass plain values (layer shape, ``rgb``,
-``axis_labels``, ``scale``, ``units``) to these functions.
+``axis_labels``, ``scale``, ``units``) to these functions. The napari-layer helpers
+(:func:`axes_from_layer`, :func:`spacing_from_scale`, :func:`um_per_unit`) live in
+:mod:`.layer_axes` and are importable from here too.
 """
 
 from __future__ import annotations
@@ -52,45 +54,6 @@ _NOUNS = {
     "T": ("time point", "time points"),
     "C": ("channel", "channels"),
     "Z": ("plane", "planes"),
-}
-_LAYER_LABELS = {
-    "s": "S",
-    "sample": "S",
-    "samples": "S",
-    "frame": "S",
-    "frames": "S",
-    "t": "T",
-    "time": "T",
-    "c": "C",
-    "ch": "C",
-    "channel": "C",
-    "channels": "C",
-    "z": "Z",
-    "y": "Y",
-    "x": "X",
-}
-_UM_PER_UNIT = {
-    **dict.fromkeys(("pm", "picometer", "picometre", "picometers", "picometres"), 1e-6),
-    **dict.fromkeys(("å", "a", "angstrom", "ångström", "angstroms"), 1e-4),
-    **dict.fromkeys(("nm", "nanometer", "nanometre", "nanometers", "nanometres"), 1e-3),
-    **dict.fromkeys(
-        (
-            "µm",  # micro sign U+00B5
-            "μm",  # greek mu U+03BC
-            "um",
-            "\\u00b5m",  # ImageJ's escaped micro sign, as found in some descriptions
-            "micron",
-            "microns",
-            "micrometer",
-            "micrometre",
-            "micrometers",
-            "micrometres",
-        ),
-        1.0,
-    ),
-    **dict.fromkeys(("mm", "millimeter", "millimetre", "millimeters", "millimetres"), 1e3),
-    **dict.fromkeys(("cm", "centimeter", "centimetre", "centimeters", "centimetres"), 1e4),
-    **dict.fromkeys(("m", "meter", "metre", "meters", "metres"), 1e6),
 }
 _RGB_ADVICE = (
     "convert it to grayscale (e.g. Fiji: Image > Type > 8-bit) or split the channels "
@@ -281,74 +244,6 @@ def resolve_axes(
     return validate_axes(guessed, shape), "default"
 
 
-def axes_from_layer(
-    ndim: int,
-    rgb: bool,
-    axis_labels: Sequence[str] | None,
-    shape: Sequence[int] | None = None,
-) -> tuple[str, str]:
-    """Axes of a napari image layer from its ``ndim``, ``rgb`` flag and ``axis_labels``.
-
-    Labels count only when every one names an axis: a letter of :data:`AXES` (any case) or
-    ``time``, ``channel(s)``, ``frame(s)``, ``sample(s)``. napari's own labels (``"0"``,
-    ``"1"``... or ``"-3"``, ``"-2"``...) do not, so the result is then
-    ``(default_axes, "default")``; else ``(axes, "layer")``. An RGB layer raises
-    :class:`ImageError`, as does a default guess for a ``shape`` that looks RGB.
-    """
-    if rgb:
-        raise _rgb_error("layer", _shape_tuple(shape) if shape is not None else None)
-    dummy = (1,) * ndim
-    if axis_labels is not None and len(axis_labels) == ndim:
-        letters = [_LAYER_LABELS.get(str(label).strip().lower()) for label in axis_labels]
-        if all(letters):
-            try:
-                return validate_axes("".join(letters), dummy), "layer"  # type: ignore[arg-type]
-            except ImageError:
-                pass
-    if shape is not None:
-        check_not_rgb(shape, axes_source="default", name="layer")
-    return default_axes(dummy), "default"
-
-
-def um_per_unit(unit: object) -> float | None:
-    """Micrometres in one ``unit`` (a string or e.g. a pint unit), or None when the unit is
-    not a length (``"pixel"``, ``None``, ``""``, ``"inch"`` from screen DPI, unknown words)."""
-    if unit is None:
-        return None
-    return _UM_PER_UNIT.get(str(unit).strip().lower())
-
-
-def spacing_from_scale(
-    axes: str,
-    scale: Sequence[float],
-    units: Sequence[object] | str | None = None,
-) -> dict[str, float]:
-    """Pixel sizes in µm of the Z/Y/X axes from a napari layer's ``scale`` and ``units``.
-
-    Lengths are converted (nm / 1000, mm * 1000...). With no unit or ``"pixel"``, a scale of
-    1.0 means unknown (omitted) and any other scale is taken to be in µm, the usual habit
-    when setting a layer's scale by hand. Unknown units, zero, negative or non-finite scales
-    are omitted. ``units`` may be one unit for all axes.
-    """
-    axes = axes.strip().upper()
-    if len(scale) != len(axes):
-        raise ImageError(f"scale {tuple(scale)} does not match axes '{axes}'")
-    if units is None or isinstance(units, str):
-        units = [units] * len(axes)
-    spacing: dict[str, float] = {}
-    for axis, value, unit in zip(axes, scale, units, strict=True):
-        if axis not in SPATIAL_AXES or not math.isfinite(value) or value <= 0:
-            continue
-        factor = um_per_unit(unit)
-        if factor is None:
-            is_pixel = unit is None or str(unit).strip().lower() in ("", "pixel", "pixels", "px")
-            if not is_pixel or value == 1.0:
-                continue
-            factor = 1.0
-        spacing[axis] = float(value) * factor
-    return spacing
-
-
 def normalise_spacing(spacing: Mapping[str, float] | None, axes: str) -> dict[str, float]:
     """Check a spacing dict and keep the entries for spatial axes present in ``axes``.
 
@@ -437,3 +332,8 @@ class AxesImage:
         """The same image with its data transposed to canonical :data:`AXES` order."""
         data, axes = to_canonical(self.data, self.axes)
         return AxesImage(data, axes, dict(self.spacing), self.axes_source, self.name)
+
+
+# the napari-layer helpers live in .layer_axes, which imports this module: importable from here
+# too, once everything above is defined
+from .layer_axes import axes_from_layer, spacing_from_scale, um_per_unit  # noqa: E402, F401

@@ -1,0 +1,55 @@
+"""What the parts of a bioimage.io package share: file and tensor names, the paper, the tags,
+sizes and tolerances, and :func:`_quiet` for the exporters' chatter."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import warnings
+from collections.abc import Iterator
+
+#: The names a bioimage.io package may give its description (``bioimageio.spec``'s list).
+YAML_NAMES = ("rdf.yaml", "bioimageio.yaml", "model.yaml")
+#: Our model file inside the package, and our block in the description's ``config``.
+MODEL_MEMBER = "napari-deconoising-model.pt"
+CONFIG_KEY = "napari_deconoising"
+PACKAGE_FORMAT = 1
+INPUT_ID = "raw"
+OUTPUT_IDS = ("deconvolved", "denoised")
+TORCHSCRIPT_FILE, ONNX_FILE = "deconoising.torchscript.pt", "deconoising.onnx"
+LICENSE = "BSD-3-Clause"
+PAPER = (
+    "Goncharova, A. S., Honigmann, A., Jug, F., Krull, A. Improving Blind Spot Denoising for "
+    "Microscopy. ECCV 2020 Workshops, LNCS 12535, 380-393 (2020). arXiv:2008.08414"
+)
+PAPER_DOI = "10.1007/978-3-030-66415-2_25"
+DEFAULT_AUTHOR = "napari-deconoising"
+TAGS = (
+    "fluorescence-light-microscopy",
+    "2d",
+    "pytorch",
+    "unet",
+    "denoising",
+    "image-restoration",
+    "deconvolution",
+    "self-supervised",
+    "noise2void",
+    "deconoising",
+    "napari-deconoising",
+)
+#: Side of the generated test image, and the largest side taken from a given one (pixels).
+TEST_SIZE, MAX_TEST_SIZE = 128, 256
+#: Smallest height of the cover image (pixels).
+COVER_HEIGHT = 256
+#: float32 rounding steps of the output values that the exported weights may differ by.
+ROUNDING_STEPS = 16
+NAME_CHARACTERS = re.compile(r"^[A-Za-z0-9_+\- ()]{5,128}$")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No tracer warnings or exporter chatter."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield

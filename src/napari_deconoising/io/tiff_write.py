@@ -1,0 +1,208 @@
+"""Writing ImageJ hyperstacks and OME-TIFF files that Fiji and
+:func:`~napari_deconoising.io.read_tiff` read back with the same axes and pixel sizes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+
+from ..errors import ImageError
+from ..files import give_default_mode
+from .axes import AxesImage, default_axes, normalise_spacing, validate_axes
+from .tiff_tag import _TAG_KEY, AXES_TAG
+
+_IMAGEJ_ORDER = "STZCYX"  # S and T both become ImageJ's T (frames)
+_OME_ORDER = "TSCZYX"  # S is written as OME modulo 'Q' ("other"), right after T
+_IMAGEJ_DTYPES = tuple(np.dtype(t) for t in ("uint8", "uint16", "float32"))
+_OME_DTYPES = tuple(
+    np.dtype(t)
+    for t in ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
+)
+
+
+def write_tiff(
+    path: str | os.PathLike[str],
+    image: AxesImage | np.ndarray,
+    axes: str | None = None,
+    spacing: Mapping[str, float] | None = None,
+    dtype: str | np.dtype | type = "float32",
+    input_dtype: str | np.dtype | type | None = None,
+) -> Path:
+    """Write an image as a TIFF that Fiji and :func:`read_tiff` read with the same axes and sizes.
+
+    Format by suffix: ``.ome.tif``/``.ome.tiff`` gives OME-TIFF (axes and PhysicalSize in µm;
+    S becomes OME's modulo axis ``Q``, "other"); any other ``.tif``/``.tiff`` gives an
+    ImageJ hyperstack in ImageJ's TZCYX order, with ``unit=um``, the XY pixel size as
+    resolution and the Z step as ``spacing`` (written only when X and Y are both known, as
+    ImageJ has one unit for all axes). ImageJ has no S axis: S becomes ImageJ's T (frames);
+    with both S and T, S is folded into T (S*T frames, T varying fastest). ImageJ only stores
+    uint8, uint16 and float32: other types are written to the ``.tif`` with OME metadata
+    instead (Fiji then needs Bio-Formats to see the axes).
+
+    ``image`` is an :class:`AxesImage` or an array; ``axes`` (default: the image's, or
+    :func:`default_axes` for an array) and ``spacing`` (µm per Z/Y/X; default: the image's)
+    override the image's. ``dtype``:
+
+    - ``"float32"`` (default): float32;
+    - ``"input"``: the type of ``input_dtype`` (default: the data's own type); integer types
+      get rounded and clipped values (for pipelines that expect e.g. uint16), float inputs
+      give float32;
+    - a numpy dtype: integers are rounded and clipped as above; float16 is written as float32.
+      int64/uint64/complex are refused (neither format stores them).
+
+    Round trip: ``read_tiff(write_tiff(p, img))`` gives the same set of axes, each holding the
+    same data, possibly in the file's order (``STZCYX`` order restricted to the present axes
+    for ImageJ; for OME the caller's order with Y X last, or ``TSCZYX`` when there is an S),
+    and the same spacing within 1e-6 (relative).
+
+    The parent folder is created; the file is written to a temporary file in the same folder
+    and renamed, so a failed write leaves nothing behind. Returns the path.
+    """
+    path = Path(path)
+    kind = _format_for(path)
+    data, axes, spacing, source_dtype = _unpack(image, axes, spacing)
+    target = _target_dtype(dtype, source_dtype, input_dtype)
+    array = _convert(np.asarray(data), target)
+    if kind == "imagej" and target not in _IMAGEJ_DTYPES:
+        kind = "ome"
+    if kind == "imagej":
+        array, written, options = _imagej_layout(array, axes, spacing)
+    else:
+        array, written, options = _ome_layout(array, axes, spacing)
+    stored = {_TAG_KEY: 1, "axes": written[0], "shape": list(written[1]), "spacing": spacing}
+    options["extratags"] = [(AXES_TAG, "s", 0, json.dumps(stored), True)]
+    _write_atomic(path, array, options)
+    return path
+
+
+def _format_for(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith((".ome.tif", ".ome.tiff")):
+        return "ome"
+    if name.endswith((".tif", ".tiff")):
+        return "imagej"
+    raise ImageError(f"cannot write {path}: the file name must end with .tif or .tiff")
+
+
+def _unpack(
+    image: AxesImage | np.ndarray, axes: str | None, spacing: Mapping[str, float] | None
+) -> tuple[Any, str, dict[str, float], np.dtype]:
+    if isinstance(image, AxesImage):
+        data = image.data
+        axes = image.axes if axes is None else axes
+        spacing = image.spacing if spacing is None else spacing
+    else:
+        data = image
+        axes = default_axes(np.shape(data)) if axes is None else axes
+    axes = validate_axes(axes, np.shape(data))
+    return data, axes, normalise_spacing(spacing, axes), np.dtype(data.dtype)
+
+
+def _target_dtype(dtype: Any, source: np.dtype, input_dtype: Any) -> np.dtype:
+    """The type to write, from the ``dtype`` argument of :func:`write_tiff`."""
+    if isinstance(dtype, str) and dtype == "float32":
+        return np.dtype(np.float32)
+    if isinstance(dtype, str) and dtype == "input":
+        kind = np.dtype(input_dtype) if input_dtype is not None else source
+        if kind == np.bool_:
+            return np.dtype(np.uint8)
+        return kind.newbyteorder("=") if kind.kind in "iu" else np.dtype(np.float32)
+    try:
+        target = np.dtype(dtype).newbyteorder("=")
+    except TypeError as err:
+        raise ImageError(f"unknown output data type {dtype!r}") from err
+    if target == np.float16:
+        return np.dtype(np.float32)
+    if target not in _OME_DTYPES:
+        names = ", ".join(t.name for t in _OME_DTYPES)
+        raise ImageError(f"cannot write {target.name} TIFFs; use one of {names}")
+    return target
+
+
+def _convert(array: np.ndarray, target: np.dtype) -> np.ndarray:
+    """Cast to ``target``; integer targets get rounded values clipped to their range."""
+    if np.iscomplexobj(array):
+        raise ImageError("cannot write complex images to TIFF")
+    if target.kind not in "iu" or array.dtype == target:
+        return array.astype(target, copy=False)
+    info = np.iinfo(target)
+    if array.dtype.kind in "iu" and np.can_cast(array.dtype, target):
+        return array.astype(target)
+    work = array.astype(np.float64)
+    work = np.nan_to_num(np.rint(work), nan=0.0)
+    return np.clip(work, info.min, info.max).astype(target)
+
+
+def _imagej_layout(
+    array: np.ndarray, axes: str, spacing: Mapping[str, float]
+) -> tuple[np.ndarray, tuple[str, tuple[int, ...]], dict[str, Any]]:
+    """Reorder to ImageJ's T(=S,T) Z C Y X, fold S into T, and build tifffile's options."""
+    order = [axes.index(a) for a in _IMAGEJ_ORDER if a in axes]
+    array = np.transpose(array, order)
+    written = "".join(axes[i] for i in order)
+    written_shape = tuple(array.shape)
+    if "S" in written and "T" in written:  # S then T are the first two axes: fold them
+        array = array.reshape((-1, *array.shape[2:]))
+    imagej_axes = written.replace("S", "T").replace("TT", "T")
+    metadata: dict[str, Any] = {"axes": imagej_axes}
+    options: dict[str, Any] = {"imagej": True, "photometric": "minisblack", "metadata": metadata}
+    if "X" in spacing and "Y" in spacing:
+        options["resolution"] = (1.0 / spacing["X"], 1.0 / spacing["Y"])
+        metadata["unit"] = "um"
+        if "Z" in spacing:
+            metadata["spacing"] = spacing["Z"]
+    return array, (written, written_shape), options
+
+
+def _ome_layout(
+    array: np.ndarray, axes: str, spacing: Mapping[str, float]
+) -> tuple[np.ndarray, tuple[str, tuple[int, ...]], dict[str, Any]]:
+    """Put Y X last, keep the caller's order of T, C and Z (OME allows any of them), or use
+    T S C Z Y X when there is an S (written as OME's modulo axis 'Q'); build tifffile's options."""
+    if "S" in axes:
+        order = [axes.index(a) for a in _OME_ORDER if a in axes]
+    else:
+        order = [i for i, a in enumerate(axes) if a not in "YX"] + [
+            axes.index("Y"),
+            axes.index("X"),
+        ]
+    array = np.transpose(array, order)
+    written = "".join(axes[i] for i in order)
+    metadata: dict[str, Any] = {"axes": written.replace("S", "Q")}
+    for axis in "XYZ":
+        if axis in spacing:
+            metadata[f"PhysicalSize{axis}"] = spacing[axis]
+            metadata[f"PhysicalSize{axis}Unit"] = "µm"
+    options = {"ome": True, "photometric": "minisblack", "metadata": metadata}
+    return array, (written, tuple(array.shape)), options
+
+
+def _write_atomic(path: Path, array: np.ndarray, options: dict[str, Any]) -> None:
+    """Write to a temporary file next to ``path``, then rename it over ``path``."""
+    temporary: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.tif"
+        )
+        os.close(handle)
+        tifffile.imwrite(temporary, array, **options)
+        give_default_mode(temporary)
+        os.replace(temporary, path)
+        temporary = None
+    except ImageError:
+        raise
+    except (OSError, ValueError) as err:
+        raise ImageError(f"cannot write {path}: {err}") from err
+    finally:
+        if temporary is not None:
+            with suppress(OSError):
+                os.unlink(temporary)
