@@ -167,16 +167,12 @@ def add_json_option(parser: argparse.ArgumentParser, what: str = "the figures") 
     parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON object")
 
 
-def report(
-    figures: Mapping[str, Any], lines: Sequence[str], as_json: bool, echo: bool = False
-) -> None:
-    """A command's result: ``lines`` on stdout, or with ``as_json`` the ``figures`` as JSON
-    (and then, with ``echo``, the ``lines`` on stderr)."""
+def report(figures: Mapping[str, Any], lines: Sequence[str], as_json: bool) -> None:
+    """A command's result, the same form for every command: ``lines`` on stdout, or with
+    ``as_json`` only the ``figures`` as one JSON object (progress is off then too)."""
     if not as_json:
         print("\n".join(lines))
         return
-    if echo:
-        print("\n".join(lines), file=sys.stderr)
     emit_json(figures)
 
 

@@ -55,7 +55,7 @@ def run_export_bioimageio(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir() and not args.overwrite:
         raise ConfigError(f"{out} exists; add --overwrite to replace it")
     model = load_model(model_path)
-    with Progress(args.command) as progress:
+    with Progress(args.command, enabled=not args.json) as progress:
         export = export_bioimageio_package(
             model,
             args.out,
@@ -78,5 +78,5 @@ def run_export_bioimageio(args: argparse.Namespace) -> int:
         f"Checked: weights match PyTorch within {export.max_relative_error:.1e} of the output "
         f"range; {checked}",
     ]
-    report(export.to_dict(), lines, args.json, echo=True)
+    report(export.to_dict(), lines, args.json)
     return 0

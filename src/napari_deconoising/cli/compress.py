@@ -1,7 +1,6 @@
 """``deconoising compress`` and ``deconoising export-onnx``: smaller models, and ONNX files.
 
-With ``--json`` both print their figures as the JSON object on stdout and their report lines on
-stderr; ``compress`` shows its progress bar in both modes.
+With ``--json`` both print only their figures, as one JSON object on stdout (as every command).
 """
 
 from __future__ import annotations
@@ -85,13 +84,13 @@ def run_compress(args: argparse.Namespace) -> int:
     ]
     config = preset_config(args.preset).replace(**given(args, ("device",)))
     compressor = Compressor(model, images, args.preset, config, args.out, source_path=model_path)
-    with Progress("compress") as progress:
+    with Progress("compress", enabled=not args.json) as progress:
         for event in compressor.run():
             progress.update(event.progress, describe(event))
         progress.close(1.0, "done")
     result = compressor.result
     figures = {**result.report.to_dict(), "path": str(result.path)}
-    report(figures, [*result.report.lines(), f"Saved to {result.path}"], args.json, echo=True)
+    report(figures, [*result.report.lines(), f"Saved to {result.path}"], args.json)
     return 0
 
 
@@ -104,7 +103,7 @@ def run_export(args: argparse.Namespace) -> int:
         f"matches torch within {export.max_relative_error:.1e} of the output range on shapes "
         f"{export.checked_shapes}"
     )
-    report(export.to_dict(), [summary], args.json, echo=True)
+    report(export.to_dict(), [summary], args.json)
     return 0
 
 
