@@ -17,8 +17,9 @@ import torch
 
 from common import load_walls, machine, save_results
 from napari_deconoising import NetworkConfig, PredictionConfig, Predictor, TrainingConfig, train
+from napari_deconoising.convolution import psf_tensor
 from napari_deconoising.devices import network_input, place_network, resolve_device
-from napari_deconoising.losses import deconoising_loss, psf_tensor
+from napari_deconoising.losses import deconoising_loss
 from napari_deconoising.masking import blind_spot_mask
 from napari_deconoising.unet import UNet, count_parameters
 
