@@ -10,6 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from .errors import ImageError
+from .io.axes import check_not_rgb, looks_rgb
 from .sampling import spread
 
 
@@ -24,11 +25,7 @@ def as_frames(image: np.ndarray, name: str = "image") -> np.ndarray:
         raise ImageError(f"{name}: expected numbers, got dtype {array.dtype}")
     if np.iscomplexobj(array):
         raise ImageError(f"{name}: complex images are not supported")
-    if _looks_rgb(array.shape):
-        raise ImageError(
-            f"{name}: shape {array.shape} looks like an RGB image; give one channel (Y, X) or a "
-            "stack of frames (N, Y, X)"
-        )
+    check_not_rgb(array.shape, axes_source="default", name=name)
     if array.ndim not in (2, 3):
         raise ImageError(
             f"{name}: expected a 2D image (Y, X) or a stack of 2D frames (N, Y, X), got "
@@ -66,7 +63,7 @@ def collect_frames(
 def _thinned(image: Any, max_pixels: int) -> np.ndarray:
     """``image`` as a numpy array, keeping only evenly spread frames of a long (N, Y, X) stack."""
     shape = tuple(getattr(image, "shape", np.shape(image)))
-    if len(shape) == 3 and not _looks_rgb(shape):
+    if len(shape) == 3 and not looks_rgb(shape):
         keep = max(1, max_pixels // max(shape[1] * shape[2], 1))
         if shape[0] > keep:
             chosen = spread(shape[0], keep)
@@ -75,10 +72,6 @@ def _thinned(image: Any, max_pixels: int) -> np.ndarray:
             except (TypeError, IndexError, ValueError):
                 image = np.asarray(image)[chosen]
     return np.asarray(image)
-
-
-def _looks_rgb(shape: tuple[int, ...]) -> bool:
-    return len(shape) == 3 and shape[-1] in (3, 4) and min(shape[:2]) > 4
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -174,14 +174,15 @@ def check_not_rgb(
     stack). Raises :class:`ImageError`; returns None otherwise.
     """
     shape = _shape_tuple(shape)
-    looks_rgb = (
-        axes_source == "default"
-        and len(shape) >= 3
-        and shape[-1] in (3, 4)
-        and min(shape[-3:-1]) > 4
-    )
-    if rgb or samples_per_pixel in (3, 4) or looks_rgb:
+    guessed_rgb = axes_source == "default" and looks_rgb(shape)
+    if rgb or samples_per_pixel in (3, 4) or guessed_rgb:
         raise _rgb_error(name, shape)
+
+
+def looks_rgb(shape: Sequence[int]) -> bool:
+    """A last dimension of 3 or 4 after two longer than 4: a colour picture, not a thin stack."""
+    shape = _shape_tuple(shape)
+    return len(shape) >= 3 and shape[-1] in (3, 4) and min(shape[-3:-1]) > 4
 
 
 def _rgb_error(name: str, shape: tuple[int, ...] | None = None) -> ImageError:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import numpy as np
 import tifffile
 
 from ..errors import ImageError
-from ..files import give_default_mode
+from ..files import atomic_write
 from .axes import AxesImage, default_axes, normalise_spacing, validate_axes
 from .tiff_tag import _TAG_KEY, AXES_TAG
 
@@ -186,23 +184,10 @@ def _ome_layout(
 
 
 def _write_atomic(path: Path, array: np.ndarray, options: dict[str, Any]) -> None:
-    """Write to a temporary file next to ``path``, then rename it over ``path``."""
-    temporary: str | None = None
+    """Write through a temporary file next to ``path`` (see :func:`atomic_write`)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.tif"
-        )
-        os.close(handle)
-        tifffile.imwrite(temporary, array, **options)
-        give_default_mode(temporary)
-        os.replace(temporary, path)
-        temporary = None
+        atomic_write(path, lambda temporary: tifffile.imwrite(temporary, array, **options))
     except ImageError:
         raise
     except (OSError, ValueError) as err:
         raise ImageError(f"cannot write {path}: {err}") from err
-    finally:
-        if temporary is not None:
-            with suppress(OSError):
-                os.unlink(temporary)
