@@ -26,35 +26,7 @@ from qtpy.QtCore import QEventLoop, QTimer
 from common import machine, save_results
 from napari_deconoising import make_sample
 from napari_deconoising.training import TrainingStep
-
-TICK_MS = 10
-
-
-class LoopMonitor:
-    """Every gap between ticks of a 10 ms QTimer, with the time it ended."""
-
-    def __init__(self) -> None:
-        self.gaps: list[tuple[float, float]] = []  # (gap in ms, perf_counter at its end)
-        self._last = time.perf_counter()
-        self._timer = QTimer()
-        self._timer.setInterval(TICK_MS)
-        self._timer.timeout.connect(self._tick)
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.gaps.append(((now - self._last) * 1000, now))
-        self._last = now
-
-    def start(self) -> None:
-        self._last = time.perf_counter()
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
-
-    def longest(self, since: float = 0.0) -> float:
-        """The longest pause that ended after ``since`` (ms)."""
-        return max((gap for gap, end in self.gaps if end > since), default=0.0)
+from napari_deconoising.widgets._qt import PauseMonitor
 
 
 def run_once(viewer, widget, preview: bool) -> dict:
@@ -72,7 +44,7 @@ def run_once(viewer, widget, preview: bool) -> dict:
 
     gc.collect()  # a settled session: no collection left over from setting up
     load = os.getloadavg()[0]
-    monitor = LoopMonitor()
+    monitor = PauseMonitor()
     monitor.start()
     widget.train_button.clicked()
     widget.jobs.worker.yielded.connect(on_event)

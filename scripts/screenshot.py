@@ -17,8 +17,10 @@ from pathlib import Path
 
 import napari
 import numpy as np
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication
+
+from napari_deconoising.widgets._qt import PauseMonitor
 
 PLUGIN = "napari-deconoising"
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
@@ -33,29 +35,6 @@ def wait(condition, timeout: float = 600.0) -> None:
             raise TimeoutError("the widget did not finish in time")
         app.processEvents()
         time.sleep(0.01)
-
-
-class PauseMeter:
-    """The longest gap between ticks of a 10 ms timer: how long the event loop was blocked."""
-
-    def __init__(self) -> None:
-        self.longest_ms = 0.0
-        self._last = time.perf_counter()
-        self._timer = QTimer()
-        self._timer.setInterval(10)
-        self._timer.timeout.connect(self._tick)
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.longest_ms = max(self.longest_ms, 1000 * (now - self._last))
-        self._last = now
-
-    def start(self) -> None:
-        self._last = time.perf_counter()
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
 
 
 def main() -> None:
@@ -81,7 +60,7 @@ def main() -> None:
         steps=args.steps, start_filters=16, batch_size=8, validation_interval=20, device="cpu"
     )
     trainer.model_file.line_edit.value = ""  # keep the model in memory
-    meter = PauseMeter()
+    meter = PauseMonitor()
     meter.start()
     trainer.start()
     wait(lambda: not trainer.running)

@@ -2,40 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
-from qtpy.QtCore import QTimer
-
 from napari_deconoising import make_sample
+from napari_deconoising.widgets._qt import PauseMonitor
 
-TICK_MS = 10
 #: The goal is 100 ms; the bound is looser because test machines are shared and loaded.
 BOUND_MS = 500
-
-
-class LoopMonitor:
-    """Records the longest gap between ticks of a 10 ms QTimer (event-loop pauses)."""
-
-    def __init__(self) -> None:
-        self.longest_ms = 0.0
-        self.ticks = 0
-        self._last = time.perf_counter()
-        self._timer = QTimer()
-        self._timer.setInterval(TICK_MS)
-        self._timer.timeout.connect(self._tick)
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.longest_ms = max(self.longest_ms, (now - self._last) * 1000)
-        self._last = now
-        self.ticks += 1
-
-    def start(self) -> None:
-        self._last = time.perf_counter()
-        self._timer.start()
-
-    def stop(self) -> None:
-        self._timer.stop()
 
 
 def test_event_loop_keeps_running_during_training(
@@ -55,7 +26,7 @@ def test_event_loop_keeps_running_during_training(
         validation_interval=20,
         device="cpu",
     )
-    monitor = LoopMonitor()
+    monitor = PauseMonitor()
     monitor.start()
     widget.train_button.clicked()
     qtbot.waitUntil(lambda: not widget.running, timeout=60000)
