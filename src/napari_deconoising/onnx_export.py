@@ -20,6 +20,7 @@ import copy
 import io
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,23 +140,37 @@ def _export(graph: DeconoisingGraph, multiple: int, opset: int, onnx: Any) -> An
     """Trace ``graph`` into an ONNX model proto with dynamic batch, height and width."""
     example = _example(graph, *_sizes(graph, multiple)[0])
     buffer = io.BytesIO()
-    axes = {0: "batch", 2: "height", 3: "width"}
+    trace_to_onnx(graph, example, buffer, INPUT, OUTPUTS, opset=opset)
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def trace_to_onnx(
+    graph: nn.Module,
+    example: torch.Tensor,
+    target: Any,
+    input_name: str,
+    output_names: Sequence[str],
+    spatial: tuple[str, str] = ("height", "width"),
+    opset: int = OPSET,
+) -> None:
+    """Trace ``graph`` on ``example`` (B, C, H, W) into an ONNX file or buffer ``target``, with
+    batch and spatial sizes dynamic; quiet; any failure becomes :class:`ExportError`."""
+    axes = {0: "batch", 2: spatial[0], 3: spatial[1]}
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 graph,
                 (example,),
-                buffer,
+                target,
                 dynamo=False,
                 opset_version=opset,
-                input_names=[INPUT],
-                output_names=list(OUTPUTS),
-                dynamic_axes={name: axes for name in (INPUT, *OUTPUTS)},
+                input_names=[input_name],
+                output_names=list(output_names),
+                dynamic_axes={name: axes for name in (input_name, *output_names)},
             )
     except Exception as err:
         raise ExportError(f"ONNX export failed: {type(err).__name__}: {err}") from err
-    return onnx.load_from_string(buffer.getvalue())
 
 
 def _add_metadata(proto: Any, model: DecoNoisingModel) -> None:

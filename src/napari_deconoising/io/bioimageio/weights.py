@@ -12,7 +12,13 @@ from torch import nn
 
 from ...bundle import AnyModel, DecoNoisingModel
 from ...errors import ImageError
-from ...onnx_export import OPSET, TOLERANCE, DeconoisingGraph, ExportError, _cpu_copy
+from ...onnx_export import (
+    TOLERANCE,
+    DeconoisingGraph,
+    ExportError,
+    _cpu_copy,
+    trace_to_onnx,
+)
 from .common import (
     INPUT_ID,
     MAX_TEST_SIZE,
@@ -116,21 +122,7 @@ def _write_torchscript(graph: ChannelGraph, raw: np.ndarray, path: Path) -> None
 
 
 def _write_onnx(graph: ChannelGraph, raw: np.ndarray, path: Path) -> None:
-    axes = {0: "batch", 2: "y", 3: "x"}
-    try:
-        with _quiet():
-            torch.onnx.export(
-                graph,
-                (torch.from_numpy(raw),),
-                str(path),
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=[INPUT_ID],
-                output_names=list(OUTPUT_IDS),
-                dynamic_axes={name: axes for name in (INPUT_ID, *OUTPUT_IDS)},
-            )
-    except Exception as err:
-        raise ExportError(f"ONNX export failed: {type(err).__name__}: {err}") from err
+    trace_to_onnx(graph, torch.from_numpy(raw), str(path), INPUT_ID, OUTPUT_IDS, ("y", "x"))
 
 
 def _check_weights(
