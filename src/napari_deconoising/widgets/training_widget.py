@@ -69,8 +69,17 @@ def warm_up_torch() -> None:
 
 
 def default_model_path(layer_name: str) -> Path:
-    """``~/deconoising-models/<layer>-<YYYYmmdd-HHMMSS>.pt`` (the name made file-safe)."""
-    return models_folder() / f"{safe_stem(layer_name)}-{time.strftime('%Y%m%d-%H%M%S')}.pt"
+    """``~/deconoising-models/<layer>-<YYYYmmdd-HHMMSS>.pt`` (the name made file-safe).
+
+    A second run within the same second gets ``-2``, ``-3``, ... so no model file is overwritten.
+    """
+    stem = f"{safe_stem(layer_name)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder = models_folder()
+    path, number = folder / f"{stem}.pt", 1
+    while path.exists() or path.with_suffix(".last.pt").exists():
+        number += 1
+        path = folder / f"{stem}-{number}.pt"
+    return path
 
 
 class TrainingWidget(JobWidget):
