@@ -35,10 +35,11 @@ CHANNELS = [
 ]
 
 
-def trained(images, psf, steps: int, axes: str, seed: int = 0):
+def trained(images, psf, steps: int, axes: str, seed: int = 0, validation_fraction: float = 0.1):
     """A model trained for ``steps`` steps with the default settings, and the seconds it took."""
     start = time.perf_counter()
-    trainer = Trainer(images, psf, TrainingConfig(steps=steps, seed=seed), axes=axes)
+    config = TrainingConfig(steps=steps, seed=seed, validation_fraction=validation_fraction)
+    trainer = Trainer(images, psf, config, axes=axes)
     for _ in trainer.run():
         pass
     return trainer.model, time.perf_counter() - start
@@ -60,23 +61,33 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=6)
+    parser.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.1,
+        help="share of frames held out (0: every model trains on every frame, so that only the "
+        "normalisation differs; with 0.1 a 6-frame channel loses one frame, and the shared "
+        "model's 12 frames lose one frame of one channel only)",
+    )
     args = parser.parse_args()
+    fraction = args.validation_fraction
     samples = [make_sample((args.size, args.size), n_frames=args.frames, **c) for c in CHANNELS]
     recording = np.stack([s.noisy for s in samples], axis=1)  # (T, C, Y, X)
     psfs = [s.psf for s in samples]
     results: dict = {"machine": machine(), "steps": args.steps, "shape": list(recording.shape)}
+    results["validation_fraction"] = fraction
     results["brightness_ratio"] = round(
         float((recording[:, 1].mean() - 100) / (recording[:, 0].mean() - 100)), 1
     )
 
-    model, seconds = trained(AxesImage(recording, "TCYX"), psfs, args.steps, "TCYX")
+    model, seconds = trained(AxesImage(recording, "TCYX"), psfs, args.steps, "TCYX", 0, fraction)
     result = predict(model, recording, axes="TCYX")
     results["multi"] = {"seconds": round(seconds), "channels": scores(samples, *_pair(result))}
 
     for key, seed in (("alone", 0), ("alone_seed1", 1)):
         channels = []
         for sample in samples:
-            model, _ = trained(sample.noisy, sample.psf, args.steps, "SYX", seed)
+            model, _ = trained(sample.noisy, sample.psf, args.steps, "SYX", seed, fraction)
             result = predict(model, sample.noisy)
             denoised, deconvolved = result.denoised[:, None], result.deconvolved[:, None]
             channels.append(scores([sample], denoised, deconvolved)[0])
@@ -85,7 +96,7 @@ def main() -> None:
     frames = recording.reshape(-1, args.size, args.size)  # the channels as frames of one stack
     shared = []
     for c, sample in enumerate(samples):
-        model, _ = trained(frames, sample.psf, args.steps, "SYX")
+        model, _ = trained(frames, sample.psf, args.steps, "SYX", 0, fraction)
         result = predict(model, frames)
         denoised = result.denoised.reshape(recording.shape)[:, c : c + 1]
         deconvolved = result.deconvolved.reshape(recording.shape)[:, c : c + 1]
@@ -93,7 +104,7 @@ def main() -> None:
     results["shared"] = {"channels": shared}
     results["input"] = [round(psnr(s.blurred, s.noisy), 2) for s in samples]
     _print(results)
-    save_results("channels", results)
+    save_results("channels" if fraction == 0.1 else f"channels-validation{fraction:g}", results)
 
 
 def _pair(result) -> tuple[np.ndarray, np.ndarray]:
