@@ -5,8 +5,11 @@ from __future__ import annotations
 from napari_deconoising import make_sample
 from napari_deconoising.widgets._qt import PauseMonitor
 
-#: The goal is 100 ms; the bound is looser because test machines are shared and loaded.
-BOUND_MS = 500
+#: The goal is 100 ms (measured in bench/bench_preview.py). This bound only has to tell a
+#: worker thread from training on the GUI thread, which would freeze the loop for the whole
+#: 3-second run: it leaves room for a test machine loaded several times over (542 ms seen at a
+#: load of 12 on 2 cores).
+BOUND_MS = 1500
 
 
 def test_event_loop_keeps_running_during_training(
