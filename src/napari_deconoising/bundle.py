@@ -133,6 +133,21 @@ class DecoNoisingModel(_ModelFile):
         value = self.metadata.get("pixel_size_um")
         return None if value is None else float(value)
 
+    @property
+    def spatial_dims(self) -> int:
+        """2 for a model of 2D images (applied plane by plane to stacks), 3 for volumes."""
+        return int(getattr(self.network, "spatial_dims", 2))
+
+    @property
+    def voxel_size_um(self) -> tuple[float, float, float] | None:
+        """A 3D model's training voxel size ``(z, y, x)`` in µm (None for 2D models, or when
+        the training images did not say)."""
+        value = self.metadata.get("voxel_size_um")
+        if self.spatial_dims != 3 or value is None:
+            return None
+        z, y, x = (float(v) for v in value)
+        return z, y, x
+
     def _payload(self, storage: Storage) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -178,6 +193,9 @@ class DecoNoisingModel(_ModelFile):
             "metadata": self.metadata,
             "channels": 1,
             "pixel_size_um": self.pixel_size_um,
+            "spatial_dims": self.spatial_dims,
+            "voxel_size_um": None if self.voxel_size_um is None else list(self.voxel_size_um),
+            "pooling": None if self.spatial_dims == 2 else arch["pooling"],
         }
 
 
@@ -210,6 +228,16 @@ class ChannelModels(_ModelFile):
     def pixel_size_um(self) -> float | None:
         """The pixel size (µm) of the training images, when known."""
         return self.channels[0].pixel_size_um
+
+    @property
+    def spatial_dims(self) -> int:
+        """2 or 3, as for :attr:`DecoNoisingModel.spatial_dims` (every channel alike)."""
+        return self.channels[0].spatial_dims
+
+    @property
+    def voxel_size_um(self) -> tuple[float, float, float] | None:
+        """A 3D model's training voxel size ``(z, y, x)`` in µm, when known."""
+        return self.channels[0].voxel_size_um
 
     def _payload(self, storage: Storage) -> dict[str, Any]:
         state: dict[str, torch.Tensor] = {}

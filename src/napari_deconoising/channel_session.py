@@ -21,10 +21,11 @@ from .images import estimate_offset
 from .losses import deconoising_loss
 from .masking import blind_spot_mask
 from .sampling import PatchSampler, initialise_network, run_generator, set_learning_rate
-from .unet import empty_unet
+from .unet import UNet, empty_unet
 
-#: Patches in the fixed validation set of each channel.
+#: Patches in the fixed validation set of each channel (2D; a 3D patch holds many planes).
 N_VALIDATION_PATCHES = 32
+N_VALIDATION_PATCHES_3D = 8
 
 
 def _mean_and_std(frames: list[np.ndarray]) -> tuple[float, float]:
@@ -36,7 +37,11 @@ def _mean_and_std(frames: list[np.ndarray]) -> tuple[float, float]:
 
 
 class ChannelSession:
-    """The training state of one channel: data, network, optimiser, best weights."""
+    """The training state of one channel: data, network, optimiser, best weights.
+
+    ``frames`` are 2D images (Y, X), or volumes (Z, Y, X) when ``pooling`` (a 3D network's
+    per-level pooling factors) is given.
+    """
 
     def __init__(
         self,
@@ -46,8 +51,14 @@ class ChannelSession:
         device: torch.device,
         seed: int | None,
         init: DecoNoisingModel | None = None,
+        pooling: list[tuple[int, ...]] | None = None,
     ):
         self.config, self.device, self.psf = config, device, psf
+        self.pooling = pooling
+        self.spatial_dims = 2 if pooling is None else 3
+        patch = config.patch_size
+        self.patch = patch if pooling is None else (config.patch_size_z, patch)
+        self.patch_pixels = patch * patch * (1 if pooling is None else config.patch_size_z)
         self.generator = run_generator(seed)
         if init is not None:
             self.normalisation = init.normalisation
@@ -59,11 +70,11 @@ class ChannelSession:
         self.train_frames = [self._normalised(f) for f in train_frames]
         self.validation_frames = [self._normalised(f) for f in validation_frames]
         self.sampler = PatchSampler(
-            self.train_frames, config.patch_size, self.generator, config.augment, device
+            self.train_frames, self.patch, self.generator, config.augment, device
         )
         self.pixels = sum(f.numel() for f in self.train_frames)
         self.widths = None if init is None else list(init.network.widths)
-        network = initialise_network(empty_unet(config.network, self.widths), self.generator)
+        network = initialise_network(self._empty_network(), self.generator)
         if init is not None:
             network.load_state_dict(init.network.state_dict())
         self.network = place_network(network, device)
@@ -73,15 +84,18 @@ class ChannelSession:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_loss = math.inf
 
+    def _empty_network(self) -> UNet:
+        return empty_unet(self.config.network, self.widths, self.spatial_dims, self.pooling)
+
     def _normalised(self, frame: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(self.normalisation.normalise(frame).astype(np.float32))
 
     def _split(self, frames: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray], str]:
         """(training frames, validation frames, what validation uses).
 
-        Whole frames are held out when there are enough, else a strip at the bottom of each
-        frame; when neither is possible the validation list is empty and validation samples its
-        own patches of the training data.
+        Whole frames (or volumes) are held out when there are enough, else a strip at the bottom
+        (along Y) of each; when neither is possible the validation list is empty and validation
+        samples its own patches of the training data.
         """
         fraction, patch = self.config.validation_fraction, self.config.patch_size
         if fraction == 0:
@@ -92,18 +106,22 @@ class ChannelSession:
             held = set(order[:n_validation])
             train = [f for i, f in enumerate(frames) if i not in held]
             validation = [f for i, f in enumerate(frames) if i in held]
-            return train, validation, f"{len(validation)} held-out frame(s)"
+            return train, validation, f"{len(validation)} held-out {self._what}(s)"
         train, validation = [], []
         for frame in frames:
-            strip = max(patch, round(fraction * frame.shape[0]))
-            if frame.shape[0] - strip >= patch:
-                train.append(frame[:-strip])
-                validation.append(frame[-strip:])
+            strip = max(patch, round(fraction * frame.shape[-2]))
+            if frame.shape[-2] - strip >= patch:
+                train.append(frame[..., :-strip, :])
+                validation.append(frame[..., -strip:, :])
             else:
                 train.append(frame)
         if not validation:
             return train, [], "training data (too small to hold out a strip of one patch)"
-        return train, validation, f"a held-out bottom strip of {len(validation)} frame(s)"
+        return train, validation, f"a held-out bottom strip of {len(validation)} {self._what}(s)"
+
+    @property
+    def _what(self) -> str:
+        return "frame" if self.spatial_dims == 2 else "volume"
 
     def _validation_set(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """A fixed set of masked validation patches, drawn with a generator of its own (so the
@@ -114,14 +132,15 @@ class ChannelSession:
         config = self.config
         sampler = PatchSampler(
             self.validation_frames or self.train_frames,
-            config.patch_size,
+            self.patch,
             generator,
             config.augment,
             self.device,
         )
         batches = []
-        for start in range(0, N_VALIDATION_PATCHES, config.batch_size):
-            patches = sampler.sample(min(config.batch_size, N_VALIDATION_PATCHES - start))
+        total = N_VALIDATION_PATCHES if self.spatial_dims == 2 else N_VALIDATION_PATCHES_3D
+        for start in range(0, total, config.batch_size):
+            patches = sampler.sample(min(config.batch_size, total - start))
             manipulated, mask = blind_spot_mask(
                 patches, config.mask_fraction, config.neighbourhood, generator
             )
@@ -174,7 +193,7 @@ class ChannelSession:
 
     def model(self, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> DecoNoisingModel:
         """A model of this channel with the given weights."""
-        network = empty_unet(self.config.network, self.widths)
+        network = self._empty_network()
         network.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
         best = None if math.isinf(self.best_loss) else self.best_loss
         return DecoNoisingModel(

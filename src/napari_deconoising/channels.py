@@ -1,10 +1,10 @@
 """From an axes-aware image to what the 2D engine works on, and back.
 
-The engine trains and predicts on stacks of 2D frames, one stack per channel: every axis but
-C, Y and X (S, T and, in plane-by-plane mode, Z) only numbers independent frames. This module
-splits an :class:`~napari_deconoising.io.AxesImage` into those per-channel stacks, puts results
-back into the input's shape and axes, and checks that an image fits a model (channel count,
-pixel size).
+The engine trains and predicts on stacks of 2D frames (plane-by-plane mode) or of 3D volumes
+(3D mode), one stack per channel: every axis but C, Y and X (and Z in 3D mode) only numbers
+independent frames. This module splits an :class:`~napari_deconoising.io.AxesImage` into those
+per-channel stacks, puts results back into the input's shape and axes, and checks that an image
+fits a model (channel count, pixel size, dimensionality).
 """
 
 from __future__ import annotations
@@ -68,6 +68,44 @@ def channel_frames(image: AxesImage) -> list[np.ndarray]:
         name = image.name if data.shape[0] == 1 else f"{image.name}, channel {index}"
         stacks.append(as_frames(channel.reshape((-1, *channel.shape[-2:])), name=name))
     return stacks
+
+
+def _volume_order(image: AxesImage) -> list[int]:
+    """Axis order putting C first, then the axes that number volumes, then Z, Y, X."""
+    axes = image.axes
+    if "Z" not in axes:
+        raise ImageError(
+            f"{image.name} ({image.describe()}) has no Z axis; 3D models and 3D training need "
+            "a z-stack (give its axes with Z, e.g. 'ZYX', or use 2D mode)"
+        )
+    numbering = [a for a in axes if a not in "CZYX"]
+    order = ["C"] if "C" in axes else []
+    return [axes.index(a) for a in order + numbering + ["Z", "Y", "X"]]
+
+
+def channel_volumes(image: AxesImage) -> list[np.ndarray]:
+    """One float32 stack of volumes (N, Z, Y, X) per channel; volumes follow the input's order
+    (S and T number them). Raises :class:`ImageError` when ``image`` has no Z axis."""
+    data = np.transpose(image.data, _volume_order(image))
+    data = data if "C" in image.axes else data[None]
+    stacks = []
+    for index in range(data.shape[0]):
+        channel = np.asarray(data[index])
+        name = image.name if data.shape[0] == 1 else f"{image.name}, channel {index}"
+        frames = as_frames(channel.reshape((-1, *channel.shape[-2:])), name=name)
+        stacks.append(frames.reshape((-1, *channel.shape[-3:])))
+    return stacks
+
+
+def merge_channel_volumes(stacks: Sequence[np.ndarray], image: AxesImage) -> np.ndarray:
+    """Put per-channel volume stacks (as :func:`channel_volumes` gives) back into ``image``'s
+    shape and axes order."""
+    order = _volume_order(image)
+    moved_shape = [image.shape[i] for i in order]
+    inner = moved_shape[1:] if "C" in image.axes else moved_shape
+    merged = np.stack([np.asarray(s).reshape(inner) for s in stacks])
+    merged = merged if "C" in image.axes else merged[0]
+    return np.transpose(merged, np.argsort(order))
 
 
 def merge_channels(stacks: Sequence[np.ndarray], image: AxesImage) -> np.ndarray:

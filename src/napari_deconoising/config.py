@@ -18,6 +18,8 @@ C = TypeVar("C", bound="_Config")
 
 DEVICES = ("auto", "cpu", "cuda")
 Device = Literal["auto", "cpu", "cuda"]
+MODES = ("auto", "2d", "3d")
+Mode = Literal["auto", "2d", "3d"]
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,10 @@ class TrainingConfig(_Config):
 
     The budget is ``steps`` optimiser steps or ``minutes`` of wall time, whichever is set
     (``minutes`` wins when both are). ``n2v=True`` trains plain Noise2Void: no PSF, no positivity.
+
+    ``mode`` picks 2D (plane by plane) or 3D training: ``auto`` trains in 3D when the images have
+    a Z axis and the PSF is 3D. 3D patches are ``patch_size_z`` planes of ``patch_size`` squared;
+    :meth:`for_mode` gives the defaults that suit each mode (3D: a smaller network and batch).
     """
 
     steps: int | None = setting(2000, low=1, high=10_000_000, optional=True)
@@ -174,6 +180,18 @@ class TrainingConfig(_Config):
     device: Device = setting("auto", choices=DEVICES)
     n2v: bool = False
     augment: bool = True
+    mode: Mode = setting("auto", choices=MODES, help="2d: plane by plane; 3d: volumes; auto")
+    patch_size_z: int = setting(16, low=4, high=256, help="planes per 3D patch")
+
+    @classmethod
+    def for_mode(cls, mode: str, **values: Any) -> TrainingConfig:
+        """The defaults for ``mode`` (``"3d"``: :data:`DEFAULTS_3D`, a network and batch sized
+        for volumes on a CPU; else the class defaults), with ``values`` on top."""
+        base = dict(DEFAULTS_3D) if mode == "3d" else {}
+        network = NetworkConfig.from_dict(
+            {**base.pop("network", {}), **_as_dict(values.pop("network", {}))}
+        )
+        return cls(**{**base, **values, "network": network, "mode": mode})
 
     def __post_init__(self) -> None:
         if isinstance(self.network, dict):
@@ -190,20 +208,45 @@ class TrainingConfig(_Config):
         )
 
 
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value.to_dict() if isinstance(value, _Config) else dict(value)
+
+
+#: What 3D training changes from the class defaults: a network and batch that train usefully
+#: on a CPU within minutes (a 3D patch of 16 x 64 x 64 holds 16 times the pixels of a 2D one).
+DEFAULTS_3D: dict[str, Any] = {
+    "batch_size": 4,
+    "patch_size": 64,
+    "patch_size_z": 16,
+    "network": {"depth": 2, "start_filters": 16},
+}
+
+
 @dataclass(frozen=True)
 class PredictionConfig(_Config):
-    """Tiled inference settings. ``tile`` is rounded up to what the network needs."""
+    """Tiled inference settings. ``tile`` is rounded up to what the network needs.
+
+    3D models cut volumes into tiles of at most ``tile_z`` planes and ``tile`` pixels in Y and
+    X, with ``overlap_z`` planes and ``overlap`` pixels of context (never more than the network
+    can see); an axis that fits in one tile is not cut.
+    """
 
     tile: int = setting(256, low=16, high=8192, help="tile side (px)")
     overlap: int = setting(32, low=0, high=4000, help="context around each tile (px)")
     batch_size: int = setting(4, low=1, high=256, help="tiles per batch")
     device: Device = setting("auto", choices=DEVICES)
+    tile_z: int = setting(64, low=4, high=4096, help="tile depth of 3D models (planes)")
+    overlap_z: int = setting(24, low=0, high=2000, help="context above and below 3D tiles (planes)")
 
     def __post_init__(self) -> None:
         self._check_declared()
         _check(
             2 * self.overlap < self.tile,
             f"overlap ({self.overlap}) must be less than half the tile ({self.tile})",
+        )
+        _check(
+            2 * self.overlap_z < self.tile_z,
+            f"overlap_z ({self.overlap_z}) must be less than half of tile_z ({self.tile_z})",
         )
 
 

@@ -26,12 +26,17 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return torch.autocast("cuda", dtype=dtype)
 
 
+def _channels_last(spatial_dims: int) -> torch.memory_format:
+    return torch.channels_last_3d if spatial_dims == 3 else torch.channels_last
+
+
 def place_network(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """Move a network to ``device`` in channels-last layout (faster convolutions on CPU and
-    on tensor-core GPUs)."""
-    return network.to(device=device, memory_format=torch.channels_last)
+    on tensor-core GPUs); 3D networks (``spatial_dims == 3``) in its 3D form."""
+    memory_format = _channels_last(getattr(network, "spatial_dims", 2))
+    return network.to(device=device, memory_format=memory_format)
 
 
 def network_input(batch: torch.Tensor) -> torch.Tensor:
-    """A (B, 1, H, W) batch in the layout :func:`place_network` expects."""
-    return batch.contiguous(memory_format=torch.channels_last)
+    """A (B, 1, H, W) or (B, 1, D, H, W) batch in the layout :func:`place_network` expects."""
+    return batch.contiguous(memory_format=_channels_last(batch.ndim - 2))

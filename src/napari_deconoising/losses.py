@@ -15,10 +15,17 @@ from .convolution import convolve
 
 
 def total_variation(image: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Per-pixel central-difference gradient magnitude of (B, 1, H, W), on the interior."""
-    dy = (image[..., 2:, 1:-1] - image[..., :-2, 1:-1]) / 2
-    dx = (image[..., 1:-1, 2:] - image[..., 1:-1, :-2]) / 2
-    return torch.sqrt(dy**2 + dx**2 + eps)
+    """Per-pixel central-difference gradient magnitude of (B, 1, H, W) or (B, 1, D, H, W), on
+    the interior."""
+    dims = image.ndim - 2
+    interior = [slice(1, -1)] * dims
+    squares = None
+    for axis in range(dims):
+        ahead, behind = list(interior), list(interior)
+        ahead[axis], behind[axis] = slice(2, None), slice(None, -2)
+        difference = (image[(..., *ahead)] - image[(..., *behind)]) / 2
+        squares = difference**2 if squares is None else squares + difference**2
+    return torch.sqrt(squares + eps)
 
 
 @dataclass

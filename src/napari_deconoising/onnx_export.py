@@ -8,6 +8,10 @@ width and batch are dynamic. It processes each image whole, without the Predicto
 network's zero padding shows at the image border, where the Predictor reflects the image), and
 the image must be larger than the PSF's radius.
 
+3D models export alike with input (N, 1, D, H, W), every size dynamic, D a multiple of the Z entry
+of ``size_multiples``. The PSF convolution inside the graph is always the direct one (the FFT
+path does not trace to ONNX), which is slow for large 3D PSFs.
+
 The graph is traced with torch's TorchScript-based exporter, which needs only ``onnx`` (the newer
 ``torch.export``-based one also needs ``onnxscript``), then run in onnxruntime on two input shapes
 and compared with torch before anything is written.
@@ -74,14 +78,19 @@ class DeconoisingGraph(nn.Module):
         self.network = model.network
         norm = model.normalisation
         self.mean, self.std, self.scale = float(norm.mean), float(norm.std), model.output_scale
+        self.spatial_dims = model.spatial_dims
         kernel = psf_tensor(model.psf)
-        self.register_buffer("kernel", kernel if kernel is not None else torch.ones(1, 1, 1, 1))
-        self.pad = (0, 0) if kernel is None else (kernel.shape[-2] // 2, kernel.shape[-1] // 2)
+        if kernel is None:
+            kernel = torch.ones((1, 1) + (1,) * self.spatial_dims)
+        self.register_buffer("kernel", kernel)
+        #: The PSF's radius along each spatial axis.
+        self.pad = tuple(k // 2 for k in kernel.shape[2:])
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         deconvolved = self.network((image - self.mean) / self.std) * self.scale
-        # traced on an example larger than the PSF, so the graph always reflects at the borders
-        denoised = convolve(deconvolved, self.kernel)
+        # traced on an example larger than the PSF, so the graph always reflects at the borders;
+        # direct convolution, since the FFT does not trace to ONNX
+        denoised = convolve(deconvolved, self.kernel, method="direct")
         return deconvolved * self.std + self.mean, denoised * self.std + self.mean
 
 
@@ -99,7 +108,7 @@ def export_onnx(
     if path.is_dir():
         raise ExportError(f"the output {path} is a folder; give an .onnx file name")
     graph = DeconoisingGraph(_cpu_copy(model)).eval()
-    multiple = model.network.size_multiple
+    multiple = model.network.size_multiples
     proto = _export(graph, multiple, opset, onnx)
     _add_metadata(proto, model)
     error, shapes = (None, []) if not check else _check(graph, proto, multiple)
@@ -122,25 +131,34 @@ def _cpu_copy(model: DecoNoisingModel) -> DecoNoisingModel:
     return clone
 
 
-def _example(graph: DeconoisingGraph, batch: int, height: int, width: int) -> torch.Tensor:
-    """Noise with the training data's mean and spread, (batch, 1, height, width)."""
+def _example(graph: DeconoisingGraph, batch: int, *sizes: int) -> torch.Tensor:
+    """Noise with the training data's mean and spread, (batch, 1, *sizes)."""
     generator = torch.Generator().manual_seed(0)
-    noise = torch.randn(batch, 1, height, width, generator=generator)
+    noise = torch.randn(batch, 1, *sizes, generator=generator)
     return (noise * graph.std + graph.mean).float()
 
 
-def _sizes(graph: DeconoisingGraph, multiple: int) -> list[tuple[int, int, int]]:
-    """Two (batch, height, width) shapes to check, larger than the PSF and the poolings need."""
-    least = max(32, 4 * multiple, 2 * max(graph.pad) + 2)
-    base = -(-least // multiple) * multiple
-    return [(1, base, base), (2, base + 2 * multiple, base + 6 * multiple)]
+def _sizes(graph: DeconoisingGraph, multiples: int | Sequence[int]) -> list[tuple[int, ...]]:
+    """Two (batch, height, width) or (batch, depth, height, width) shapes to check, larger than
+    the PSF and the poolings need."""
+    if isinstance(multiples, int):
+        multiples = (multiples,) * len(graph.pad)
+    first, second = [1], [2]
+    for axis, (multiple, pad) in enumerate(zip(multiples, graph.pad, strict=True)):
+        smallest = 8 if axis < len(graph.pad) - 2 else 32
+        least = max(smallest, 4 * multiple, 2 * pad + 2)
+        base = -(-least // multiple) * multiple
+        first.append(base)
+        second.append(base + (2 if axis % 2 == len(graph.pad) % 2 else 6) * multiple)
+    return [tuple(first), tuple(second)]
 
 
-def _export(graph: DeconoisingGraph, multiple: int, opset: int, onnx: Any) -> Any:
-    """Trace ``graph`` into an ONNX model proto with dynamic batch, height and width."""
+def _export(graph: DeconoisingGraph, multiple: int | Sequence[int], opset: int, onnx: Any) -> Any:
+    """Trace ``graph`` into an ONNX model proto with dynamic batch and spatial sizes."""
     example = _example(graph, *_sizes(graph, multiple)[0])
     buffer = io.BytesIO()
-    trace_to_onnx(graph, example, buffer, INPUT, OUTPUTS, opset=opset)
+    spatial = ("depth", "height", "width")[-graph.spatial_dims :]
+    trace_to_onnx(graph, example, buffer, INPUT, OUTPUTS, spatial, opset=opset)
     return onnx.load_from_string(buffer.getvalue())
 
 
@@ -150,12 +168,13 @@ def trace_to_onnx(
     target: Any,
     input_name: str,
     output_names: Sequence[str],
-    spatial: tuple[str, str] = ("height", "width"),
+    spatial: Sequence[str] = ("height", "width"),
     opset: int = OPSET,
 ) -> None:
-    """Trace ``graph`` on ``example`` (B, C, H, W) into an ONNX file or buffer ``target``, with
-    batch and spatial sizes dynamic; quiet; any failure becomes :class:`ExportError`."""
-    axes = {0: "batch", 2: spatial[0], 3: spatial[1]}
+    """Trace ``graph`` on ``example`` (B, C, H, W) or (B, C, D, H, W) into an ONNX file or
+    buffer ``target``, with batch and the ``spatial`` sizes dynamic; quiet; any failure becomes
+    :class:`ExportError`."""
+    axes = {0: "batch", **{2 + index: name for index, name in enumerate(spatial)}}
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
@@ -184,7 +203,12 @@ def _add_metadata(proto: Any, model: DecoNoisingModel) -> None:
         "psf_shape": json.dumps(info["psf_shape"]),
         "compressed_from": str(info["compressed_from"] or ""),
         "usage": "input (N,1,H,W) float32 camera units, H and W multiples of size_multiple; "
-        "outputs deconvolved and denoised in camera units",
+        "outputs deconvolved and denoised in camera units"
+        if model.spatial_dims == 2
+        else "input (N,1,D,H,W) float32 camera units, D, H and W multiples of size_multiples "
+        "(z, y, x); outputs deconvolved and denoised in camera units",
+        "spatial_dims": str(model.spatial_dims),
+        "size_multiples": json.dumps(list(model.network.size_multiples)),
     }
     for key, value in values.items():
         entry = proto.metadata_props.add()
@@ -192,7 +216,9 @@ def _add_metadata(proto: Any, model: DecoNoisingModel) -> None:
     proto.producer_name = "napari-deconoising"
 
 
-def _check(graph: DeconoisingGraph, proto: Any, multiple: int) -> tuple[float, list[list[int]]]:
+def _check(
+    graph: DeconoisingGraph, proto: Any, multiple: int | Sequence[int]
+) -> tuple[float, list[list[int]]]:
     """Run two input shapes through onnxruntime and torch; the largest relative difference."""
     ort = _require("onnxruntime")
     options = ort.SessionOptions()
@@ -201,8 +227,8 @@ def _check(graph: DeconoisingGraph, proto: Any, multiple: int) -> tuple[float, l
         proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
     worst, shapes = 0.0, []
-    for batch, height, width in _sizes(graph, multiple):
-        example = _example(graph, batch, height, width)
+    for shape in _sizes(graph, multiple):
+        example = _example(graph, *shape)
         shapes.append(list(example.shape))
         with torch.inference_mode():
             expected = [t.numpy() for t in graph(example)]

@@ -58,24 +58,29 @@ def spread(total: int, count: int) -> list[int]:
 
 
 class PatchSampler:
-    """Random square patches from a list of stacks, augmented with rotations and flips.
+    """Random patches from a list of stacks, augmented with rotations and flips.
 
-    Each source is a tensor (K, H, W): K aligned layers (an image, or an image and its teacher
-    output) cut and augmented alike. Sources are chosen in proportion to the number of patch
-    positions they hold. :meth:`sample` returns (count, K, P, P) on ``device``.
+    Each source is a tensor (K, H, W), or (K, D, H, W) for volumes: K aligned layers (an image,
+    or an image and its teacher output) cut and augmented alike. ``patch`` is the side of a
+    square 2D patch, or ``(planes, side)`` for 3D patches of ``planes`` x ``side`` x ``side``.
+    Augmentation turns and flips in XY and, in 3D, flips Z. Sources are chosen in proportion to
+    the number of patch positions they hold. :meth:`sample` returns (count, K, P, P) or
+    (count, K, planes, P, P) on ``device``.
     """
 
     def __init__(
         self,
         sources: Sequence[torch.Tensor],
-        patch: int,
+        patch: int | tuple[int, int],
         generator: torch.Generator,
         augment: bool = True,
         device: torch.device | str = "cpu",
     ):
         if not sources:
             raise ValueError("no sources to sample patches from")
-        self.sources = [s if s.ndim == 3 else s[None] for s in sources]
+        self.shape = (patch, patch) if isinstance(patch, int) else (patch[0], patch[1], patch[1])
+        dims = len(self.shape)
+        self.sources = [s if s.ndim == dims + 1 else s[None] for s in sources]
         self.patch = patch
         self.generator = generator
         self.augment = augment
@@ -84,21 +89,34 @@ class PatchSampler:
 
     def positions(self, source: torch.Tensor) -> int:
         """Number of distinct patch positions in ``source``."""
-        return (source.shape[-2] - self.patch + 1) * (source.shape[-1] - self.patch + 1)
+        sizes = source.shape[-len(self.shape) :]
+        return math.prod(n - p + 1 for n, p in zip(sizes, self.shape, strict=True))
 
     def sample(self, count: int) -> torch.Tensor:
-        """``count`` augmented patches, (count, K, P, P)."""
-        g, p = self.generator, self.patch
+        """``count`` augmented patches, (count, K, *patch shape)."""
+        g, shape = self.generator, self.shape
         choice = torch.multinomial(self.weights, count, replacement=True, generator=g).tolist()
         pieces = []
         for index in choice:
             source = self.sources[index]
-            top = int(torch.randint(0, source.shape[-2] - p + 1, (1,), generator=g))
-            left = int(torch.randint(0, source.shape[-1] - p + 1, (1,), generator=g))
-            piece = source[:, top : top + p, left : left + p]
+            sizes = source.shape[-len(shape) :]
+            starts = [
+                int(torch.randint(0, n - p + 1, (1,), generator=g))
+                for n, p in zip(sizes, shape, strict=True)
+            ]
+            window = tuple(slice(s, s + p) for s, p in zip(starts, shape, strict=True))
+            piece = source[(slice(None), *window)]
             if self.augment:
-                turns, flip = torch.randint(0, 4, (2,), generator=g).tolist()
-                piece = torch.rot90(piece, turns, (1, 2))
-                piece = piece.flip(2) if flip % 2 else piece
+                piece = self._augmented(piece)
             pieces.append(piece)
         return torch.stack(pieces).to(self.device)
+
+    def _augmented(self, piece: torch.Tensor) -> torch.Tensor:
+        """A random XY rotation and X flip, and in 3D a random Z flip."""
+        g = self.generator
+        turns, flip = torch.randint(0, 4, (2,), generator=g).tolist()
+        piece = torch.rot90(piece, turns, (-2, -1))
+        piece = piece.flip(-1) if flip % 2 else piece
+        if len(self.shape) == 3 and int(torch.randint(0, 2, (1,), generator=g)):
+            piece = piece.flip(-3)
+        return piece

@@ -7,6 +7,9 @@ run at the next batch boundary. The CLI and the napari widgets consume the same 
 Images carry axes (``STCZYX``). Each channel gets its own normalisation, camera offset, PSF and
 network (:class:`ChannelSession`); one loop steps every channel's network once per step, so a
 time budget, a stop and the checkpoints cover all channels alike.
+
+z-stacks with a 3D PSF train a 3D network on 3D patches (``mode`` ``auto`` or ``3d``); in
+``2d`` mode every plane is a frame of its own and a 3D PSF contributes its in-focus plane.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import torch
 
 from .bundle import ChannelModels, DecoNoisingModel, timestamp
 from .channel_session import ChannelSession
-from .channels import as_axes_image, channel_frames
+from .channels import as_axes_image, channel_frames, channel_volumes
 from .config import TrainingConfig
 from .devices import resolve_device
 from .errors import ImageError, PSFError
@@ -39,7 +42,7 @@ from .training_events import (
     TrainingStep,
     ValidationResult,
 )
-from .unet import count_parameters
+from .unet import count_parameters, pooling_plan
 
 __all__ = [
     "CheckpointSaved",
@@ -50,11 +53,15 @@ __all__ = [
     "TrainingStep",
     "ValidationResult",
     "last_checkpoint_path",
+    "resolve_mode",
     "train",
 ]
 
 Images = np.ndarray | AxesImage | Sequence[np.ndarray | AxesImage]
 PSFs = np.ndarray | Sequence[np.ndarray] | None
+
+#: 3D training needs at least this many planes (else: train plane by plane, ``mode="2d"``).
+MIN_PLANES_3D = 4
 
 
 def last_checkpoint_path(model_path: str | Path) -> Path:
@@ -78,6 +85,11 @@ class Trainer:
     output scale, mode and (unless ``psf`` is given) PSFs are kept, its weights are the starting
     point, and the step count goes on from the model's; ``config`` gives the new budget and
     optimiser settings.
+
+    3D: images with a Z axis (``ZYX``, ``TZYX``, ``CZYX``...) and a 3D PSF (Z, Y, X) train a 3D
+    network (``config.mode`` ``auto`` or ``3d``; see :func:`resolve_mode`). Without ``config``,
+    the defaults of the resolved mode apply (:meth:`TrainingConfig.for_mode`). A Z patch larger
+    than the stacks is clipped to their planes (see :attr:`notes`).
     """
 
     def __init__(
@@ -90,14 +102,25 @@ class Trainer:
         init: DecoNoisingModel | ChannelModels | str | Path | None = None,
     ):
         self.init = _initial_model(init)
-        self.config = _continued_config(config or TrainingConfig(), self.init)
         self.model_path = Path(model_path) if model_path is not None else None
         self.images = _axes_images(images, axes)
-        self.channel_frames = _frames_per_channel(self.images)
+        if self.init is not None and psf is None and not self.init.is_n2v:
+            psf = [m.psf for m in self.init.channels]
+        asked = config.mode if config is not None else "auto"
+        #: ``"2d"`` (plane by plane) or ``"3d"``, as resolved from the images and PSF.
+        self.mode = resolve_mode(asked, self.images, psf, self.init)
+        config = config or TrainingConfig.for_mode(self.mode)
+        self.config = _continued_config(config, self.init).replace(mode=self.mode)
+        #: What the user should know about how the data is used (e.g. a clipped Z patch).
+        self.notes: list[str] = []
+        if self.mode == "3d":
+            self.channel_frames = _volumes_per_channel(self.images)
+        else:
+            self.channel_frames = _frames_per_channel(self.images)
         if self.init is not None:
             check_continuation(self.init, len(self.channel_frames))
-            psf = psf if psf is not None or self.config.n2v else [m.psf for m in self.init.channels]
         self.psfs = _checked_psfs(psf, len(self.channel_frames), self.config)
+        self.pooling = self._plan_3d() if self.mode == "3d" else None
         self._check_sizes()
         self._stop_requested = threading.Event()
         self._model: DecoNoisingModel | ChannelModels | None = None
@@ -123,6 +146,50 @@ class Trainer:
         """The training images' pixel size (µm), when their metadata says it."""
         return self.images[0].pixel_size
 
+    @property
+    def spatial_dims(self) -> int:
+        """2 (plane by plane) or 3 (volumes)."""
+        return 3 if self.mode == "3d" else 2
+
+    @property
+    def voxel_size_um(self) -> tuple[float, float, float] | None:
+        """The training images' voxel size ``(z, y, x)`` in µm in 3D mode, when known."""
+        spacing = self.images[0].spacing
+        if self.mode != "3d" or "Z" not in spacing or self.pixel_size_um is None:
+            return None
+        return spacing["Z"], spacing.get("Y", self.pixel_size_um), self.pixel_size_um
+
+    def _plan_3d(self) -> list[tuple[int, ...]]:
+        """Clip the Z patch to the stacks and plan the network's pooling (3D mode)."""
+        planes = min(v.shape[0] for volumes in self.channel_frames for v in volumes)
+        if planes < MIN_PLANES_3D:
+            raise ImageError(
+                f"the z-stacks have {planes} plane(s); 3D training needs at least {MIN_PLANES_3D}"
+                " (train plane by plane instead: --mode 2d)"
+            )
+        if self.init is not None:
+            pooling = list(self.init.channels[0].network.pooling)
+        else:
+            voxel = self.voxel_size_um
+            pooling = pooling_plan(
+                self.config.network.depth, min(planes, self.config.patch_size_z), voxel
+            )
+        multiple = int(np.prod([level[0] for level in pooling]))
+        patch_z = min(self.config.patch_size_z, planes) // multiple * multiple
+        if patch_z < MIN_PLANES_3D:
+            raise ImageError(
+                f"the z-stacks have {planes} planes, fewer than the model needs "
+                f"({multiple * MIN_PLANES_3D}); continue with deeper stacks, or train plane by "
+                "plane (--mode 2d)"
+            )
+        if patch_z != self.config.patch_size_z:
+            self.notes.append(
+                f"Z patch of {self.config.patch_size_z} planes clipped to {patch_z} "
+                f"(the stacks have {planes} planes)"
+            )
+            self.config = self.config.replace(patch_size_z=patch_z)
+        return pooling
+
     def stop(self) -> None:
         """Ask the run to end at the next batch boundary; checkpoints are kept."""
         self._stop_requested.set()
@@ -143,10 +210,19 @@ class Trainer:
                 f"({patch} px); use a smaller patch size"
             )
         for psf in self.psfs:
-            if psf is not None and psf.shape[0] > patch:
+            if psf is not None and max(psf.shape[-2:]) > patch:
                 raise PSFError(
-                    f"the PSF ({psf.shape[0]} px) is larger than the training patch ({patch} px);"
-                    " use a larger patch size"
+                    f"the PSF ({max(psf.shape[-2:])} px) is larger than the training patch "
+                    f"({patch} px); use a larger patch size"
+                )
+            if psf is not None and psf.ndim == 3 and psf.shape[0] > self.config.patch_size_z:
+                planes = self.config.patch_size_z
+                clipped = any("clipped" in note for note in self.notes)
+                raise PSFError(
+                    f"the PSF spans {psf.shape[0]} planes, more than the "
+                    + (f"z-stacks ({planes} planes)" if clipped else f"Z patch ({planes} planes)")
+                    + "; crop the PSF to fewer planes"
+                    + ("" if clipped else " or use a larger Z patch (--patch-size-z)")
                 )
 
     def run(self) -> Iterator[TrainingEvent]:
@@ -187,6 +263,70 @@ def train(
         if on_event is not None:
             on_event(event)
     return trainer.model
+
+
+def resolve_mode(
+    mode: str,
+    images: Sequence[AxesImage],
+    psf: PSFs,
+    init: DecoNoisingModel | ChannelModels | None = None,
+) -> str:
+    """``"2d"`` or ``"3d"``: how images with these axes and this PSF are trained.
+
+    ``auto`` means 3D when every image has a Z axis and the PSF is 3D (or when continuing a 3D
+    model), else 2D. Raises a clear :class:`ImageError` / :class:`PSFError` when ``3d`` is asked
+    without a Z axis or with a 2D PSF, when a 3D PSF comes with images without Z (in ``auto``),
+    or when a continued model's dimensionality does not match.
+    """
+    has_z = all(image.has("Z") for image in images)
+    psf_3d = _is_3d_psf(psf)
+    if init is not None:
+        return _continued_mode(mode, init, has_z)
+    if mode == "2d":
+        return "2d"
+    if mode == "3d" and not has_z:
+        raise ImageError(
+            "3D mode needs z-stacks, but "
+            + ", ".join(i.describe() for i in images if not i.has("Z"))
+            + " has no Z axis; give the axes with Z (e.g. --axes ZYX) or use --mode 2d"
+        )
+    if mode == "3d" and psf is not None and not psf_3d:
+        raise PSFError(
+            "3D mode needs a 3D PSF (planes, Y, X); make one with `deconoising psf` (with "
+            "--planes and --z-step), or train plane by plane with --mode 2d"
+        )
+    if mode == "auto" and psf_3d and not has_z:
+        raise PSFError(
+            "the PSF is 3D but "
+            + ", ".join(i.describe() for i in images if not i.has("Z"))
+            + " has no Z axis; give the images' axes with Z (e.g. --axes ZYX), or use a 2D PSF "
+            "(or --mode 2d to use the PSF's in-focus plane)"
+        )
+    return "3d" if mode == "3d" or (has_z and psf_3d) else "2d"
+
+
+def _is_3d_psf(psf: PSFs) -> bool:
+    """True when the PSF (or every PSF of a list) has more than one plane."""
+    if psf is None:
+        return False
+    psfs = [psf] if hasattr(psf, "shape") else list(psf)
+    return bool(psfs) and all(np.squeeze(np.asarray(p)).ndim == 3 for p in psfs)
+
+
+def _continued_mode(mode: str, init: DecoNoisingModel | ChannelModels, has_z: bool) -> str:
+    """The mode of a continued model, checked against the asked mode and the images."""
+    model_mode = "3d" if init.spatial_dims == 3 else "2d"
+    if mode not in ("auto", model_mode):
+        raise ImageError(
+            f"the model to continue is a {model_mode.upper()} model; it cannot continue in "
+            f"{mode.upper()} mode (train a new model instead)"
+        )
+    if model_mode == "3d" and not has_z:
+        raise ImageError(
+            "the model to continue is a 3D model, but the images have no Z axis; give their "
+            "axes with Z (e.g. --axes ZYX)"
+        )
+    return model_mode
 
 
 def _initial_model(
@@ -249,20 +389,36 @@ def _frames_per_channel(images: list[AxesImage]) -> list[list[np.ndarray]]:
     return per_channel
 
 
+def _volumes_per_channel(images: list[AxesImage]) -> list[list[np.ndarray]]:
+    counts = {image.n_channels for image in images}
+    if len(counts) > 1:
+        raise ImageError(
+            "the training images have different channel counts ("
+            + ", ".join(image.describe() for image in images)
+            + "); train on images with the same channels"
+        )
+    per_channel: list[list[np.ndarray]] = [[] for _ in range(counts.pop())]
+    for image in images:
+        for channel, stack in enumerate(channel_volumes(image)):
+            per_channel[channel].extend(stack)
+    return per_channel
+
+
 def _checked_psfs(psf: PSFs, n_channels: int, config: TrainingConfig) -> list[np.ndarray | None]:
     if config.n2v:
         return [None] * n_channels
     if psf is None:
         raise PSFError("DecoNoising needs a PSF; give one, or train in N2V mode")
+    dims = 3 if config.mode == "3d" else 2
     if isinstance(psf, np.ndarray) or hasattr(psf, "shape"):
-        return [prepare_psf(psf)] * n_channels
+        return [prepare_psf(psf, spatial_dims=dims)] * n_channels
     psfs = list(psf)
     if len(psfs) != n_channels:
         raise PSFError(
             f"got {len(psfs)} PSFs for {n_channels} channel(s); give one PSF per channel "
             "(or one for all)"
         )
-    return [prepare_psf(p) for p in psfs]
+    return [prepare_psf(p, spatial_dims=dims) for p in psfs]
 
 
 class _Run:
@@ -277,14 +433,7 @@ class _Run:
         # a training on that channel alone would give (and does not depend on its index).
         seed = config.seed if config.seed is not None else time.time_ns() % 2**31
         self.sessions = [
-            ChannelSession(
-                frames,
-                psf,
-                config,
-                self.device,
-                seed,
-                init,
-            )
+            ChannelSession(frames, psf, config, self.device, seed, init, trainer.pooling)
             for frames, psf, init in zip(trainer.channel_frames, trainer.psfs, inits, strict=True)
         ]
         #: Steps the continued model had already trained: the step count goes on from there.
@@ -311,6 +460,8 @@ class _Run:
             not first.validation_frames,
             len(self.sessions),
             self.first_step,
+            self.trainer.mode,
+            tuple(self.trainer.notes),
         )
 
     def events(self) -> Iterator[TrainingEvent]:
@@ -326,7 +477,9 @@ class _Run:
             elapsed = time.perf_counter() - start
             progress = self.progress(step, elapsed)
             eta = elapsed * (1 - min(progress, 1.0)) / max(progress, 1e-9)
-            epoch = step * config.batch_size * config.patch_size**2 // self.sessions[0].pixels
+            epoch = (
+                step * config.batch_size * self.sessions[0].patch_pixels // self.sessions[0].pixels
+            )
             shown = self.first_step + step
             yield TrainingStep(
                 shown, started.total_steps, epoch, train_loss, lr, elapsed, eta, min(progress, 1)
@@ -380,6 +533,9 @@ class _Run:
             "axes": image.axes,
             "pixel_size_um": trainer.pixel_size_um,
         }
+        if trainer.mode == "3d":
+            voxel = trainer.voxel_size_um
+            metadata["voxel_size_um"] = None if voxel is None else list(voxel)
         models = [
             session.model(state, {**metadata, "channel": index} if len(states) > 1 else metadata)
             for index, (session, state) in enumerate(zip(self.sessions, states, strict=True))

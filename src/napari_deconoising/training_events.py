@@ -13,6 +13,8 @@ class TrainingStarted:
 
     ``validation`` says what the validation loss is measured on; ``validation_shares_data`` is
     True when no data could be held out and validation uses (other) patches of the training data.
+    ``mode`` is ``"2d"`` (plane by plane) or ``"3d"``; ``notes`` are facts worth showing (e.g. a
+    Z patch clipped to the stacks' planes). In 3D, frame counts count volumes.
     """
 
     total_steps: int | None
@@ -25,6 +27,8 @@ class TrainingStarted:
     validation_shares_data: bool = False
     channels: int = 1
     first_step: int = 0
+    mode: str = "2d"
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,56 +1,126 @@
-"""The U-Net of DecoNoising: max-pool down, transposed conv up, skips merged by addition."""
+"""The U-Net of DecoNoising: max-pool down, transposed conv up, skips merged by addition.
+
+One network for 2D images and 3D volumes: ``spatial_dims`` picks 2D or 3D convolutions, pooling
+and upsampling; nothing else differs. A 3D network pools each level with its own factors (the
+*pooling plan*, see :func:`pooling_plan`), so an anisotropic stack is pooled along Z only while
+that makes sense.
+"""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from .config import NetworkConfig
 
+#: A 3D level pools Z only while its patch still has at least this many planes.
+MIN_PLANES_TO_POOL_Z = 8
+#: ... and while its voxel is at most this much longer in Z than in XY.
+MAX_ELONGATION_TO_POOL_Z = 2.0
 
-def _conv_block(in_channels: int, out_channels: int, n_convs: int) -> nn.Sequential:
+_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}
+_UP = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+
+Pooling = list[tuple[int, ...]]
+
+
+def pooling_plan(
+    depth: int, planes: int, voxel_size: Sequence[float] | None = None
+) -> list[tuple[int, int, int]]:
+    """Per-level pooling factors ``(z, y, x)`` of a 3D U-Net for patches of ``planes`` planes.
+
+    XY is pooled by 2 at every level. Z is pooled by 2 at a level only while the patch still has
+    at least :data:`MIN_PLANES_TO_POOL_Z` planes there (an even number) and the voxel is at most
+    :data:`MAX_ELONGATION_TO_POOL_Z` times longer in Z than in XY; each XY pooling makes the
+    voxel less elongated. ``voxel_size`` is ``(z, y, x)`` in any unit (None: isotropic).
+    """
+    z_step, pixel = (1.0, 1.0) if voxel_size is None else (voxel_size[0], voxel_size[-1])
+    plan = []
+    for _ in range(depth):
+        elongation = z_step / pixel
+        pool_z = planes >= MIN_PLANES_TO_POOL_Z and planes % 2 == 0
+        pool_z = pool_z and elongation <= MAX_ELONGATION_TO_POOL_Z
+        factor = 2 if pool_z else 1
+        plan.append((factor, 2, 2))
+        planes, z_step, pixel = planes // factor, z_step * factor, pixel * 2
+    return plan
+
+
+def _conv_block(in_channels: int, out_channels: int, n_convs: int, dims: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for index in range(n_convs):
         layers += [
-            nn.Conv2d(in_channels if index == 0 else out_channels, out_channels, 3, padding=1),
+            _CONV[dims](in_channels if index == 0 else out_channels, out_channels, 3, padding=1),
             nn.ReLU(inplace=True),
         ]
     return nn.Sequential(*layers)
 
 
 class UNet(nn.Module):
-    """A 2D U-Net with one input and one output channel.
+    """A 2D or 3D U-Net with one input and one output channel.
 
-    Level ``i`` has ``widths[i]`` channels; by default ``start_filters * 2**i``. Input height and
-    width must be multiples of ``2**depth``.
+    Level ``i`` has ``widths[i]`` channels; by default ``start_filters * 2**i``. ``spatial_dims``
+    is 2 (input (B, 1, H, W)) or 3 (input (B, 1, D, H, W)); ``pooling`` gives a 3D network's
+    per-level ``(z, y, x)`` factors (default: 2 along every axis). Each spatial size must be a
+    multiple of the matching entry of :attr:`size_multiples`.
     """
 
-    def __init__(self, config: NetworkConfig | None = None, widths: list[int] | None = None):
+    def __init__(
+        self,
+        config: NetworkConfig | None = None,
+        widths: list[int] | None = None,
+        spatial_dims: int = 2,
+        pooling: Sequence[Sequence[int]] | None = None,
+    ):
         super().__init__()
+        if spatial_dims not in (2, 3):
+            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
         self.config = config or NetworkConfig()
+        self.spatial_dims = spatial_dims
         depth = self.config.depth
         self.widths = list(widths or [self.config.start_filters * 2**i for i in range(depth + 1)])
         if len(self.widths) != depth + 1:
             raise ValueError(f"need {depth + 1} level widths, got {self.widths}")
+        self.pooling: Pooling = [
+            tuple(int(f) for f in level) for level in (pooling or [(2,) * spatial_dims] * depth)
+        ]
+        if len(self.pooling) != depth or any(len(p) != spatial_dims for p in self.pooling):
+            raise ValueError(f"need {depth} pooling factors of {spatial_dims} axes, got {pooling}")
         n = self.config.convs_per_level
         self.down = nn.ModuleList()
         for level, width in enumerate(self.widths):
-            self.down.append(_conv_block(1 if level == 0 else self.widths[level - 1], width, n))
-        self.pool = nn.MaxPool2d(2)
+            in_channels = 1 if level == 0 else self.widths[level - 1]
+            self.down.append(_conv_block(in_channels, width, n, spatial_dims))
+        uniform = all(p == (2,) * spatial_dims for p in self.pooling)
+        # One shared pooling module when every level pools by 2 (the 2D layout, unchanged).
+        self.pool = _POOL[spatial_dims](2) if uniform else None
+        self.pools = (
+            None if uniform else nn.ModuleList(_POOL[spatial_dims](p) for p in self.pooling)
+        )
         self.upsample = nn.ModuleList(
-            nn.ConvTranspose2d(self.widths[level + 1], self.widths[level], 2, stride=2)
+            _UP[spatial_dims](
+                self.widths[level + 1],
+                self.widths[level],
+                self.pooling[level],
+                stride=self.pooling[level],
+            )
             for level in range(depth)
         )
         self.up = nn.ModuleList(
-            _conv_block(self.widths[level], self.widths[level], n) for level in range(depth)
+            _conv_block(self.widths[level], self.widths[level], n, spatial_dims)
+            for level in range(depth)
         )
-        self.out = nn.Conv2d(self.widths[0], 1, 1)
+        self.out = _CONV[spatial_dims](self.widths[0], 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
         for level, block in enumerate(self.down):
             if level > 0:
-                x = self.pool(x)
+                x = self.pool(x) if self.pools is None else self.pools[level - 1](x)
             x = block(x)
             skips.append(x)
         for level in reversed(range(len(self.up))):
@@ -59,26 +129,71 @@ class UNet(nn.Module):
         return self.out(x)
 
     @property
+    def size_multiples(self) -> tuple[int, ...]:
+        """Per spatial axis (``(y, x)`` or ``(z, y, x)``), what input sizes must be multiples of."""
+        return tuple(
+            math.prod(level[axis] for level in self.pooling) for axis in range(self.spatial_dims)
+        )
+
+    @property
+    def context(self) -> tuple[int, ...]:
+        """Per spatial axis, an upper bound on how far (pixels) the receptive field reaches from
+        an output pixel: tiles with this much overlap stitch without seams."""
+        n = self.config.convs_per_level
+        reach = []
+        for axis in range(self.spatial_dims):
+            scale, total = 1, 0
+            for level in range(self.config.depth + 1):
+                convs = n if level == self.config.depth else 2 * n  # down, and up on the way back
+                total += convs * scale
+                if level < self.config.depth:
+                    factor = self.pooling[level][axis]
+                    total += 2 * (factor - 1) * scale  # pooling and transposed-conv windows
+                    scale *= factor
+            reach.append(total)
+        return tuple(reach)
+
+    @property
     def size_multiple(self) -> int:
-        """Input sizes must be multiples of this."""
-        return 2**self.config.depth
+        """What the Y and X sizes must be multiples of (``2**depth``)."""
+        return self.size_multiples[-1]
 
     def architecture(self) -> dict:
-        """JSON description from which :func:`build_unet` rebuilds this network."""
-        return {"network": self.config.to_dict(), "widths": list(self.widths)}
+        """JSON description from which :func:`build_unet` rebuilds this network (a 2D network's
+        is the same as before 3D existed)."""
+        description = {"network": self.config.to_dict(), "widths": list(self.widths)}
+        if self.spatial_dims == 3:
+            description["spatial_dims"] = 3
+            description["pooling"] = [list(level) for level in self.pooling]
+        return description
 
 
 def build_unet(architecture: dict) -> UNet:
     """Rebuild a network from :meth:`UNet.architecture` output, with uninitialised weights (to
     be loaded): building it draws nothing from torch's global random state."""
-    return empty_unet(NetworkConfig.from_dict(architecture["network"]), architecture.get("widths"))
+    return empty_unet(
+        NetworkConfig.from_dict(architecture["network"]),
+        architecture.get("widths"),
+        int(architecture.get("spatial_dims", 2)),
+        architecture.get("pooling"),
+    )
 
 
-def empty_unet(config: NetworkConfig, widths: list[int] | None = None) -> UNet:
+def empty_unet(
+    config: NetworkConfig,
+    widths: list[int] | None = None,
+    spatial_dims: int = 2,
+    pooling: Sequence[Sequence[int]] | None = None,
+) -> UNet:
     """A U-Net on the CPU whose weights are allocated but not initialised (no random draws)."""
     with torch.device("meta"):
-        network = UNet(config, widths)
+        network = UNet(config, widths, spatial_dims, pooling)
     return network.to_empty(device="cpu")
+
+
+def same_layout(network: UNet) -> UNet:
+    """An uninitialised network of the same layout (dimensionality, widths, pooling)."""
+    return empty_unet(network.config, network.widths, network.spatial_dims, network.pooling)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -33,14 +33,28 @@ def describe(path: str, info: dict[str, Any]) -> list[str]:
     return [
         f"model file:   {path} ({info['file_bytes'] / 1e6:.2f} MB)",
         f"kind:         {info['kind']}",
-        f"network:      U-Net depth {info['depth']}, widths {info['widths']}, "
-        f"{info['parameters']:,} parameters",
+        f"network:      {info.get('spatial_dims', 2)}D U-Net depth {info['depth']}, widths "
+        f"{info['widths']}, {info['parameters']:,} parameters",
+        *_three_d(info),
         f"channels:     {info.get('channels', 1)}",
         f"pixel size:   {f'{pixel:.4g} µm (training images)' if pixel else 'unknown'}",
         f"PSF:          {_per_channel(info['psf_shape'], str)}",
         f"normalisation: {_per_channel(info['normalisation'], _normalisation)}",
         f"compressed:   {info['compressed_from'] or 'no'}",
         f"package:      napari-deconoising {info['metadata'].get('package_version', '?')}",
+    ]
+
+
+def _three_d(info: dict[str, Any]) -> list[str]:
+    """A 3D model's lines: its pooling per level and its training voxel size."""
+    if info.get("spatial_dims", 2) != 3:
+        return []
+    pooling = ", ".join("x".join(str(f) for f in level) for level in info["pooling"])
+    voxel = info.get("voxel_size_um")
+    size = " x ".join(f"{v:.4g}" for v in voxel) + " µm (z, y, x)" if voxel else "unknown"
+    return [
+        f"mode:         3D (volumes); pooling per level (z x y x): {pooling}",
+        f"voxel size:   {size}",
     ]
 
 

@@ -3,6 +3,10 @@
 Images keep their axes (``--axes`` or the files' metadata): each channel gets its own network and
 PSF (``--psf`` or ``--psf-sigma``: one for all channels or one per channel, in channel order), and
 the model records the images' pixel size so that ``predict`` can warn about images that differ.
+
+z-stacks (``--axes ZYX``, ``TZYX``, ``CZYX``...) with a 3D PSF train a 3D model (``--mode auto``,
+the default, or ``3d``); ``--mode 2d`` trains plane by plane (a 3D PSF then gives its in-focus
+plane). Settings not given take the defaults of the mode (3D: a smaller network and batch).
 """
 
 from __future__ import annotations
@@ -14,12 +18,21 @@ from typing import Any
 
 import numpy as np
 
-from ..config import NetworkConfig, TrainingConfig
+from ..bundle import load_model
+from ..config import NetworkConfig, TrainingConfig, bounds
 from ..errors import DeconoisingError
 from ..io import AxesImage
-from ..psf import gaussian_psf
-from ..training import Trainer, TrainingEvent, TrainingFinished, TrainingStep, ValidationResult
-from ._files import add_axes_option, read_input, read_psf
+from ..psf import gaussian_psf, load_psf
+from ..training import (
+    Trainer,
+    TrainingEvent,
+    TrainingFinished,
+    TrainingStarted,
+    TrainingStep,
+    ValidationResult,
+    resolve_mode,
+)
+from ._files import add_axes_option, read_input
 from ._interrupt import first_interrupt_stops
 from ._output import EXIT_INTERRUPTED, Progress, add_json_option, format_seconds, report, say
 from ._settings import add_setting, given
@@ -33,6 +46,7 @@ TRAINING_SETTINGS = (
     "batch_size",
     "learning_rate",
     "neighbourhood",
+    "patch_size_z",
 )
 NETWORK_SETTINGS = ("depth", "start_filters")
 
@@ -82,13 +96,31 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add_setting(train, "--seed", TrainingConfig, "seed", help="random seed")
     add_setting(train, "--device", TrainingConfig, "device", help="where to train")
     add_setting(train, "--patch-size", TrainingConfig, "patch_size")
-    add_setting(train, "--batch-size", TrainingConfig, "batch_size")
+    add_setting(train, "--batch-size", TrainingConfig, "batch_size", help=_in_3d("batch_size"))
     add_setting(train, "--learning-rate", TrainingConfig, "learning_rate")
     add_setting(train, "--neighbourhood", TrainingConfig, "neighbourhood")
+    add_setting(
+        train,
+        "--mode",
+        TrainingConfig,
+        "mode",
+        help="3d: volumes with a 3D PSF; 2d: plane by plane; auto: 3d for z-stacks with a 3D PSF",
+    )
+    add_setting(train, "--patch-size-z", TrainingConfig, "patch_size_z")
     add_setting(train, "--depth", NetworkConfig, "depth", help="U-Net depth (poolings)")
-    add_setting(train, "--start-filters", NetworkConfig, "start_filters")
+    add_setting(
+        train, "--start-filters", NetworkConfig, "start_filters", help=_in_3d("start_filters")
+    )
     add_json_option(train)
     train.set_defaults(handler=run)
+
+
+def _in_3d(name: str) -> str:
+    """A setting's help that also gives its default in 3D mode."""
+    config = TrainingConfig.for_mode("3d")
+    value = getattr(config.network if name in NETWORK_SETTINGS else config, name)
+    declared = bounds(NetworkConfig if name in NETWORK_SETTINGS else TrainingConfig, name)
+    return f"{declared.help or name.replace('_', ' ')}; 3D mode: {value} by default"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,7 +132,10 @@ def run(args: argparse.Namespace) -> int:
     if args.init is not None and args.n2v:
         raise DeconoisingError("--n2v cannot change a model's mode; drop it to continue --init")
     images = [read_input(path, args.axes, command=args.command) for path in args.images]
-    trainer = Trainer(images, _psfs(args), training_config(args), args.out, init=args.init)
+    init = None if args.init is None else load_model(args.init)
+    psfs = _psfs(args)
+    mode = resolve_mode(args.mode or "auto", images, psfs, init)
+    trainer = Trainer(images, psfs, training_config(args, mode), args.out, init=init)
     finished = train_until_stopped(trainer, Progress("training", enabled=not args.json))
     if finished.stopped:
         return _stopped(Path(args.out))
@@ -114,23 +149,26 @@ def run(args: argparse.Namespace) -> int:
         "channels": trainer.n_channels,
         "pixel_size_um": trainer.pixel_size_um,
         "continued_from": args.init,
+        "mode": trainer.mode,
+        "voxel_size_um": None if trainer.voxel_size_um is None else list(trainer.voxel_size_um),
+        "notes": trainer.notes,
     }
     line = (
         f"model saved to {args.out} ({finished.steps} steps, {finished.seconds:.0f} s; "
-        f"{_describe_data(images, trainer.pixel_size_um)})"
+        f"{_describe_data(images, trainer.pixel_size_um, trainer.mode.upper())})"
     )
     report(figures, [line], args.json)
     return 0
 
 
-def training_config(args: argparse.Namespace) -> TrainingConfig:
-    """The config's defaults with the settings given on the command line."""
-    config = TrainingConfig()
-    network = config.network.replace(**given(args, NETWORK_SETTINGS))
+def training_config(args: argparse.Namespace, mode: str = "auto") -> TrainingConfig:
+    """The defaults of ``mode`` (``"2d"``/``"3d"``, see :meth:`TrainingConfig.for_mode`) with
+    the settings given on the command line."""
     values = given(args, TRAINING_SETTINGS)
     if "minutes" in values:
         values["steps"] = None
-    return config.replace(network=network, n2v=args.n2v, **values)
+    network = given(args, NETWORK_SETTINGS)
+    return TrainingConfig.for_mode(mode, network=network, n2v=args.n2v, **values)
 
 
 def train_until_stopped(trainer: Trainer, progress: Progress) -> TrainingFinished:
@@ -154,7 +192,10 @@ def training_printer(progress: Progress) -> Callable[[TrainingEvent], None]:
     state: dict[str, Any] = {"val": None}
 
     def show(event: TrainingEvent) -> None:
-        if isinstance(event, ValidationResult):
+        if isinstance(event, TrainingStarted):
+            for note in event.notes:
+                progress.note(note)
+        elif isinstance(event, ValidationResult):
             state["val"] = event.validation_loss
         elif isinstance(event, TrainingStep):
             val = f" val {state['val']:.4f}" if state["val"] is not None else ""
@@ -173,7 +214,8 @@ def training_printer(progress: Progress) -> Callable[[TrainingEvent], None]:
 def _psfs(args: argparse.Namespace) -> np.ndarray | list[np.ndarray] | None:
     """The PSF for all channels (one given), one per channel (several), or None for N2V."""
     if args.psf is not None:
-        psfs = [read_psf(path) for path in args.psf]
+        # 2D files stay 2D and stacks stay 3D: the mode decides how a 3D PSF is used
+        psfs = [load_psf(path, spatial_dims=None) for path in args.psf]
     elif args.psf_sigma is not None:
         psfs = [gaussian_psf(sigma) for sigma in args.psf_sigma]
     else:
@@ -181,10 +223,10 @@ def _psfs(args: argparse.Namespace) -> np.ndarray | list[np.ndarray] | None:
     return psfs[0] if len(psfs) == 1 else psfs
 
 
-def _describe_data(images: Sequence[AxesImage], pixel_size_um: float | None) -> str:
+def _describe_data(images: Sequence[AxesImage], pixel_size_um: float | None, mode: str) -> str:
     channels = images[0].n_channels
     pixels = f"{pixel_size_um:.4g} µm pixels" if pixel_size_um else "pixel size unknown"
-    return f"{channels} channel{'s' if channels > 1 else ''}, {pixels}"
+    return f"{mode} mode, {channels} channel{'s' if channels > 1 else ''}, {pixels}"
 
 
 def _stopped(model: Path) -> int:

@@ -14,7 +14,13 @@ from ..errors import Cancelled, ConfigError
 from ..images import collect_frames
 from ..prediction import Predictor
 from .config import CompressionConfig, preset_config
-from .inputs import check_images_match, checked_out_path, load_original, select_frames
+from .inputs import (
+    check_images_match,
+    checked_out_path,
+    collect_volumes,
+    load_original,
+    select_frames,
+)
 from .pruning import plan_widths
 from .report import CompressionEvent, CompressionResult
 from .session import Session
@@ -24,9 +30,10 @@ class Compressor:
     """Compresses a model on the user's images.
 
     ``model`` is a :class:`DecoNoisingModel` or the path of a model file; it is never changed.
-    ``images`` are arrays in camera units, each 2D or a stack of frames. :meth:`run` yields
-    events and ends with :class:`CompressionFinished`; :meth:`cancel` makes it raise
-    :class:`~napari_deconoising.errors.Cancelled` at the next batch, writing nothing. If
+    ``images`` are arrays in camera units, each 2D or a stack of frames (for a 3D model:
+    z-stacks ``ZYX``, stacks of them, or :class:`~napari_deconoising.io.AxesImage` with Z).
+    :meth:`run` yields events and ends with :class:`CompressionFinished`; :meth:`cancel` makes
+    it raise :class:`~napari_deconoising.errors.Cancelled` at the next batch, writing nothing. If
     ``out_path`` is given, the compressed model is saved there (atomically) at the very end.
     """
 
@@ -46,7 +53,10 @@ class Compressor:
         self.out_path = checked_out_path(out_path, source)
         self.teacher = copy.deepcopy(original)  # the caller's model stays untouched
         self.teacher.network.eval()
-        frames = collect_frames(images, self.config.max_pixels, purpose="compression")
+        if self.teacher.spatial_dims == 3:
+            frames = collect_volumes(images, self.config.max_pixels)
+        else:
+            frames = collect_frames(images, self.config.max_pixels, purpose="compression")
         check_images_match(self.teacher, frames)
         self.train_frames, self.eval_frames, self.held_out = select_frames(frames, self.config)
         self.widths_before = list(self.teacher.network.widths)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..bundle import DecoNoisingModel, load_model, single_channel
+from ..channels import channel_volumes
 from ..errors import ConfigError, ImageError, ModelFileError
+from ..images import as_frames
+from ..io.axes import AxesImage
 from ..sampling import spread
 from ..unet import UNet
 from .config import MIN_PATCH, CompressionConfig
@@ -28,15 +32,22 @@ def check_images_match(model: DecoNoisingModel, frames: Sequence[np.ndarray]) ->
 
     Checks the size (big enough for the network's poolings and for fine-tuning patches) and the
     intensities (median and spread against the training data's mean and standard deviation).
+    Frames are 2D, or volumes (Z, Y, X) for a 3D model.
     """
     multiple = model.network.size_multiple
-    smallest = min(min(f.shape) for f in frames)
+    smallest = min(min(f.shape[-2:]) for f in frames)
     needed = max(MIN_PATCH, 2 * multiple)
     if smallest < needed:
         raise ImageError(
             f"the image is too small ({smallest} px on its short side) for this model: "
             f"compression needs at least {needed} x {needed} px"
         )
+    if model.spatial_dims == 3:
+        planes, least = min(f.shape[0] for f in frames), max(4, model.network.size_multiples[0])
+        if planes < least:
+            raise ImageError(
+                f"the z-stacks have {planes} planes; compressing this 3D model needs {least}"
+            )
     norm = model.normalisation
     sample = np.concatenate([np.asarray(f, np.float32).ravel()[::7] for f in frames[:16]])
     median, deviation = float(np.median(sample)), float(np.std(sample))
@@ -84,6 +95,39 @@ def load_original(
     if not isinstance(model.network, UNet):
         raise ModelFileError("this model's network is not a napari-deconoising U-Net")
     return model, None if source_path is None else Path(source_path)
+
+
+def collect_volumes(images: Any, max_pixels: int) -> list[np.ndarray]:
+    """The checked float32 volumes (Z, Y, X) of one z-stack or a list of them, for a 3D model.
+
+    Each image is a ``ZYX`` array, a stack of volumes (N, Z, Y, X), or an
+    :class:`~napari_deconoising.io.AxesImage` with a Z axis (single channel). At most about
+    ``max_pixels`` voxels per image are kept (evenly spread volumes).
+    """
+    arrays = [images] if hasattr(images, "shape") else list(images)
+    if not arrays:
+        raise ImageError("no images given for compression")
+    volumes: list[np.ndarray] = []
+    for index, image in enumerate(arrays):
+        name = f"image {index + 1}" if len(arrays) > 1 else "image"
+        if isinstance(image, AxesImage):
+            stack = channel_volumes(image)
+            if len(stack) != 1:
+                raise ImageError(f"{name}: compression works on single-channel models")
+            stack = stack[0]
+        else:
+            array = np.asarray(image)
+            if array.ndim not in (3, 4):
+                raise ImageError(
+                    f"{name}: a 3D model needs z-stacks (Z, Y, X) or (N, Z, Y, X), got shape "
+                    f"{array.shape}"
+                )
+            stack = as_frames(array.reshape((-1, *array.shape[-2:])), name).reshape(
+                (-1, *array.shape[-3:])
+            )
+        keep = max(1, max_pixels // max(int(np.prod(stack.shape[1:])), 1))
+        volumes.extend(stack[i] for i in spread(len(stack), min(keep, len(stack))))
+    return volumes
 
 
 def checked_out_path(out_path: str | Path | None, source: Path | None) -> Path | None:

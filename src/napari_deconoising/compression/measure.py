@@ -24,10 +24,11 @@ FLOAT16_MAX_ERROR = 1e-3
 
 
 def timing_frame(frames: Sequence[np.ndarray], size: int) -> np.ndarray:
-    """A ``size`` x ``size`` frame cut from (or tiled out of) the first frame."""
+    """A ``size`` x ``size`` frame cut from (or tiled out of) the first frame; for volumes, all
+    its planes at ``size`` x ``size``."""
     frame = np.asarray(frames[0], dtype=np.float32)
-    reps = (math.ceil(size / frame.shape[0]), math.ceil(size / frame.shape[1]))
-    return np.ascontiguousarray(np.tile(frame, reps)[:size, :size])
+    reps = (1,) * (frame.ndim - 2) + tuple(math.ceil(size / n) for n in frame.shape[-2:])
+    return np.ascontiguousarray(np.tile(frame, reps)[..., :size, :size])
 
 
 def ms_per_frame(

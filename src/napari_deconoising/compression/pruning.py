@@ -20,6 +20,9 @@ from ..errors import DeconoisingError
 from ..unet import UNet, empty_unet
 from .config import CompressionConfig
 
+CONVS = {2: nn.Conv2d, 3: nn.Conv3d}
+TRANSPOSED = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+
 
 def plan_widths(widths: Sequence[int], config: CompressionConfig) -> list[int]:
     """Channels kept per level: ``keep * taper**level`` of each, rounded to ``round_to``.
@@ -38,10 +41,11 @@ def plan_widths(widths: Sequence[int], config: CompressionConfig) -> list[int]:
 def _conv_levels(network: UNet) -> dict[nn.Module, int]:
     """The U-Net level whose width each convolution's output channels belong to."""
     levels: dict[nn.Module, int] = {}
+    conv = CONVS[network.spatial_dims]
     for level, block in enumerate(network.down):
-        levels.update({m: level for m in block if isinstance(m, nn.Conv2d)})
+        levels.update({m: level for m in block if isinstance(m, conv)})
     for level, block in enumerate(network.up):
-        levels.update({m: level for m in block if isinstance(m, nn.Conv2d)})
+        levels.update({m: level for m in block if isinstance(m, conv)})
     levels.update({m: level for level, m in enumerate(network.upsample)})
     return levels
 
@@ -59,20 +63,20 @@ def prune_unet(network: UNet, widths: Sequence[int]) -> UNet:
     for module in work.modules():
         if isinstance(module, nn.ReLU):
             module.inplace = False  # in-place ops hide the convolutions from the tracer
-    size = 4 * work.size_multiple
-    example = torch.zeros(1, 1, size, size)
+    example = torch.zeros(1, 1, *(4 * m for m in work.size_multiples))
+    conv, transposed = CONVS[work.spatial_dims], TRANSPOSED[work.spatial_dims]
     graph = tp.DependencyGraph().build_dependency(work, example_inputs=example)
     importance = tp.importance.GroupMagnitudeImportance(p=1, normalizer=None)
     levels = _conv_levels(work)
     roots = [
         group[0].dep.target.module
         for group in graph.get_all_groups(
-            ignored_layers=[work.out], root_module_types=[nn.Conv2d, nn.ConvTranspose2d]
+            ignored_layers=[work.out], root_module_types=[conv, transposed]
         )
     ]
     for root in roots:
         _prune_group(graph, importance, root, widths[levels[root]])
-    return _rebuild(work, network.config, widths)
+    return _rebuild(work, network, widths)
 
 
 def _prune_group(graph: Any, importance: Any, root: nn.Module, keep: int) -> None:
@@ -86,14 +90,16 @@ def _prune_group(graph: Any, importance: Any, root: nn.Module, keep: int) -> Non
     graph.get_pruning_group(root, prune_out, sorted(drop)).prune()
 
 
-def _rebuild(pruned: UNet, config: NetworkConfig, widths: Sequence[int]) -> UNet:
+def _rebuild(pruned: UNet, original: UNet, widths: Sequence[int]) -> UNet:
     """The pruned weights in a fresh U-Net built from the new widths (a plain, savable model)."""
+    config = original.config
     student_config = NetworkConfig(
         depth=config.depth,
         start_filters=int(min(256, max(4, widths[0]))),
         convs_per_level=config.convs_per_level,
     )
-    student = empty_unet(student_config, list(widths))  # no random draws: weights come next
+    # no random draws: weights come next
+    student = empty_unet(student_config, list(widths), original.spatial_dims, original.pooling)
     try:
         student.load_state_dict(pruned.state_dict())
     except RuntimeError as err:  # pragma: no cover - would be a torch-pruning regression

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 #: Fine-tuning's learning rate warms up linearly over this many steps (and runs at least these).
 WARMUP_STEPS = 10
+#: Planes of a 3D model's fine-tuning patches at most.
+PATCH_PLANES_3D = 16
 
 Targets = dict[int, PredictionResult]
 
@@ -130,7 +132,8 @@ class Session:
         the teacher, whose speed was measured on the teacher stage.
         """
         config = self.config
-        teacher_frame = self.teacher_s_per_pixel * config.timing_size**2
+        planes = self.c.eval_frames[0].shape[0] if self.c.teacher.spatial_dims == 3 else 1
+        teacher_frame = self.teacher_s_per_pixel * config.timing_size**2 * planes
         evaluation = self.teacher_s_per_pixel * sum(f.size for f in self.c.eval_frames)
         return 1.25 * (evaluation + 2 * teacher_frame * (1 + config.timing_repeats) + 3.0)
 
@@ -144,8 +147,11 @@ class Session:
         """Random (input, teacher deconvolved) patch pairs in network units, cut alike."""
         teacher, frames = self.c.teacher, self.c.train_frames
         norm, multiple = teacher.normalisation, teacher.network.size_multiple
-        smallest = min(min(f.shape) for f in frames)
-        patch = min(self.config.patch_size, smallest) // multiple * multiple
+        smallest = min(min(f.shape[-2:]) for f in frames)
+        patch: int | tuple[int, int] = min(self.config.patch_size, smallest) // multiple * multiple
+        if teacher.spatial_dims == 3:
+            planes, z_multiple = min(f.shape[0] for f in frames), teacher.network.size_multiples[0]
+            patch = (min(PATCH_PLANES_3D, planes) // z_multiple * z_multiple, patch)
         sources = [
             torch.stack(
                 [
@@ -205,6 +211,9 @@ class Session:
         share = self.TEACHER_SHARE + self.TUNE_SHARE
         yield CompressionStage("measuring", "measuring fidelity", share)
         probe = c.teacher.normalisation.normalise(timing_frame(c.eval_frames, 128))
+        if probe.ndim == 3:  # a volume: as many planes as the network can take
+            z_multiple = network.size_multiples[0]
+            probe = probe[: probe.shape[0] // z_multiple * z_multiple]
         storage = round_weights(
             network, torch.from_numpy(probe)[None, None].float(), config.storage
         )

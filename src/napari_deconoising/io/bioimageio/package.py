@@ -206,6 +206,11 @@ def _checked_models(model: AnyModel) -> list[DecoNoisingModel]:
         raise ModelFileError(
             f"expected a napari-deconoising model or a model file, got {type(model).__name__}"
         )
+    if model.spatial_dims == 3:
+        raise ExportError(
+            "bioimage.io export of 3D models is not available yet; export the 3D model to ONNX "
+            "instead (deconoising export-onnx), which takes (N, 1, Z, Y, X) volumes"
+        )
     return list(model.channels)
 
 
