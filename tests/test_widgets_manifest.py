@@ -20,7 +20,7 @@ def test_manifest_names_and_validation():
     widgets = {w.display_name for w in manifest.contributions.widgets}
     assert widgets == {"PSF", "Train", "Denoise & Deconvolve", "Compress"}
     samples = {s.display_name for s in manifest.contributions.sample_data}
-    assert samples == {"Synthetic cell walls"}
+    assert samples == {"Synthetic cell walls", "Synthetic widefield z-stack"}
     manifest.validate_imports()  # every python_name (widgets and sample) imports
 
 

@@ -1,7 +1,8 @@
 """The live preview of the Train widget: what the network makes of the part of the image in view.
 
 The GUI thread reads a crop of the raw layer (the plane in view, at most
-:data:`PREVIEW_SIDE` pixels square around the camera centre, with some real context around it)
+:data:`PREVIEW_SIDE` pixels square around the camera centre, with some real context around it;
+for a layer with Z, the :data:`Z_CONTEXT` planes above and below too, which a 3D network needs)
 into a :class:`PreviewRequest` and puts it in a :class:`PreviewSlot`. Between two training
 events the worker takes the latest request, runs the current networks on it
 (:func:`run_preview`) and yields a :class:`PreviewReady`, which the GUI thread shows in the
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..config import PredictionConfig
 from ..errors import DeconoisingError
+from ..io import AxesImage
 from ..prediction import predict
 
 _log = logging.getLogger(__name__)
@@ -29,6 +31,8 @@ _log = logging.getLogger(__name__)
 PREVIEW_SIDE = 256
 #: Pixels of real image read on each side of the crop, so that its borders have context.
 CONTEXT = 16
+#: Planes read above and below the plane in view of a layer with Z (for 3D networks).
+Z_CONTEXT = 8
 
 
 @dataclass(frozen=True)
@@ -49,13 +53,15 @@ class Placement:
 @dataclass(frozen=True)
 class PreviewRequest:
     """A crop for the worker: ``window`` (Y, X, float32) is the crop with its context, and
-    ``inner`` = (y, x, height, width) the crop inside it; ``channel`` picks the network."""
+    ``inner`` = (y, x, height, width) the crop inside it; ``channel`` picks the network. For a
+    layer with Z, ``window`` is (Z, Y, X), planes around the one in view, which is ``plane``."""
 
     number: int
     window: np.ndarray
     inner: tuple[int, int, int, int]
     channel: int
     placement: Placement
+    plane: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,12 +111,10 @@ def run_preview(trainer: Any, request: PreviewRequest, step: int) -> PreviewRead
     start = time.perf_counter()
     try:
         model = trainer.current_model(request.channel)
-        side = max(request.window.shape)
-        config = PredictionConfig(tile=max(side, 16), overlap=0, device=trainer.config.device)
-        result = predict(model, request.window, config)
+        deconvolved, denoised = _predict_plane(model, request, trainer.config.device)
         y, x, height, width = request.inner
         cut = (slice(y, y + height), slice(x, x + width))
-        deconvolved, denoised = result.deconvolved[cut], result.denoised[cut]
+        deconvolved, denoised = deconvolved[cut], denoised[cut]
         error = None
     except Exception as err:  # a preview must never end the training
         if not isinstance(err, DeconoisingError):
@@ -118,6 +122,21 @@ def run_preview(trainer: Any, request: PreviewRequest, step: int) -> PreviewRead
         deconvolved = denoised = None
         error = f"{type(err).__name__}: {err}"
     return PreviewReady(request, deconvolved, denoised, step, time.perf_counter() - start, error)
+
+
+def _predict_plane(model: Any, request: PreviewRequest, device: str) -> tuple[np.ndarray, ...]:
+    """(deconvolved, denoised) of the plane in view: a 3D network predicts the planes around
+    it, a 2D one the plane alone."""
+    window = request.window
+    volume = request.plane is not None and getattr(model, "spatial_dims", 2) == 3
+    if request.plane is not None and not volume:
+        window = window[request.plane]
+    config = PredictionConfig(tile=max(max(window.shape[-2:]), 16), overlap=0, device=device)
+    if not volume:
+        result = predict(model, window, config)
+        return result.deconvolved, result.denoised
+    result = predict(model, AxesImage(window, "ZYX"), config)
+    return result.deconvolved[request.plane], result.denoised[request.plane]
 
 
 # -- reading the crop (GUI thread) ------------------------------------------------------------
@@ -152,6 +171,7 @@ def read_request(
     index: list[Any] = []
     corner: list[int] = []
     inner: dict[int, tuple[int, int]] = {}
+    plane = None
     for axis, size in enumerate(shape):
         centre = float(point[axis]) if math.isfinite(point[axis]) else size / 2
         if axis in (y_axis, x_axis):
@@ -161,19 +181,23 @@ def read_request(
             index.append(slice(low, high))
             corner.append(start)
             inner[axis] = (start - low, side)
+            continue
+        at = min(max(round(centre), 0), size - 1)
+        corner.append(at)
+        if axes[axis] == "Z":
+            low = max(at - Z_CONTEXT, 0)
+            index.append(slice(low, min(at + Z_CONTEXT + 1, size)))
+            plane = at - low
         else:
-            at = min(max(round(centre), 0), size - 1)
             index.append(at)
-            corner.append(at)
     window = np.asarray(layer.data[tuple(index)], dtype=np.float32)
-    x_before_y = x_axis < y_axis
-    if x_before_y:
-        window = window.T
+    kept = [axis for axis, item in zip(axes, index, strict=True) if isinstance(item, slice)]
+    window = np.transpose(window, [kept.index(a) for a in "ZYX" if a in kept])
     (y, height), (x, width) = inner[y_axis], inner[x_axis]
     sizes = [1] * len(shape)
     sizes[y_axis], sizes[x_axis] = height, width
-    placement = Placement(tuple(corner), tuple(sizes), x_before_y)
+    placement = Placement(tuple(corner), tuple(sizes), x_axis < y_axis)
     channel = corner[axes.index("C")] if "C" in axes else 0
     return PreviewRequest(
-        number, np.ascontiguousarray(window), (y, x, height, width), channel, placement
+        number, np.ascontiguousarray(window), (y, x, height, width), channel, placement, plane
     )

@@ -49,7 +49,7 @@ def _culprit(psfs: list[tuple[str, Any]], arrays: list[np.ndarray]) -> str:
     """The label of the PSF that the engine refused (the first one it cannot prepare)."""
     for (label, _), array in zip(psfs, arrays, strict=True):
         try:
-            prepare_psf(array)
+            prepare_psf(array, spatial_dims=None)
         except PSFError:
             return label
     if len(psfs) == 1:

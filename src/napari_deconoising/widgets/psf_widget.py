@@ -1,17 +1,28 @@
-"""The PSF widget: make a point spread function and show it as the ``PSF`` layer."""
+"""The PSF widget: make a point spread function (2D or 3D) and show it as the ``PSF`` layer."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container
+from magicgui.widgets import CheckBox, ComboBox, Container
 from qtpy.QtWidgets import QVBoxLayout
 
 from ..config import OpticsConfig
 from ..errors import PSFError
 from ..io import spacing_from_scale
-from ..psf import gaussian_psf, gaussian_psf_from_optics, prepare_psf, psf_fwhm, widefield_psf
+from ..psf import (
+    StackOpticsConfig,
+    gaussian_psf,
+    gaussian_psf_3d,
+    gaussian_psf_3d_from_optics,
+    gaussian_psf_from_optics,
+    prepare_psf,
+    psf_fwhm,
+    psf_fwhm_z,
+    widefield_psf,
+    widefield_psf_3d,
+)
 from ._common import LayerChoices, check_image_layer, find_layer
 from ._jobs import Finished, Job, JobRunner, JobWidget, Outcome
 from ._settings import setting_box
@@ -25,6 +36,9 @@ GAUSSIAN_OPTICS = "Gaussian from optics"
 WIDEFIELD = "Widefield from optics"
 FROM_LAYER = "From an image layer"
 MODES = (GAUSSIAN_SIGMA, GAUSSIAN_OPTICS, WIDEFIELD, FROM_LAYER)
+PLANAR, VOLUME = "2D (Y, X)", "3D (Z, Y, X)"
+#: The "planes" and "immersion index" boxes show this value for "automatic".
+AUTOMATIC = 0
 
 
 class PSFWidget(JobWidget):
@@ -34,7 +48,13 @@ class PSFWidget(JobWidget):
     The widefield model and measured PSFs are computed in a thread worker; a measured PSF is
     made by :func:`~napari_deconoising.psf.prepare_psf` (background removed, centred, cropped),
     exactly as the command line makes it from the same bead image. In the optics modes,
-    "pixel size from" fills the pixel size from an image layer's scale and units.
+    "pixel size from" fills the pixel size (and, for a layer with Z, the z-step, switching to
+    3D) from an image layer's scale and units.
+
+    "dimensions" 3D makes a (Z, Y, X) PSF: from the optics with the z-step, the planes (0:
+    enough for the axial spread) and the immersion index (0: from the NA), as a Gaussian with
+    an axial sigma, or from a bead stack. A 3D PSF layer gets its voxel size as scale (µm) and,
+    with "show in 3D", the viewer switches to its 3D view.
     """
 
     def __init__(self, napari_viewer: napari.Viewer):
@@ -60,6 +80,29 @@ class PSFWidget(JobWidget):
         self.source = self._layers.combo(
             "image layer", tooltip="A measured PSF (bead image), 2D or a z-stack"
         )
+        self.dims = ComboBox(
+            label="dimensions",
+            choices=(PLANAR, VOLUME),
+            value=PLANAR,
+            tooltip="3D: a PSF stack for z-stacks (3D training); 2D: one plane",
+        )
+        self.sigma_z = setting_box(StackOpticsConfig, "sigma_z", "axial sigma (planes)", step=0.1)
+        self.z_step = setting_box(
+            StackOpticsConfig, "z_step_nm", "z-step (nm)", step=10.0,
+            tooltip="Distance between the planes of the stack",
+        )  # fmt: skip
+        self.planes = setting_box(
+            StackOpticsConfig, "planes", "planes", none_value=AUTOMATIC,
+            tooltip="Planes of the PSF, odd (0: enough for its axial spread)",
+        )  # fmt: skip
+        self.immersion = setting_box(
+            StackOpticsConfig, "immersion_index", "immersion index", value=float(AUTOMATIC),
+            none_value=AUTOMATIC, step=0.01, resolution=0.001,
+            tooltip="Refractive index of the immersion medium (0: from the NA: oil above "
+            "1.33, water above 0.95, else air)",
+        )  # fmt: skip
+        self.view_3d = CheckBox(label="show in 3D", value=True)
+        self._voxel_um: tuple[float | None, ...] | None = None  # of the 3D PSF being made
         self.jobs = JobRunner(
             self,
             action="Making the PSF",
@@ -72,12 +115,18 @@ class PSFWidget(JobWidget):
         self.fwhm_label = self.jobs.status
         fields = (
             self.mode,
+            self.dims,
             self.sigma,
+            self.sigma_z,
             self.na,
             self.wavelength,
             self.pixel_size,
+            self.z_step,
+            self.planes,
+            self.immersion,
             self.pixel_from,
             self.source,
+            self.view_3d,
         )
         self.form = Container(widgets=[*fields, self.make_button])
         layout = QVBoxLayout(self)
@@ -88,16 +137,23 @@ class PSFWidget(JobWidget):
         self.jobs.lock(*fields)
         self.jobs.add_teardown(self._layers.disconnect)
         self.mode.changed.connect(self._show_fields)
+        self.dims.changed.connect(self._show_fields)
         self.pixel_from.changed.connect(self.fill_pixel_size)
         self._show_fields()
 
     # -- GUI ----------------------------------------------------------------------------------
     def _show_fields(self, *_: Any) -> None:
-        mode = self.mode.value
+        mode, volume = self.mode.value, self.dims.value == VOLUME
+        optics = mode in (GAUSSIAN_OPTICS, WIDEFIELD)
         self.sigma.visible = mode == GAUSSIAN_SIGMA
+        self.sigma_z.visible = mode == GAUSSIAN_SIGMA and volume
         for widget in (self.na, self.wavelength, self.pixel_size, self.pixel_from):
-            widget.visible = mode in (GAUSSIAN_OPTICS, WIDEFIELD)
+            widget.visible = optics
+        for widget in (self.z_step, self.immersion):
+            widget.visible = optics and volume
+        self.planes.visible = volume and mode != FROM_LAYER
         self.source.visible = mode == FROM_LAYER
+        self.view_3d.visible = volume
 
     def fill_pixel_size(self, *_: Any) -> None:
         """Set the pixel size from the layer chosen in "pixel size from", when its scale and
@@ -120,6 +176,14 @@ class PSFWidget(JobWidget):
             )
             return
         self.pixel_size.value = nm
+        z_nm = layer_z_step_nm(layer)
+        if z_nm is not None and self.z_step.min <= z_nm <= self.z_step.max:
+            self.z_step.value = z_nm
+            self.dims.value = VOLUME
+            self.jobs.status.value = (
+                f"Pixel size {nm:.4g} nm and z-step {z_nm:.4g} nm from layer '{layer.name}'"
+            )
+            return
         self.jobs.status.value = f"Pixel size {nm:.4g} nm from layer '{layer.name}'"
 
     def make_psf(self, *_: Any) -> None:
@@ -128,7 +192,9 @@ class PSFWidget(JobWidget):
 
     def _make(self) -> None:
         mode = self.mode.value
-        if mode == GAUSSIAN_SIGMA:
+        if self.dims.value == VOLUME:
+            self._make_3d(mode)
+        elif mode == GAUSSIAN_SIGMA:
             self.show_psf(gaussian_psf(self.sigma.value))
         elif mode == GAUSSIAN_OPTICS:
             self.show_psf(gaussian_psf_from_optics(*self._optics()))
@@ -150,24 +216,75 @@ class PSFWidget(JobWidget):
                 on_done=self._done,
             )
 
+    def _make_3d(self, mode: str) -> None:
+        planes = None if self.planes.value == AUTOMATIC else int(self.planes.value)
+        if mode == GAUSSIAN_SIGMA:
+            self.show_psf(gaussian_psf_3d(self.sigma.value, self.sigma_z.value, planes=planes))
+            return
+        if mode == FROM_LAYER:
+            layer = self.source.value
+            check_image_layer(layer, "the measured PSF")
+            self._voxel_um = _layer_voxel_um(layer)
+            self.jobs.start(
+                _from_layer,
+                layer.data,
+                layer.name,
+                3,
+                status=f"Making a 3D PSF from '{layer.name}'…",
+                on_done=self._done,
+            )
+            return
+        immersion = None if self.immersion.value == AUTOMATIC else float(self.immersion.value)
+        optics = (*self._optics(), self.z_step.value)
+        settings = {"immersion_index": immersion, "planes": planes}
+        self._voxel_um = (optics[3] / 1000, optics[2] / 1000, optics[2] / 1000)
+        if mode == GAUSSIAN_OPTICS:
+            self.show_psf(gaussian_psf_3d_from_optics(*optics, **settings), self._voxel_um)
+            return
+        self.jobs.start(
+            _widefield_3d,
+            optics,
+            settings,
+            status="Computing the 3D widefield PSF…",
+            on_done=self._done,
+        )
+
     def _optics(self) -> tuple[float, float, float]:
         return (self.na.value, self.wavelength.value, self.pixel_size.value)
 
     def _done(self, outcome: Outcome) -> None:
         if isinstance(outcome, Finished):
-            self.show_psf(outcome.value)
+            psf = outcome.value
+            self.show_psf(psf, self._voxel_um if psf.ndim == 3 else None)
 
-    def show_psf(self, psf: np.ndarray) -> None:
-        """Show ``psf`` in the ``PSF`` layer (created or updated in place) and its FWHM."""
+    def show_psf(self, psf: np.ndarray, voxel_um: tuple[float, ...] | None = None) -> None:
+        """Show ``psf`` in the ``PSF`` layer (created, updated in place, or replaced when its
+        dimensionality changes) and its FWHM. A 3D PSF gets ``voxel_um`` (Z, Y, X) as its scale
+        in µm and, with "show in 3D", the viewer's 3D view."""
         from napari.layers import Image
 
         layer = find_layer(self.viewer, PSF_LAYER)
-        if isinstance(layer, Image) and layer.ndim == 2:
+        spatial = _layer_geometry(psf.ndim, voxel_um)
+        if isinstance(layer, Image) and layer.ndim == psf.ndim:
             layer.data = psf
+            for key, value in spatial.items():
+                setattr(layer, key, value)
             layer.reset_contrast_limits()
         else:
-            self.viewer.add_image(psf, name=PSF_LAYER, colormap="magma")
+            if layer is not None:
+                self.viewer.layers.remove(layer)
+            extra = {"rendering": "mip"} if psf.ndim == 3 else {}
+            layer = self.viewer.add_image(psf, name=PSF_LAYER, colormap="magma", **spatial, **extra)
         fwhm = psf_fwhm(psf)
+        if psf.ndim == 3:
+            self.fwhm_label.value = (
+                f"FWHM {fwhm:.2f} px × {psf_fwhm_z(psf):.2f} planes, kernel "
+                f"{psf.shape[0]}×{psf.shape[1]}×{psf.shape[2]} (Z×Y×X)"
+            )
+            if self.view_3d.value:
+                self.viewer.dims.ndisplay = 3
+                self.viewer.reset_view()
+            return
         self.fwhm_label.value = f"FWHM {fwhm:.2f} px, kernel {psf.shape[0]}×{psf.shape[1]} px"
 
     @property
@@ -186,14 +303,45 @@ def layer_pixel_size_nm(layer: Any) -> float | None:
     return None if size_um is None else round(size_um * 1000, 6)
 
 
+def layer_z_step_nm(layer: Any) -> float | None:
+    """The Z step of an image layer in nm, when it has a Z axis (axis labels, else its third
+    last dimension of a 3D layer) with a physical scale; else None."""
+    voxel = _layer_voxel_um(layer)
+    return None if voxel is None or voxel[0] is None else round(voxel[0] * 1000, 6)
+
+
+def _layer_voxel_um(layer: Any) -> tuple[float | None, float | None, float | None] | None:
+    """(Z, Y, X) sizes in µm from a 3D (or more) layer's last three scale entries and units,
+    None for a 2D layer."""
+    if layer.ndim < 3:
+        return None
+    scale = tuple(layer.scale)[-3:]
+    units = getattr(layer, "units", None)
+    spacing = spacing_from_scale("ZYX", scale, None if units is None else tuple(units)[-3:])
+    return tuple(spacing.get(axis) for axis in "ZYX")  # type: ignore[return-value]
+
+
+def _layer_geometry(ndim: int, voxel_um: tuple[float | None, ...] | None) -> dict[str, Any]:
+    """The scale and units a PSF layer gets: its voxel size in µm when it is known."""
+    if ndim != 3 or voxel_um is None or any(size is None for size in voxel_um):
+        return {}
+    return {"scale": tuple(voxel_um), "units": ("µm",) * 3}
+
+
 def _widefield(job: Job, optics: tuple[float, float, float]) -> np.ndarray:
     """Worker: the widefield PSF."""
     return widefield_psf(*optics)
 
 
-def _from_layer(job: Job, data, name: str) -> np.ndarray:
-    """Worker: the PSF made from a layer's pixels, as :func:`prepare_psf` makes it."""
+def _widefield_3d(job: Job, optics: tuple[float, ...], settings: dict[str, Any]) -> np.ndarray:
+    """Worker: the 3D widefield PSF."""
+    return widefield_psf_3d(*optics, **settings)
+
+
+def _from_layer(job: Job, data, name: str, spatial_dims: int = 2) -> np.ndarray:
+    """Worker: the PSF made from a layer's pixels, as :func:`prepare_psf` makes it (a 3D one
+    from a bead stack with ``spatial_dims`` 3)."""
     try:
-        return prepare_psf(np.asarray(data))
+        return prepare_psf(np.asarray(data), spatial_dims=spatial_dims)
     except PSFError as err:
         raise PSFError(f"layer '{name}' is not usable as a PSF: {err}") from err

@@ -22,6 +22,15 @@ INTERACTIVE_MINUTES = 5.0
 STEPS, MINUTES = "steps", "minutes"
 #: Smallest mask fraction the "mask 1 pixel in N" box offers (it sets the largest N).
 MASK_RESOLUTION = 1e-4
+#: Settings whose defaults differ between 2D and 3D training (see TrainingConfig.for_mode).
+SIZES = ("patch_size", "patch_size_z", "batch_size", "depth", "start_filters")
+
+
+def mode_defaults(mode: str) -> dict[str, Any]:
+    """The defaults of :data:`SIZES` for ``"2d"`` or ``"3d"`` training."""
+    config = TrainingConfig.for_mode(mode)
+    values = {name: getattr(config, name) for name in SIZES[:3]}
+    return {**values, "depth": config.network.depth, "start_filters": config.network.start_filters}
 
 
 class TrainingSettings:
@@ -40,6 +49,16 @@ class TrainingSettings:
             "patch size",
             step=16,
             tooltip="Side of the square training patches (pixels)",
+        )
+        self.mode = choice_box(
+            t,
+            "mode",
+            "2D / 3D",
+            tooltip="For layers with Z: 3d trains on volumes with a 3D PSF, 2d plane by plane; "
+            "auto: 3d when the PSF is 3D",
+        )
+        self.patch_size_z = setting_box(
+            t, "patch_size_z", "Z patch size", tooltip="Planes per 3D training patch"
         )
         self.batch_size = setting_box(t, "batch_size", "batch size")
         self.learning_rate = setting_box(t, "learning_rate", "learning rate", step=1e-5)
@@ -78,7 +97,9 @@ class TrainingSettings:
                 self.budget,
                 self.steps,
                 self.minutes,
+                self.mode,
                 self.patch_size,
+                self.patch_size_z,
                 self.batch_size,
                 self.learning_rate,
                 self.depth,
@@ -125,12 +146,30 @@ class TrainingSettings:
             self.output_scale,
         )
         self._own_values: dict[str, Any] | None = None
+        self._has_z = False
+        self._defaults_for = "2d"  # the mode whose size defaults the boxes started from
         self.budget.changed.connect(self._show_budget)
         self._show_budget()
+        self.follow_volume(has_z=False, volumetric=False)
 
     def _show_budget(self, *_: object) -> None:
         self.steps.visible = self.budget.value == STEPS
         self.minutes.visible = self.budget.value == MINUTES
+
+    def follow_volume(self, has_z: bool, volumetric: bool) -> None:
+        """Enable "2D / 3D" and "Z patch size" only for a layer with Z (``has_z``); when 3D
+        training is coming (``volumetric``) or going, move the size settings to that mode's
+        defaults, unless the user changed them or a model is being continued."""
+        self._has_z = has_z
+        self.mode.enabled = has_z
+        self.patch_size_z.enabled = has_z and self.mode.value != "2d"
+        target = "3d" if volumetric else "2d"
+        if target == self._defaults_for or self._own_values is not None:
+            return
+        current = {name: getattr(self, name).value for name in SIZES}
+        if current == mode_defaults(self._defaults_for):
+            self.set_values(**mode_defaults(target))
+        self._defaults_for = target
 
     def follow_model(self, model: Any, continuing: bool) -> None:
         """While ``continuing``, disable the architecture settings and show ``model``'s (a
@@ -178,6 +217,8 @@ class TrainingSettings:
             device=self.device.value,
             n2v=n2v,
             augment=self.augment.value,
+            mode=self.mode.value if self._has_z else "auto",
+            patch_size_z=self.patch_size_z.value,
         )
 
     def set_values(self, **values: object) -> None:

@@ -167,6 +167,8 @@ class TrainingWidget(JobWidget):
         )
         self.image.changed.connect(self._path.update)
         self.mode.changed.connect(self._show_form)
+        self.psf.changed.connect(self._show_form)
+        self.settings.mode.changed.connect(self._show_form)
         self.axes.on_change = self._show_channels
         self._path.update()
         self._show_channels()
@@ -223,6 +225,18 @@ class TrainingWidget(JobWidget):
         self.psf.enabled = not n2v
         self.channel_psfs.set_enabled(not n2v)
         self.settings.positivity_weight.enabled = not n2v
+        self._show_volume(n2v)
+
+    def _show_volume(self, n2v: bool) -> None:
+        """The 2D/3D settings follow the layer (Z or not) and the PSF (3D or not), as the
+        engine decides (:func:`~napari_deconoising.training.resolve_mode`)."""
+        image = self.axes.image
+        has_z = image is not None and image.has("Z")
+        chosen = self.settings.mode.value
+        psf = self.psf.value
+        psf_3d = psf is not None and not n2v and sum(side > 1 for side in psf.data.shape) == 3
+        volumetric = has_z and (chosen == "3d" or (chosen == "auto" and psf_3d))
+        self.settings.follow_volume(has_z, volumetric)
 
     def _show_channels(self) -> None:
         self.channel_psfs.show(self.axes.n_channels)
