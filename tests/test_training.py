@@ -104,11 +104,21 @@ def test_clear_errors(sample):
     with pytest.raises(PSFError, match="needs a PSF"):
         Trainer(sample.noisy, None, TINY)
     with pytest.raises(PSFError, match="larger than the training patch"):
-        Trainer(sample.noisy, gaussian_psf(8.0), TINY)
+        Trainer(sample.noisy, gaussian_psf(16.0), TINY)  # 111 px: wider than the image
     with pytest.raises(ConfigError, match="patch_size"):
         TINY.replace(patch_size=30)
     with pytest.raises(ConfigError, match="unknown"):
         TrainingConfig.from_dict({"stepz": 3})
+
+
+def test_patch_grows_to_hold_a_wide_psf(sample):
+    trainer = Trainer(sample.noisy, gaussian_psf(8.0), TINY)  # patch 32
+    width = trainer.psfs[0].shape[-1]
+    assert width > 32 and trainer.config.patch_size == -(-(width + 1) // 4) * 4
+    assert trainer.notes == [
+        f"training patch enlarged from 32 to {trainer.config.patch_size} px to hold the PSF "
+        f"({width} px wide)"
+    ]
 
 
 def test_config_round_trip():

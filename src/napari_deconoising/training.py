@@ -121,6 +121,7 @@ class Trainer:
             check_continuation(self.init, len(self.channel_frames))
         self.psfs = _checked_psfs(psf, len(self.channel_frames), self.config)
         self.pooling = self._plan_3d() if self.mode == "3d" else None
+        self._fit_patch_to_psf()
         self._check_sizes()
         self._stop_requested = threading.Event()
         self._model: DecoNoisingModel | ChannelModels | None = None
@@ -200,6 +201,24 @@ class Trainer:
         if self._model is None:
             raise RuntimeError("the trainer has not run yet")
         return self._model
+
+    def _fit_patch_to_psf(self) -> None:
+        """Enlarge the training patch (with a note) when a PSF is wider than it and the images
+        are large enough: a high-NA widefield 3D PSF spreads wider than 64 px in its defocused
+        planes. Otherwise :meth:`_check_sizes` explains what to change."""
+        widest = max((max(p.shape[-2:]) for p in self.psfs if p is not None), default=0)
+        patch = self.config.patch_size
+        if widest < patch:
+            return
+        multiple = self.config.network.size_multiple
+        needed = -(-(widest + 1) // multiple) * multiple
+        smallest = min(min(f.shape[-2:]) for frames in self.channel_frames for f in frames)
+        if needed <= smallest:
+            self.notes.append(
+                f"training patch enlarged from {patch} to {needed} px to hold the PSF "
+                f"({widest} px wide)"
+            )
+            self.config = self.config.replace(patch_size=needed)
 
     def _check_sizes(self) -> None:
         patch = self.config.patch_size
