@@ -103,15 +103,15 @@ def plan_tiles(size: int, config: PredictionConfig, multiple: int) -> TileGrid:
 
 
 def plan_balanced_tiles(size: int, tile: int, overlap: int, multiple: int) -> TileGrid:
-    """Tile geometry along one axis of a volume.
+    """Tile geometry along one axis of a volume: as few tiles as ``tile`` (rounded up to
+    ``multiple``) allows, each only as large as its share of the axis plus ``overlap`` on both
+    sides needs.
 
-    An axis that fits in one tile (``tile`` rounded up to ``multiple``) is one tile without
-    margins. A longer one gets as few tiles as ``tile`` allows, each only as large as its share
-    of the axis plus ``overlap`` on both sides needs.
+    As in 2D, the image is always padded by ``overlap`` (reflected) at its borders, even when one
+    tile holds the axis: the borders then come out the same however the volume is cut (into
+    tiles here, or into blocks by :mod:`~napari_deconoising.blockwise`).
     """
     largest = _round_up(tile, multiple)
-    if _round_up(size, multiple) <= largest:
-        return TileGrid(size, _round_up(size, multiple), 0)
     count = math.ceil(size / max(largest - 2 * overlap, 1))
     return TileGrid(size, _round_up(math.ceil(size / count) + 2 * overlap, multiple), overlap)
 
