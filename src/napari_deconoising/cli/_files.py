@@ -59,9 +59,12 @@ def read_psf(path: str | Path) -> np.ndarray:
     return load_psf(path)
 
 
-def check_outputs(paths: Iterable[str | Path], inputs: Iterable[str | Path] = ()) -> list[Path]:
+def check_outputs(
+    paths: Iterable[str | Path], inputs: Iterable[str | Path] = (), overwrite: bool = True
+) -> list[Path]:
     """Refuse, before any work, outputs that cannot be written: a name without a TIFF suffix,
-    the same file twice or an input file, a folder, or a place with no folder to write in."""
+    the same file twice or an input file, a folder, a place with no folder to write in, or
+    (unless ``overwrite``) a file that exists already."""
     taken = {Path(path).resolve(): "an input" for path in inputs}
     checked = []
     for path in map(Path, paths):
@@ -76,6 +79,10 @@ def check_outputs(paths: Iterable[str | Path], inputs: Iterable[str | Path] = ()
         taken[resolved] = "another output"
         if path.is_dir():
             raise ImageError(f"cannot write {path}: it is a folder")
+        if not overwrite and path.exists():
+            raise ImageError(
+                f"{path} exists; choose another name or allow overwriting (--overwrite)"
+            )
         _check_folder(path)
         checked.append(path)
     return checked

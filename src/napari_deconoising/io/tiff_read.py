@@ -3,6 +3,7 @@ plain TIFF, and the private tag (:data:`~.tiff_tag.AXES_TAG`) of files written h
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -39,7 +40,9 @@ class _RawTiff:
     data: Any = None
 
 
-def read_tiff(path: str | os.PathLike[str], axes: str | None = None) -> AxesImage:
+def read_tiff(
+    path: str | os.PathLike[str], axes: str | None = None, lazy: bool = False
+) -> AxesImage:
     """Read the first image series of a TIFF file with its axes and pixel sizes.
 
     Axes come from ``axes`` (the user's, validated against the file's shape: a string that
@@ -54,11 +57,15 @@ def read_tiff(path: str | os.PathLike[str], axes: str | None = None) -> AxesImag
     are usually a 72 dpi placeholder).
 
     ``data`` is a read-only ``numpy.memmap`` when the pixels are stored uncompressed and
-    contiguously, else a numpy array. Raises :class:`ImageError` for a missing file, a file
-    that is not a TIFF, or a damaged or truncated one.
+    contiguously, else a numpy array. With ``lazy`` it is a dask array that reads only what is
+    indexed (uncompressed data by plain reads of the rows needed, compressed or tiled data
+    through tifffile's zarr view): no file is read in full, and no memory map keeps the pages
+    it touched resident; a damaged compressed part only fails when it is read. Raises
+    :class:`ImageError` for a missing file, a file that is not a TIFF, or a damaged or
+    truncated one.
     """
     path = Path(path)
-    raw = _load(path)
+    raw = _load(path, lazy)
     data, file_axes, spacing = _interpret(raw, axes, path.name)
     try:
         final_axes, source = resolve_axes(data.shape, axes=axes, file_axes=file_axes)
@@ -100,7 +107,7 @@ def _damaged(path: Path, why: object) -> ImageError:
     return ImageError(f"cannot read {path}: the TIFF file is damaged or truncated ({why})")
 
 
-def _load(path: Path) -> _RawTiff:
+def _load(path: Path, lazy: bool = False) -> _RawTiff:
     """Open the file and gather its metadata and pixels, turning failures into ImageError."""
     if not path.is_file():
         raise ImageError(f"image file not found: {path}")
@@ -108,7 +115,7 @@ def _load(path: Path) -> _RawTiff:
         try:
             with tifffile.TiffFile(path) as tif:
                 raw = _gather(tif)
-                raw.data = _read_array(path, tif)
+                raw.data = _read_array(path, tif, lazy)
         except tifffile.TiffFileError as err:
             if "not a TIFF" in str(err):
                 raise ImageError(f"{path} is not a TIFF file") from err
@@ -144,16 +151,87 @@ def _gather(tif: tifffile.TiffFile) -> _RawTiff:
     return raw
 
 
-def _read_array(path: Path, tif: tifffile.TiffFile) -> Any:
+def _read_array(path: Path, tif: tifffile.TiffFile, lazy: bool = False) -> Any:
     """Return the pixels of the first series: the one place that reads image data.
 
     A read-only ``numpy.memmap`` when the data are uncompressed and contiguous (nothing is read
-    until used), else the whole array. A lazy reader (``series.aszarr()``) belongs here.
+    until used), else the whole array. With ``lazy``, a dask array that reads what is indexed
+    on demand: uncompressed contiguous data by plain file reads of the rows needed (a memory
+    map would keep every page it touched resident), anything else through tifffile's zarr view.
     """
+    if lazy and importlib.util.find_spec("zarr") is not None:
+        series = tif.series[0]
+        if _whole_contiguous(path, series):
+            return _contiguous_array(path, series)
+        if series.dataoffset is None and series.nbytes > 0:
+            return _lazy_array(tif)
+        # empty or cut contiguous data: the eager path below says what is wrong
     try:
         return tifffile.memmap(path, series=0, mode="r")
     except ValueError:  # compressed, tiled, scattered, or the file is too short
         return tif.series[0].asarray()
+
+
+class _FileRows:
+    """Uncompressed contiguous pixels in a file: indexing reads only the rows it needs."""
+
+    def __init__(self, path: Path, offset: int, shape: tuple[int, ...], dtype: np.dtype):
+        self.path, self.offset = str(path), int(offset)
+        self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        ranges = [
+            range(*k.indices(n)) if isinstance(k, slice) else range(k, k + 1)
+            for k, n in zip(key, self.shape, strict=True)
+        ]
+        rows, columns = ranges[-2], ranges[-1]
+        out = np.empty([len(r) for r in ranges], self.dtype)
+        row_bytes = self.shape[-1] * self.dtype.itemsize
+        plane_strides = np.cumprod((1, *self.shape[-3::-1]))[::-1][1:] if self.ndim > 2 else []
+        with open(self.path, "rb", buffering=0) as handle:
+            for index in np.ndindex(*out.shape[:-2]):
+                plane = sum(int(ranges[d][i]) * int(plane_strides[d]) for d, i in enumerate(index))
+                start = self.offset + (plane * self.shape[-2] + rows.start) * row_bytes
+                count = (rows.stop - rows.start) if rows.step == 1 else (rows[-1] - rows.start + 1)
+                handle.seek(start)
+                buffer = np.frombuffer(handle.read(count * row_bytes), self.dtype)
+                block = buffer.reshape(count, self.shape[-1])[:: rows.step]
+                out[index] = block[:, columns.start : columns.stop : columns.step][: len(rows)]
+        return out
+
+
+def _whole_contiguous(path: Path, series: Any) -> bool:
+    """Uncompressed contiguous pixel data that the file holds completely."""
+    offset = series.dataoffset
+    return (
+        offset is not None
+        and series.nbytes > 0
+        and not series.levels[1:]
+        and offset + series.nbytes <= path.stat().st_size
+    )
+
+
+def _contiguous_array(path: Path, series: Any) -> Any:
+    """A dask array over :class:`_FileRows` (dask narrows each read to the indexed rows)."""
+    import dask.array as da
+
+    dtype = np.dtype(series.dtype).newbyteorder(series.parent.byteorder)
+    rows = _FileRows(path, series.dataoffset, tuple(series.shape), dtype)
+    chunks = (1,) * (rows.ndim - 2) + rows.shape[-2:]
+    return da.from_array(rows, chunks=chunks, asarray=False, fancy=False).astype(
+        dtype.newbyteorder("=")
+    )
+
+
+def _lazy_array(tif: tifffile.TiffFile) -> Any:
+    """The first series as a dask array over tifffile's zarr store (reopens the file itself)."""
+    import dask.array as da
+    import zarr
+
+    store = tif.series[0].aszarr(level=0)
+    return da.from_zarr(zarr.open_array(store, mode="r"))
 
 
 def _ratio(rational: Any) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +191,45 @@ def _write_atomic(path: Path, array: np.ndarray, options: dict[str, Any]) -> Non
         raise
     except (OSError, ValueError) as err:
         raise ImageError(f"cannot write {path}: {err}") from err
+
+
+def write_tiff_planes(
+    path: str | os.PathLike[str],
+    shape: tuple[int, ...],
+    axes: str,
+    spacing: Mapping[str, float],
+    dtype: np.dtype,
+    planes: Iterator[np.ndarray],
+) -> Path:
+    """Write a BigTIFF OME-TIFF plane by plane from ``planes`` (2D arrays in C order over the
+    axes before Y X), so that memory holds one plane at a time.
+
+    ``axes`` must have Y and X last; S is written as OME's modulo axis ``Q`` and, as in
+    :func:`write_tiff`, the exact axes are kept in the private tag, so :func:`read_tiff` reads
+    the same axes and pixel sizes back. Unlike :func:`write_tiff` this writes ``path`` directly
+    (the caller writes to a temporary name).
+    """
+    path = Path(path)
+    axes = validate_axes(axes, shape)
+    if axes[-2:] != "YX":
+        raise ImageError(f"cannot write {path} plane by plane: axes {axes} do not end in YX")
+    spacing = normalise_spacing(spacing, axes)
+    metadata: dict[str, Any] = {"axes": axes.replace("S", "Q")}
+    for axis in "XYZ":
+        if axis in spacing:
+            metadata[f"PhysicalSize{axis}"] = spacing[axis]
+            metadata[f"PhysicalSize{axis}Unit"] = "µm"
+    stored = {_TAG_KEY: 1, "axes": axes, "shape": list(shape), "spacing": spacing}
+    try:
+        with tifffile.TiffWriter(path, bigtiff=True, ome=True) as tif:
+            tif.write(
+                data=planes,
+                shape=tuple(shape),
+                dtype=np.dtype(dtype),
+                photometric="minisblack",
+                metadata=metadata,
+                extratags=[(AXES_TAG, "s", 0, json.dumps(stored), True)],
+            )
+    except OSError as err:
+        raise ImageError(f"cannot write {path}: {err.strerror or err}") from err
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +12,13 @@ import numpy as np
 from magicgui.widgets import Container, Label, PushButton
 from qtpy.QtWidgets import QVBoxLayout
 
+from ..blockwise import OUTPUT_KINDS, BlockPredictor, BlockProgress, BlockwiseResult, PredictionJob
 from ..channels import check_channel_count
 from ..config import PredictionConfig
 from ..errors import Cancelled, DeconoisingError
+from ..io.axes import AxesImage, from_canonical
 from ..io.bioimageio import ExportError, ExportProgress, export_steps
+from ..io.zarr_io import store_axes
 from ..metrics import psnr
 from ..prediction import PredictionProgress, PredictionResult, Predictor
 from ._axes import AxesField
@@ -49,6 +53,9 @@ __all__ = ["LOAD_FILE", "PredictionWidget", "scores_text"]
 
 #: Above this many pixels the PSNR is not recomputed in the GUI thread when the reference changes.
 SYNC_PSNR_PIXELS = 16_000_000
+#: Layers with more pixels than this, or not held in memory (dask, zarr), are predicted block by
+#: block into zarr stores in a folder the user picks, and shown lazily from there.
+LARGE_LAYER_PIXELS = 100_000_000
 
 
 @dataclass
@@ -57,6 +64,15 @@ class Prediction:
 
     result: PredictionResult
     scores: str
+    n2v: bool
+
+
+@dataclass
+class LargePrediction:
+    """What a block-wise prediction worker returns: where the outputs were written."""
+
+    result: BlockwiseResult
+    job: PredictionJob
     n2v: bool
 
 
@@ -72,10 +88,21 @@ class PredictionWidget(JobWidget):
 
     "Export to bioimage.io…" asks for a ``.zip`` name (:attr:`ask_export_path`, replaceable in
     tests) and writes the chosen model as a bioimage.io package in the worker.
+
+    A layer larger than :attr:`large_pixels` pixels, or one not held in memory (dask, zarr), is
+    predicted block by block (:class:`~napari_deconoising.blockwise.BlockPredictor`) into two
+    OME-Zarr stores, ``<layer>_denoised.zarr`` and ``<layer>_deconvolved.zarr``, in a folder
+    the user picks (:attr:`ask_output_folder`); replacing existing stores needs a confirmation
+    (:attr:`confirm_overwrite`). The output layers read the stores lazily. A cancelled or
+    failed run removes its stores.
     """
 
     #: ``ask_export_path(suggested)``: the package to write, or None when the user cancels.
     ask_export_path: Callable[[str], str | None]
+    #: ``ask_output_folder(title)``: the folder for a large layer's outputs, or None.
+    ask_output_folder: Callable[[str], str | None]
+    #: ``confirm_overwrite(paths)``: whether existing outputs may be replaced.
+    confirm_overwrite: Callable[[list[Path]], bool]
 
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
@@ -104,6 +131,9 @@ class PredictionWidget(JobWidget):
             "ilastik and bioimageio.core"
         )
         self.ask_export_path = lambda suggested: ask_package_path(self, suggested)
+        self.ask_output_folder = lambda title: _ask_folder(self, title)
+        self.confirm_overwrite = lambda paths: _confirm_overwrite(self, paths)
+        self.large_pixels = LARGE_LAYER_PIXELS
         self.tile = setting_box(PredictionConfig, "tile", "tile (px)", step=16)
         self.overlap = setting_box(PredictionConfig, "overlap", "overlap (px)")
         self.reference = self._layers.combo(
@@ -192,6 +222,9 @@ class PredictionWidget(JobWidget):
             (None, "") if reference is None else (reference.data, reference.name)
         )
         self._last_progress = None
+        if self._is_large(image):
+            self._start_large(image, layer, model, path, config)
+            return
         self._run_layer = layer
         self.jobs.start(
             _predict,
@@ -206,8 +239,67 @@ class PredictionWidget(JobWidget):
             on_done=self._on_done,
         )
 
+    def _is_large(self, image: AxesImage) -> bool:
+        in_memory = isinstance(image.data, np.ndarray)
+        return not in_memory or math.prod(image.shape) > self.large_pixels
+
+    def _start_large(self, image: AxesImage, layer, model, path, config) -> None:
+        """Ask for a folder (and, for existing outputs, a confirmation), then predict to disk."""
+        folder = self.ask_output_folder(f"Folder for the outputs of '{layer.name}'")
+        if not folder:
+            self.status.value = "No folder chosen; nothing was run."
+            return
+        stem = safe_stem(layer.name)
+        outputs = [Path(folder) / f"{stem}_{kind}.zarr" for kind in OUTPUT_KINDS]
+        existing = [p for p in outputs if p.exists()]
+        if existing and not self.confirm_overwrite(existing):
+            self.status.value = "Kept the existing outputs; nothing was run."
+            return
+        self._run_layer = layer
+        self.jobs.start(
+            _predict_large,
+            PredictionJob(image, *outputs),
+            model,
+            path,
+            config,
+            bool(existing),
+            status=f"Running on '{layer.name}', writing to {folder}…",
+            on_event=self._on_event,
+            on_done=self._on_large_done,
+        )
+
+    def _on_large_done(self, outcome: Outcome) -> None:
+        if not isinstance(outcome, Finished):
+            return
+        import dask.array as da
+
+        raw = self.raw = self._run_layer
+        prediction: LargePrediction = outcome.value
+        image = prediction.job.image
+        kinds = ["denoised"] if prediction.n2v else list(OUTPUT_KINDS)
+        self.outputs = []
+        for kind in kinds:
+            store = da.from_zarr(str(prediction.job.outputs[kind] / "0"))
+            data = from_canonical(store, store_axes(image.axes), image.axes)
+            self.outputs.append(show_output(self.viewer, raw, f"{raw.name} {kind}", data))
+        self.jobs.complete(f"done in {prediction.result.seconds:.1f} s")
+        folder = prediction.job.denoised.parent
+        self.status.value = (
+            "Added "
+            + " and ".join(f"'{layer.name}'" for layer in self.outputs)
+            + f", read from {folder}"
+        )
+        self.scores.value = ""
+        for warning in prediction.result.warnings:
+            notify_warning(warning)
+            self.status.value += f". Warning: {warning}"
+
     def _on_event(self, event: Any) -> None:
-        if isinstance(event, PredictionProgress):
+        if isinstance(event, BlockProgress):
+            done = event.progress
+            eta = event.elapsed_s * (1 - done) / done if done > 0 else None
+            self.jobs.show_progress(done, f"block {event.blocks_done}/{event.blocks_total}", eta)
+        elif isinstance(event, PredictionProgress):
             self._last_progress = event
             done = event.progress
             eta = event.elapsed_s * (1 - done) / done if done > 0 else None
@@ -374,6 +466,36 @@ def _export(job: Job, model, path, out_path: str, overwrite: bool):
         raise ExportError(f"bioimage.io export failed: {type(err).__name__}: {err}") from err
     finally:
         steps.close()
+
+
+def _ask_folder(parent: Any, title: str) -> str | None:
+    from qtpy.QtWidgets import QFileDialog
+
+    return QFileDialog.getExistingDirectory(parent, title, str(models_folder().parent)) or None
+
+
+def _confirm_overwrite(parent: Any, paths: list[Path]) -> bool:
+    from qtpy.QtWidgets import QMessageBox
+
+    names = "\n".join(str(p) for p in paths)
+    answer = QMessageBox.question(parent, "Replace outputs?", f"Replace\n{names}?")
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def _predict_large(
+    job: Job, prediction: PredictionJob, model, path, config: PredictionConfig, overwrite: bool
+):
+    """Worker: load the model if needed and predict block by block into zarr stores; a stop
+    removes what was written."""
+    model = yield from load_if_needed(model, path)
+    predictor = BlockPredictor(model, config, overwrite=overwrite)
+    job.bind(predictor.cancel)
+    for item in predictor.run([prediction]):
+        job.raise_if_stopped()
+        if isinstance(item, BlockwiseResult):
+            return LargePrediction(item, prediction, model.is_n2v)
+        yield item
+    raise RuntimeError("prediction produced no result")  # pragma: no cover
 
 
 def _predict(job: Job, image, model, path, config: PredictionConfig, truth, reference_name: str):
