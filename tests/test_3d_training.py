@@ -331,3 +331,33 @@ def test_3d_training_is_reproducible(volume):
         runs.append([e.train_loss for e in trainer.run() if isinstance(e, TrainingStep)])
     assert runs[0] == runs[1]
     torch.testing.assert_close(torch.tensor(runs[0]), torch.tensor(runs[1]))
+
+
+def test_cli_resamples_a_psf_recorded_at_another_voxel_size(tmp_path):
+    from napari_deconoising.psf import load_psf, match_voxel_size
+
+    tifffile.imwrite(
+        tmp_path / "stack.tif",
+        noisy_volume().astype(np.uint16),
+        imagej=True,
+        metadata={"axes": "ZYX", "spacing": 0.3, "unit": "um"},
+        resolution=(10, 10),
+    )
+    fine = gaussian_psf_3d(2.0, 2.0, half=6)  # recorded at half the stack's voxel size
+    tifffile.imwrite(
+        tmp_path / "psf.tif",
+        fine,
+        imagej=True,
+        metadata={"axes": "ZYX", "spacing": 0.15, "unit": "um"},
+        resolution=(20, 20),
+    )
+    model = tmp_path / "m.pt"
+    arguments = ["train", str(tmp_path / "stack.tif"), "--psf", str(tmp_path / "psf.tif")]
+    arguments += ["--out", str(model), "--steps", "1", "--patch-size", "16"]
+    assert main([*arguments, "--patch-size-z", "8", "--start-filters", "4"]) == 0
+    expected = match_voxel_size(
+        load_psf(tmp_path / "psf.tif", spatial_dims=3), (0.15, 0.05, 0.05), (0.3, 0.1, 0.1)
+    )
+    saved = load_model(model).psf
+    assert saved.shape == expected.shape and saved.shape[1] < fine.shape[1]
+    np.testing.assert_allclose(saved, expected, atol=1e-6)

@@ -358,7 +358,10 @@ def _prepare_3d(kernel: np.ndarray, shape: tuple[int, ...], crop: bool) -> np.nd
     if not total > 0:
         raise PSFError("the PSF sums to zero; a PSF must have a positive sum")
     smooth = ndimage.gaussian_filter(kernel, 1.0, mode="nearest")
-    peak = _peak_voxel(smooth, _robust_spread(_border(raw)))
+    # The noise: what light smoothing removes from the border (a computed PSF's smooth tail,
+    # which may fill a small stack's border, is no noise).
+    noise = _robust_spread(_border(raw - ndimage.gaussian_filter(raw, 1.0, mode="nearest")))
+    peak = _peak_voxel(smooth, noise)
     if measured:
         kernel = _bead_support(kernel, smooth, peak)
     kernel = _centre_3d(kernel / kernel.sum(), peak)

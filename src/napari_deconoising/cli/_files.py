@@ -20,7 +20,6 @@ import numpy as np
 from ..errors import ImageError
 from ..files import give_default_mode
 from ..io import AXES, AxesImage, default_axes_message, read_tiff, write_tiff
-from ..psf import load_psf
 from ._output import say
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -52,11 +51,6 @@ def read_input(path: str | Path, axes: str | None = None, *, command: str) -> Ax
         note = default_axes_message(image.shape, image.axes)
         say(command, f"note: {Path(path).name}: {note}")
     return image
-
-
-def read_psf(path: str | Path) -> np.ndarray:
-    """Read a PSF file (2D, or the brightest plane of a stack), checked and normalised."""
-    return load_psf(path)
 
 
 def check_outputs(

@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         raise DeconoisingError("--n2v cannot change a model's mode; drop it to continue --init")
     images = [read_input(path, args.axes, command=args.command) for path in args.images]
     init = None if args.init is None else load_model(args.init)
-    psfs = _psfs(args)
+    psfs = _psfs(args, images[0].spacing)
     mode = resolve_mode(args.mode or "auto", images, psfs, init)
     trainer = Trainer(images, psfs, training_config(args, mode), args.out, init=init)
     finished = train_until_stopped(trainer, Progress("training", enabled=not args.json))
@@ -211,11 +211,18 @@ def training_printer(progress: Progress) -> Callable[[TrainingEvent], None]:
     return show
 
 
-def _psfs(args: argparse.Namespace) -> np.ndarray | list[np.ndarray] | None:
-    """The PSF for all channels (one given), one per channel (several), or None for N2V."""
+def _psfs(
+    args: argparse.Namespace, spacing: dict[str, float]
+) -> np.ndarray | list[np.ndarray] | None:
+    """The PSF for all channels (one given), one per channel (several), or None for N2V.
+
+    PSF files that record their voxel size are resampled to the image's (``spacing``, µm per
+    axis) when it is known."""
     if args.psf is not None:
         # 2D files stay 2D and stacks stay 3D: the mode decides how a 3D PSF is used
-        psfs = [load_psf(path, spatial_dims=None) for path in args.psf]
+        voxel = [spacing.get(axis) for axis in "ZYX"]
+        voxel_um = voxel if all(v is not None for v in voxel[1:]) else None
+        psfs = [load_psf(path, spatial_dims=None, voxel_size_um=voxel_um) for path in args.psf]
     elif args.psf_sigma is not None:
         psfs = [gaussian_psf(sigma) for sigma in args.psf_sigma]
     else:

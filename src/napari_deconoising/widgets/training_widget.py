@@ -361,8 +361,7 @@ class TrainingWidget(JobWidget):
             self.jobs.status.value = (
                 f"Training on {event.device}: {networks}{event.parameters:,} parameters, "
                 f"{event.train_frames} training and {event.validation_frames} validation "
-                f"frames{per_channel}{going_on}"
-                + "".join(f"; {note}" for note in event.notes)
+                f"frames{per_channel}{going_on}" + "".join(f"; {note}" for note in event.notes)
             )
             if event.first_step:
                 self.loss_plot.mark(event.first_step)
