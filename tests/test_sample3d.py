@@ -6,13 +6,14 @@ from scipy import ndimage
 
 from napari_deconoising import ImageError, PSFError, psnr
 from napari_deconoising.baselines import (
-    FFTConvolver,
+    PSFBlur,
     best_gaussian_filter,
     best_richardson_lucy,
     richardson_lucy,
 )
+from napari_deconoising.convolution import blur
 from napari_deconoising.psf import gaussian_psf, gaussian_psf_3d, widefield_psf_3d
-from napari_deconoising.sample_data import convolve_reflect, make_zstack_sample, zstack_object
+from napari_deconoising.sample_data import make_zstack_sample, zstack_object
 
 SMALL = {"shape": (12, 48, 48), "seed": 2}
 
@@ -29,7 +30,7 @@ def test_zstack_has_its_truths_psf_and_voxel_size(sample):
     assert sample.psf_model == "widefield"
     np.testing.assert_array_equal(sample.psf, widefield_psf_3d(1.1, 520, 100, 250))
     # blurred truth = sharp object blurred with the returned PSF, photons at its brightest point
-    expected = convolve_reflect(sample.sharp.astype(np.float64) - sample.offset, sample.psf)
+    expected = blur(sample.sharp.astype(np.float64) - sample.offset, sample.psf)
     np.testing.assert_allclose(sample.blurred - sample.offset, expected, rtol=1e-4, atol=1e-3)
     assert sample.blurred.max() - sample.offset == pytest.approx(sample.photons, rel=1e-5)
     assert sample.blurred.min() >= sample.offset
@@ -75,11 +76,11 @@ def test_bad_sample_settings(settings, message):
 
 
 @pytest.mark.parametrize("ndim", [2, 3])
-def test_fft_convolver_matches_scipy_with_reflected_borders(ndim):
+def test_psf_blur_matches_scipy_with_reflected_borders(ndim):
     rng = np.random.default_rng(ndim)
     image = rng.random((9, 20, 17)[-ndim:])
     kernel = rng.random((5, 7, 3)[-ndim:])
-    convolver = FFTConvolver(image.shape, kernel)
+    convolver = PSFBlur(image.shape, kernel)
     np.testing.assert_allclose(
         convolver.convolve(image), ndimage.convolve(image, kernel, mode="mirror"), atol=1e-10
     )
@@ -94,7 +95,7 @@ def test_richardson_lucy_gets_closer_to_the_sharp_truth_in_3d():
     sharp[3:9:2, 8:24:5, 8:24:4] = 2000.0  # bright points a few voxels apart
     sharp += 1.0
     psf = gaussian_psf_3d(1.2, 1.5)
-    blurred = convolve_reflect(sharp, psf)
+    blurred = blur(sharp, psf)
     noisy = rng.poisson(blurred) + 100.0
     result = best_richardson_lucy(noisy, psf, sharp + 100, max_iterations=60, offset=100)
     assert result.iterations > 1
@@ -109,7 +110,7 @@ def test_richardson_lucy_works_in_2d_and_refuses_a_psf_of_other_dimensions():
     sharp = np.zeros((32, 32))
     sharp[8:24:6, 8:24:6] = 40.0
     psf = gaussian_psf(1.5)
-    blurred = convolve_reflect(sharp, psf)
+    blurred = blur(sharp, psf)
     deconvolved = richardson_lucy(blurred, psf, 30)
     assert psnr(sharp, deconvolved) > psnr(sharp, blurred) + 3
     with pytest.raises(PSFError, match="3D PSF"):

@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import fft, ndimage
+from scipy import ndimage
 
+from .convolution import blur
 from .errors import ImageError, PSFError
 from .metrics import psnr
 
@@ -20,60 +21,24 @@ from .metrics import psnr
 RL_FLOOR = 1e-6
 
 
-class FFTConvolver:
-    """Convolution with one fixed PSF by FFT on an image of one fixed shape, reflected borders.
-
-    ``convolve`` and ``correlate`` (the convolution with the mirrored PSF, the adjoint) return
-    arrays of the image's shape; the PSF's transform is computed once.
-    """
+class PSFBlur:
+    """Blurring with one fixed PSF and its adjoint (the mirrored PSF), borders reflected,
+    through the engine's convolution (:func:`~napari_deconoising.convolution.blur`)."""
 
     def __init__(self, shape: Sequence[int], psf: np.ndarray):
         kernel = np.asarray(psf, dtype=np.float64)
         if kernel.ndim != len(shape):
             raise PSFError(f"a {kernel.ndim}D PSF cannot blur a {len(shape)}D image")
-        self.shape = tuple(int(side) for side in shape)
-        self.pads = [(side // 2, side // 2) for side in kernel.shape]
-        padded = [
-            length + 2 * half for length, (half, _) in zip(self.shape, self.pads, strict=True)
-        ]
-        self.fft_shape = [
-            fft.next_fast_len(length + side - 1, real=True)
-            for length, side in zip(padded, kernel.shape, strict=True)
-        ]
-        self.axes = tuple(range(kernel.ndim))
-        self.kernel_shape = kernel.shape
-        self.transform = fft.rfftn(kernel, self.fft_shape, axes=self.axes)
-        self.mirrored = fft.rfftn(
-            kernel[(slice(None, None, -1),) * kernel.ndim], self.fft_shape, axes=self.axes
-        )
+        self.psf = kernel
+        self.mirrored = np.ascontiguousarray(kernel[(slice(None, None, -1),) * kernel.ndim])
 
     def convolve(self, image: np.ndarray) -> np.ndarray:
         """``image`` convolved with the PSF (borders reflected), same shape."""
-        return self._apply(image, self.transform)
+        return blur(image, self.psf)
 
     def correlate(self, image: np.ndarray) -> np.ndarray:
         """``image`` convolved with the mirrored PSF (the adjoint of :meth:`convolve`)."""
-        return self._apply(image, self.mirrored)
-
-    def _apply(self, image: np.ndarray, transform: np.ndarray) -> np.ndarray:
-        mode = (
-            "reflect"
-            if all(h < n for (h, _), n in zip(self.pads, self.shape, strict=True))
-            else "edge"
-        )
-        padded = np.pad(image, self.pads, mode=mode)
-        full = fft.irfftn(
-            fft.rfftn(padded, self.fft_shape, axes=self.axes) * transform,
-            self.fft_shape,
-            axes=self.axes,
-        )
-        starts = [2 * half for half, _ in self.pads]
-        return full[
-            tuple(
-                slice(start, start + length)
-                for start, length in zip(starts, self.shape, strict=True)
-            )
-        ]
+        return blur(image, self.mirrored)
 
 
 @dataclass
@@ -103,7 +68,7 @@ def richardson_lucy(
     iteration. Borders are reflected.
     """
     data = _photons(image, psf, offset)
-    convolver = FFTConvolver(data.shape, psf)
+    convolver = PSFBlur(data.shape, psf)
     estimate = np.full(data.shape, max(float(data.mean()), RL_FLOOR))
     for iteration in range(1, iterations + 1):
         blurred = np.maximum(convolver.convolve(estimate), RL_FLOOR)
@@ -128,7 +93,7 @@ def best_richardson_lucy(
     if max_iterations < 1:
         raise ValueError("max_iterations must be >= 1")
     data = _photons(image, psf, offset)
-    convolver = FFTConvolver(data.shape, psf)
+    convolver = PSFBlur(data.shape, psf)
     estimate = np.full(data.shape, max(float(data.mean()), RL_FLOOR))
     trace: list[float] = []
     best = (-np.inf, 0, estimate)

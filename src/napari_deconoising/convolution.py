@@ -57,6 +57,13 @@ def convolve(
     return (F.conv2d if dims == 2 else F.conv3d)(padded, kernel)
 
 
+def blur(image: np.ndarray, psf: np.ndarray) -> np.ndarray:
+    """:func:`convolve` for numpy arrays (2D or 3D, computed in float64): ``image`` convolved
+    with ``psf``, same shape, borders reflected (for sample data and classical baselines)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64))[None, None]
+    return convolve(tensor, psf_tensor(psf).double())[0, 0].numpy()
+
+
 def fft_is_cheaper(image_shape: tuple[int, ...], kernel_shape: tuple[int, ...]) -> bool:
     """Whether FFT convolution of an image of ``image_shape`` with a kernel of ``kernel_shape``
     costs less than direct convolution (multiply-adds vs. ``FFT_COST_FACTOR * n log2 n``)."""

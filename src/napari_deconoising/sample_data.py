@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from .convolution import blur
 from .psf import gaussian_psf
 
 
@@ -139,7 +140,7 @@ def make_zstack_sample(
     model = psf_model if psf_model == "gaussian" or _has_psfmodels() else "gaussian"
     make = widefield_psf_3d if model == "widefield" else gaussian_psf_3d_from_optics
     psf = make(*optics)
-    blurred_obj = np.clip(convolve_reflect(obj, psf), 0, None)
+    blurred_obj = np.clip(blur(obj, psf), 0, None)
     scale = photons / blurred_obj.max()
     expected = blurred_obj * scale
     noisy = rng.poisson(expected).astype(np.float64)
@@ -190,19 +191,6 @@ def _blur_um(volume: np.ndarray, voxel_size_um, sigma_um: float) -> np.ndarray:
     return ndimage.gaussian_filter(
         volume, [sigma_um / size for size in voxel_size_um], mode="constant"
     )
-
-
-def convolve_reflect(volume: np.ndarray, psf: np.ndarray) -> np.ndarray:
-    """``volume`` convolved with ``psf`` (FFT), with reflected borders, same shape."""
-    from scipy.signal import fftconvolve
-
-    pads = [(side // 2, side // 2) for side in psf.shape]
-    padded = np.pad(volume, pads, mode="reflect" if _fits(volume, psf) else "edge")
-    return fftconvolve(padded, psf.astype(np.float64), mode="valid")
-
-
-def _fits(volume: np.ndarray, psf: np.ndarray) -> bool:
-    return all(side // 2 < length for side, length in zip(psf.shape, volume.shape, strict=True))
 
 
 def _filaments(shape, voxel, extent, density, rng) -> np.ndarray:
