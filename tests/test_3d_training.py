@@ -194,10 +194,10 @@ def test_z_patch_is_clipped_to_short_stacks_with_a_note():
     assert started.notes == tuple(trainer.notes)
 
 
-def test_z_patch_grows_to_twice_the_psf_depth(volume):
-    trainer = Trainer(volume, gaussian_psf_3d(3, half=2), tiny_config(patch_size_z=8))
-    assert trainer.config.patch_size_z == 10  # 5 planes: twice that, within the 12-plane stack
-    assert trainer.notes[0].startswith("Z patch enlarged from 8 to 10 planes")
+def test_z_patch_grows_to_three_times_the_psf_depth(volume):
+    trainer = Trainer(volume, gaussian_psf_3d(3, half=1), tiny_config(patch_size_z=8))
+    assert trainer.config.patch_size_z == 9  # 3 planes: three times that, within 12 planes
+    assert trainer.notes[0].startswith("Z patch enlarged from 8 to 9 planes")
 
 
 @pytest.mark.parametrize(
