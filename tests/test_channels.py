@@ -158,3 +158,18 @@ def test_a_channel_of_a_multi_channel_model_is_the_model_of_that_channel_alone(t
     list(alone.run())
     for name, value in alone.model.network.state_dict().items():
         assert torch.equal(both.model.channels[1].network.state_dict()[name], value)
+
+
+def test_frames_are_cut_along_y_and_x_whatever_their_place_in_the_axes():
+    from napari_deconoising.channels import channel_frames, merge_channels
+
+    data = np.random.default_rng(3).random((20, 24, 3, 2)).astype(np.float32)  # Y X T C
+    image = AxesImage(data, "YXTC")
+    stacks = channel_frames(image)
+    assert [s.shape for s in stacks] == [(3, 20, 24), (3, 20, 24)]
+    np.testing.assert_array_equal(stacks[1][2], data[:, :, 2, 1])
+    np.testing.assert_array_equal(merge_channels(stacks, image), data)
+    single = AxesImage(data[..., 0], "YXT")
+    (frames,) = channel_frames(single)
+    np.testing.assert_array_equal(frames[1], data[:, :, 1, 0])
+    np.testing.assert_array_equal(merge_channels([frames], single), data[..., 0])

@@ -51,12 +51,13 @@ def as_axes_image(image: Any, axes: str | None = None, name: str = "image") -> A
 
 
 def _channel_first(image: AxesImage) -> tuple[Any, str]:
-    """The data with C first (a length-1 C added when missing) and the other axes after it."""
+    """The data with C first (a length-1 C added when missing), then the axes that number
+    frames in the input's order, then Y and X (whatever order the input had them in)."""
     data, axes = image.data, image.axes
     if "C" not in axes:
-        return data[None], "C" + axes
-    order = [axes.index("C"), *(i for i, a in enumerate(axes) if a != "C")]
-    return np.transpose(data, order), "C" + axes.replace("C", "")
+        data, axes = data[None], "C" + axes
+    moved = "C" + "".join(a for a in axes if a not in "CYX") + "YX"
+    return np.transpose(data, [axes.index(a) for a in moved]), moved
 
 
 def channel_frames(image: AxesImage) -> list[np.ndarray]:
@@ -116,9 +117,8 @@ def merge_channels(stacks: Sequence[np.ndarray], image: AxesImage) -> np.ndarray
     channel_shape = tuple(sizes[a] for a in axes[1:])
     merged = np.stack([np.asarray(s).reshape(channel_shape) for s in stacks])
     if "C" not in image.axes:
-        return merged[0]
-    order = [axes.index(a) for a in image.axes]
-    return np.transpose(merged, order)
+        merged, axes = merged[0], axes[1:]
+    return np.transpose(merged, [axes.index(a) for a in image.axes])
 
 
 def check_channel_count(n_model: int, image: AxesImage) -> None:
