@@ -43,6 +43,7 @@ from .bundle import ChannelModels, DecoNoisingModel, load_model
 from .channels import check_channel_count, pixel_size_warning
 from .config import PredictionConfig, _Config, setting
 from .errors import Cancelled, ConfigError, DeconoisingError, ImageError
+from .files import check_writable_folder
 from .io.axes import AxesImage, from_canonical
 from .io.zarr_io import create_zarr, is_complete, is_zarr_path, mark_complete, store_axes
 
@@ -258,19 +259,9 @@ def check_output_paths(jobs: Sequence[PredictionJob], overwrite: bool = False) -
                 raise ImageError(
                     f"{path} exists; choose another name or allow overwriting (--overwrite)"
                 )
-            _check_writable_folder(path)
+            check_writable_folder(path)
             checked.append(path)
     return checked
-
-
-def _check_writable_folder(path: Path) -> None:
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ImageError(f"cannot write {path}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ImageError(f"cannot write {path}: no permission to write in {folder}")
 
 
 def remove_path(path: Path) -> None:

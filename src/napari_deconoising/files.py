@@ -39,3 +39,17 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_writable_folder(path: Path) -> None:
+    """The nearest existing folder above ``path`` must be a folder we may write in; else
+    :class:`~napari_deconoising.errors.ImageError` says so."""
+    from .errors import ImageError
+
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ImageError(f"cannot write {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ImageError(f"cannot write {path}: no permission to write in {folder}")

@@ -119,9 +119,9 @@ class Trainer:
         #: What the user should know about how the data is used (e.g. a clipped Z patch).
         self.notes: list[str] = []
         if self.mode == "3d":
-            self.channel_frames = _volumes_per_channel(self.images)
+            self.channel_frames = _per_channel(self.images, channel_volumes)
         else:
-            self.channel_frames = _frames_per_channel(self.images)
+            self.channel_frames = _per_channel(self.images, channel_frames)
         if self.init is not None:
             check_continuation(self.init, len(self.channel_frames))
         self.psfs = _checked_psfs(psf, len(self.channel_frames), self.config)
@@ -420,7 +420,11 @@ def _axes_images(images: Images, axes: str | None) -> list[AxesImage]:
     return [as_axes_image(item, axes, name) for item, name in zip(items, names, strict=True)]
 
 
-def _frames_per_channel(images: list[AxesImage]) -> list[list[np.ndarray]]:
+def _per_channel(
+    images: list[AxesImage], split: Callable[[AxesImage], list[np.ndarray]]
+) -> list[list[np.ndarray]]:
+    """Per channel, the frames (``split=channel_frames``) or volumes (``channel_volumes``) of
+    every image; images with different channel counts are refused."""
     counts = {image.n_channels for image in images}
     if len(counts) > 1:
         raise ImageError(
@@ -430,22 +434,7 @@ def _frames_per_channel(images: list[AxesImage]) -> list[list[np.ndarray]]:
         )
     per_channel: list[list[np.ndarray]] = [[] for _ in range(counts.pop())]
     for image in images:
-        for channel, stack in enumerate(channel_frames(image)):
-            per_channel[channel].extend(stack)
-    return per_channel
-
-
-def _volumes_per_channel(images: list[AxesImage]) -> list[list[np.ndarray]]:
-    counts = {image.n_channels for image in images}
-    if len(counts) > 1:
-        raise ImageError(
-            "the training images have different channel counts ("
-            + ", ".join(image.describe() for image in images)
-            + "); train on images with the same channels"
-        )
-    per_channel: list[list[np.ndarray]] = [[] for _ in range(counts.pop())]
-    for image in images:
-        for channel, stack in enumerate(channel_volumes(image)):
+        for channel, stack in enumerate(split(image)):
             per_channel[channel].extend(stack)
     return per_channel
 

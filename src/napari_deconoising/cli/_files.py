@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImageError
-from ..files import give_default_mode
+from ..files import check_writable_folder, give_default_mode
 from ..io import AXES, AxesImage, default_axes_message, read_tiff, write_tiff
 from ._output import say
 
@@ -77,20 +77,9 @@ def check_outputs(
             raise ImageError(
                 f"{path} exists; choose another name or allow overwriting (--overwrite)"
             )
-        _check_folder(path)
+        check_writable_folder(path)
         checked.append(path)
     return checked
-
-
-def _check_folder(path: Path) -> None:
-    """The nearest existing folder above ``path`` must be a folder we may write in."""
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ImageError(f"cannot write {path}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ImageError(f"cannot write {path}: no permission to write in {folder}")
 
 
 def write_outputs(
