@@ -69,14 +69,11 @@ def make_sample(
     obj = cell_walls(shape, cell_size, rng)
     psf = gaussian_psf(psf_sigma)
     blurred_obj = ndimage.convolve(obj, psf.astype(np.float64), mode="reflect")
-    scale = photons / blurred_obj.max()
-    expected = blurred_obj * scale
-    noisy = rng.poisson(np.broadcast_to(expected, (n_frames, *shape))).astype(np.float64)
-    noisy += rng.normal(0, read_noise, noisy.shape) + offset
+    noisy, blurred, sharp = _recorded(obj, blurred_obj, photons, read_noise, offset, rng, n_frames)
     return SyntheticSample(
-        noisy=noisy.astype(np.float32),
-        blurred=(expected + offset).astype(np.float32),
-        sharp=(obj * scale + offset).astype(np.float32),
+        noisy=noisy,
+        blurred=blurred,
+        sharp=sharp,
         psf=psf,
         offset=offset,
         photons=photons,
@@ -141,14 +138,11 @@ def make_zstack_sample(
     make = widefield_psf_3d if model == "widefield" else gaussian_psf_3d_from_optics
     psf = make(*optics)
     blurred_obj = np.clip(blur(obj, psf), 0, None)
-    scale = photons / blurred_obj.max()
-    expected = blurred_obj * scale
-    noisy = rng.poisson(expected).astype(np.float64)
-    noisy += rng.normal(0, read_noise, noisy.shape) + offset
+    noisy, blurred, sharp = _recorded(obj, blurred_obj, photons, read_noise, offset, rng)
     return ZStackSample(
-        noisy=noisy.astype(np.float32),
-        blurred=(expected + offset).astype(np.float32),
-        sharp=(obj * scale + offset).astype(np.float32),
+        noisy=noisy,
+        blurred=blurred,
+        sharp=sharp,
         psf=psf,
         voxel_size_um=voxel,
         offset=offset,
@@ -262,3 +256,24 @@ def _check_zstack_settings(shape, structures, psf_model) -> None:
         raise ImageError(f"structures must be among {', '.join(STRUCTURES)}, got {structures}")
     if psf_model not in ("widefield", "gaussian"):
         raise ImageError(f"psf_model must be 'widefield' or 'gaussian', got {psf_model!r}")
+
+
+def _recorded(
+    obj: np.ndarray,
+    blurred_obj: np.ndarray,
+    photons: float,
+    read_noise: float,
+    offset: float,
+    rng: np.random.Generator,
+    n_frames: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a camera records of ``blurred_obj`` scaled to ``photons`` at its peak: (noisy,
+    blurred truth, sharp truth) in camera counts, float32. Poisson shot noise and Gaussian read
+    noise on ``offset``; ``n_frames`` independent frames of a 2D image, or one recording."""
+    scale = photons / blurred_obj.max()
+    expected = blurred_obj * scale
+    shape = expected.shape if n_frames is None else (n_frames, *expected.shape)
+    noisy = rng.poisson(np.broadcast_to(expected, shape)).astype(np.float64)
+    noisy += rng.normal(0, read_noise, noisy.shape) + offset
+    blurred = (expected + offset).astype(np.float32)
+    return noisy.astype(np.float32), blurred, (obj * scale + offset).astype(np.float32)
