@@ -18,6 +18,7 @@ from .config import TrainingConfig
 from .convolution import psf_tensor
 from .devices import autocast, network_input, place_network
 from .images import estimate_offset
+from .lazy_frames import BlockCacheSampler, LazyFrame, block_statistics, is_lazy, validation_blocks
 from .losses import deconoising_loss
 from .masking import blind_spot_mask
 from .sampling import PatchSampler, initialise_network, run_generator, set_learning_rate
@@ -34,6 +35,13 @@ def _mean_and_std(frames: list[np.ndarray]) -> tuple[float, float]:
     mean = sum(float(f.sum(dtype=np.float64)) for f in frames) / count
     variance = sum(float(((f - mean) ** 2).sum(dtype=np.float64)) for f in frames) / count
     return mean, variance**0.5
+
+
+def _rows(frame: Any, start: int, stop: int) -> Any:
+    """Rows ``start`` to ``stop`` (along Y) of a frame or volume, in memory or streamed."""
+    if isinstance(frame, LazyFrame):
+        return frame.region(frame.ndim - 2, start, stop)
+    return frame[..., start:stop, :]
 
 
 class ChannelSession:
@@ -60,19 +68,20 @@ class ChannelSession:
         self.patch = patch if pooling is None else (config.patch_size_z, patch)
         self.patch_pixels = patch * patch * (1 if pooling is None else config.patch_size_z)
         self.generator = run_generator(seed)
-        if init is not None:
-            self.normalisation = init.normalisation
-        else:
-            mean, std = _mean_and_std(frames)
-            self.normalisation = Normalisation(mean, max(std, 1e-6), estimate_offset(frames))
+        #: Whether the frames are read from disk through a bounded cache (large images).
+        self.streamed = is_lazy(frames)
+        self.normalisation = self._normalisation(frames, init)
         train_frames, validation_frames, self.validation = self._split(frames)
-        # Frames stay in host memory; only each batch of patches travels to the device.
-        self.train_frames = [self._normalised(f) for f in train_frames]
-        self.validation_frames = [self._normalised(f) for f in validation_frames]
-        self.sampler = PatchSampler(
-            self.train_frames, self.patch, self.generator, config.augment, device
-        )
-        self.pixels = sum(f.numel() for f in self.train_frames)
+        if self.streamed:
+            self._stream(train_frames, validation_frames)
+        else:
+            # Frames stay in host memory; only each batch of patches travels to the device.
+            self.train_frames = [self._normalised(f) for f in train_frames]
+            self.validation_frames = [self._normalised(f) for f in validation_frames]
+            self.sampler = PatchSampler(
+                self.train_frames, self.patch, self.generator, config.augment, device
+            )
+            self.pixels = sum(f.numel() for f in self.train_frames)
         self.widths = None if init is None else list(init.network.widths)
         network = initialise_network(self._empty_network(), self.generator)
         if init is not None:
@@ -83,6 +92,42 @@ class ChannelSession:
         self.validation_batches = self._validation_set()
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_loss = math.inf
+
+    def _normalisation(self, frames: list[Any], init: DecoNoisingModel | None) -> Normalisation:
+        """The model's (when continuing), else from all pixels, or from sampled blocks of
+        streamed frames."""
+        if init is not None:
+            return init.normalisation
+        if self.streamed:
+            mean, std, offset = block_statistics(frames, self._patch_shape, self.generator)
+        else:
+            (mean, std), offset = _mean_and_std(frames), estimate_offset(frames)
+        return Normalisation(mean, max(std, 1e-6), offset)
+
+    @property
+    def _patch_shape(self) -> tuple[int, ...]:
+        patch = self.config.patch_size
+        return (patch, patch) if self.pooling is None else (self.config.patch_size_z, patch, patch)
+
+    def _stream(self, train_frames: list[LazyFrame], validation_frames: list[LazyFrame]) -> None:
+        """Sample training patches through a bounded cache of blocks; validate on a fixed set
+        of blocks read once from the held-out frames (or strips)."""
+        config, shape = self.config, self._patch_shape
+        self.sampler = BlockCacheSampler(
+            train_frames,
+            self.patch,
+            self.generator,
+            self.normalisation.normalise,
+            config.cache_mb * 2**20,
+            config.augment,
+            self.device,
+        )
+        held = validation_frames or train_frames
+        blocks = validation_blocks(held, shape, self.generator)
+        self.validation_frames = [self._normalised(b) for b in blocks] if validation_frames else []
+        self.train_frames = train_frames
+        self._validation_fallback = [self._normalised(b) for b in blocks]
+        self.pixels = sum(f.size for f in train_frames)
 
     def _empty_network(self) -> UNet:
         return empty_unet(self.config.network, self.widths, self.spatial_dims, self.pooling)
@@ -111,8 +156,8 @@ class ChannelSession:
         for frame in frames:
             strip = max(patch, round(fraction * frame.shape[-2]))
             if frame.shape[-2] - strip >= patch:
-                train.append(frame[..., :-strip, :])
-                validation.append(frame[..., -strip:, :])
+                train.append(_rows(frame, 0, frame.shape[-2] - strip))
+                validation.append(_rows(frame, frame.shape[-2] - strip, frame.shape[-2]))
             else:
                 train.append(frame)
         if not validation:
@@ -130,8 +175,9 @@ class ChannelSession:
             int(torch.randint(0, 2**31 - 1, (1,), generator=self.generator))
         )
         config = self.config
+        fallback = self._validation_fallback if self.streamed else self.train_frames
         sampler = PatchSampler(
-            self.validation_frames or self.train_frames,
+            self.validation_frames or fallback,
             self.patch,
             generator,
             config.augment,

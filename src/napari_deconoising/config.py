@@ -182,6 +182,9 @@ class TrainingConfig(_Config):
     augment: bool = True
     mode: Mode = setting("auto", choices=MODES, help="2d: plane by plane; 3d: volumes; auto")
     patch_size_z: int = setting(16, low=4, high=256, help="planes per 3D patch")
+    cache_mb: float = setting(
+        512, low=1, high=1_000_000, help="images larger than this are streamed from disk (MB)"
+    )
 
     @classmethod
     def for_mode(cls, mode: str, **values: Any) -> TrainingConfig:

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from .config import TrainingConfig
 from .devices import resolve_device
 from .errors import ImageError, PSFError
 from .io.axes import AxesImage
+from .lazy_frames import float32_megabytes, lazy_channel_frames, lazy_channel_volumes
 from .psf import prepare_psf
 from .sampling import (
     warmup_cosine,
@@ -118,10 +120,9 @@ class Trainer:
         self.config = _continued_config(config, self.init).replace(mode=self.mode)
         #: What the user should know about how the data is used (e.g. a clipped Z patch).
         self.notes: list[str] = []
-        if self.mode == "3d":
-            self.channel_frames = _per_channel(self.images, channel_volumes)
-        else:
-            self.channel_frames = _per_channel(self.images, channel_frames)
+        #: Per channel, the frames (2D) or volumes (3D): arrays, or :class:`LazyFrame` handles
+        #: when the images are larger than the cache (``config.cache_mb``) and are streamed.
+        self.channel_frames = _per_channel(self.images, self._splitter())
         if self.init is not None:
             check_continuation(self.init, len(self.channel_frames))
         self.psfs = _checked_psfs(psf, len(self.channel_frames), self.config)
@@ -131,6 +132,20 @@ class Trainer:
         self._stop_requested = threading.Event()
         self._model: DecoNoisingModel | ChannelModels | None = None
         self._run: _Run | None = None
+
+    def _splitter(self) -> Callable[[AxesImage], list[Any]]:
+        """How the images are cut into per-channel frames: read into memory, or (when larger
+        than the cache) as handles whose patches are streamed from disk, with a note."""
+        megabytes, cache = float32_megabytes(self.images), self.config.cache_mb
+        streamed = megabytes > cache
+        if streamed:
+            self.notes.append(
+                f"the images take {_megabytes_text(megabytes)} as float32, more than the "
+                f"{cache:g} MB cache: training patches are read from disk through the cache"
+            )
+        if self.mode == "3d":
+            return lazy_channel_volumes if streamed else channel_volumes
+        return lazy_channel_frames if streamed else channel_frames
 
     @property
     def n_channels(self) -> int:
@@ -411,6 +426,10 @@ def check_continuation(init: DecoNoisingModel | ChannelModels, n_channels: int) 
         )
 
 
+def _megabytes_text(megabytes: float) -> str:
+    return f"{megabytes / 1024:.1f} GB" if megabytes >= 1024 else f"{megabytes:.0f} MB"
+
+
 def _axes_images(images: Images, axes: str | None) -> list[AxesImage]:
     single = isinstance(images, AxesImage) or hasattr(images, "shape")
     items = [images] if single else list(images)  # type: ignore[list-item]
@@ -421,8 +440,8 @@ def _axes_images(images: Images, axes: str | None) -> list[AxesImage]:
 
 
 def _per_channel(
-    images: list[AxesImage], split: Callable[[AxesImage], list[np.ndarray]]
-) -> list[list[np.ndarray]]:
+    images: list[AxesImage], split: Callable[[AxesImage], list[Any]]
+) -> list[list[Any]]:
     """Per channel, the frames (``split=channel_frames``) or volumes (``channel_volumes``) of
     every image; images with different channel counts are refused."""
     counts = {image.n_channels for image in images}
@@ -432,7 +451,7 @@ def _per_channel(
             + ", ".join(image.describe() for image in images)
             + "); train on images with the same channels"
         )
-    per_channel: list[list[np.ndarray]] = [[] for _ in range(counts.pop())]
+    per_channel: list[list[Any]] = [[] for _ in range(counts.pop())]
     for image in images:
         for channel, stack in enumerate(split(image)):
             per_channel[channel].extend(stack)

@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import ImageError
 from ..files import check_writable_folder, give_default_mode
 from ..io import AXES, AxesImage, default_axes_message, read_tiff, write_tiff
+from ..io.lazy import open_image
 from ._output import say
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -39,14 +40,17 @@ def add_axes_option(parser: argparse._ActionsContainer, what: str = "the input i
     )
 
 
-def read_input(path: str | Path, axes: str | None = None, *, command: str) -> AxesImage:
+def read_input(
+    path: str | Path, axes: str | None = None, *, command: str, lazy: bool = False
+) -> AxesImage:
     """Read one input image with its axes and pixel sizes; errors name the file.
 
     ``axes`` (the user's ``--axes``) wins over the file's metadata. When the axes are only a
     guess by the number of dimensions, one ``note:`` line on stderr says so and how to correct
-    it (not for 2D images, which have nothing to guess).
+    it (not for 2D images, which have nothing to guess). With ``lazy``, a TIFF file or a
+    (OME-)Zarr store is opened without reading its pixels (see :func:`~..io.lazy.open_image`).
     """
-    image = read_tiff(path, axes)
+    image = open_image(path, axes) if lazy else read_tiff(path, axes)
     if image.axes_source == "default" and image.ndim > 2:
         note = default_axes_message(image.shape, image.axes)
         say(command, f"note: {Path(path).name}: {note}")

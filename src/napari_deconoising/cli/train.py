@@ -46,6 +46,7 @@ TRAINING_SETTINGS = (
     "batch_size",
     "learning_rate",
     "neighbourhood",
+    "cache_mb",
     "patch_size_z",
 )
 NETWORK_SETTINGS = ("depth", "start_filters")
@@ -107,6 +108,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="3d: volumes with a 3D PSF; 2d: plane by plane; auto: 3d for z-stacks with a 3D PSF",
     )
     add_setting(train, "--patch-size-z", TrainingConfig, "patch_size_z")
+    add_setting(
+        train,
+        "--cache-mb",
+        TrainingConfig,
+        "cache_mb",
+        help="images larger than this (MB, as float32) are not loaded: patches are read from "
+        "disk through a cache of this size",
+    )
     add_setting(train, "--depth", NetworkConfig, "depth", help="U-Net depth (poolings)")
     add_setting(
         train, "--start-filters", NetworkConfig, "start_filters", help=_in_3d("start_filters")
@@ -131,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.init is not None and args.n2v:
         raise DeconoisingError("--n2v cannot change a model's mode; drop it to continue --init")
-    images = [read_input(path, args.axes, command=args.command) for path in args.images]
+    images = [read_input(p, args.axes, command=args.command, lazy=True) for p in args.images]
     init = None if args.init is None else load_model(args.init)
     psfs = _psfs(args, images[0].spacing)
     mode = resolve_mode(args.mode or "auto", images, psfs, init)

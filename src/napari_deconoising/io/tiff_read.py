@@ -159,7 +159,7 @@ def _read_array(path: Path, tif: tifffile.TiffFile, lazy: bool = False) -> Any:
     on demand: uncompressed contiguous data by plain file reads of the rows needed (a memory
     map would keep every page it touched resident), anything else through tifffile's zarr view.
     """
-    if lazy and importlib.util.find_spec("zarr") is not None:
+    if lazy and len(tif.series[0].shape) >= 2 and importlib.util.find_spec("zarr") is not None:
         series = tif.series[0]
         if _whole_contiguous(path, series):
             return _contiguous_array(path, series)
@@ -213,13 +213,20 @@ def _whole_contiguous(path: Path, series: Any) -> bool:
     )
 
 
+#: Bytes of one dask chunk (a band of rows of one plane) over uncompressed TIFF data: dask
+#: reads whole chunks, so a small window costs at most a few bands, never a whole plane.
+CHUNK_BYTES = 4 * 2**20
+
+
 def _contiguous_array(path: Path, series: Any) -> Any:
-    """A dask array over :class:`_FileRows` (dask narrows each read to the indexed rows)."""
+    """A dask array over :class:`_FileRows`, in chunks of bands of rows (see
+    :data:`CHUNK_BYTES`)."""
     import dask.array as da
 
     dtype = np.dtype(series.dtype).newbyteorder(series.parent.byteorder)
     rows = _FileRows(path, series.dataoffset, tuple(series.shape), dtype)
-    chunks = (1,) * (rows.ndim - 2) + rows.shape[-2:]
+    height = max(1, min(rows.shape[-2], CHUNK_BYTES // max(rows.shape[-1] * dtype.itemsize, 1)))
+    chunks = (1,) * (rows.ndim - 2) + (height, rows.shape[-1])
     return da.from_array(rows, chunks=chunks, asarray=False, fancy=False).astype(
         dtype.newbyteorder("=")
     )
