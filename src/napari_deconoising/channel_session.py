@@ -188,7 +188,7 @@ class ChannelSession:
         for start in range(0, total, config.batch_size):
             patches = sampler.sample(min(config.batch_size, total - start))
             manipulated, mask = blind_spot_mask(
-                patches, config.mask_fraction, config.neighbourhood, generator
+                patches, config.mask_fraction, config.neighbourhood, generator, config.replacement
             )
             batches.append((patches, manipulated, mask))
         return batches
@@ -215,7 +215,7 @@ class ChannelSession:
         set_learning_rate(self.optimiser, learning_rate)
         patches = self.sampler.sample(config.batch_size)
         manipulated, mask = blind_spot_mask(
-            patches, config.mask_fraction, config.neighbourhood, self.generator
+            patches, config.mask_fraction, config.neighbourhood, self.generator, config.replacement
         )
         terms = self.loss(patches, manipulated, mask)
         self.optimiser.zero_grad(set_to_none=True)

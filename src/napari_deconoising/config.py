@@ -20,6 +20,8 @@ DEVICES = ("auto", "cpu", "cuda")
 Device = Literal["auto", "cpu", "cuda"]
 MODES = ("auto", "2d", "3d")
 Mode = Literal["auto", "2d", "3d"]
+DOWNSAMPLING = ("max", "blur")
+REPLACEMENTS = ("random", "median", "mean")
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,17 @@ class NetworkConfig(_Config):
     depth: int = setting(2, low=1, high=5, help="number of poolings")
     start_filters: int = setting(32, low=4, high=256, help="channels at full resolution")
     convs_per_level: int = setting(2, low=1, high=4, help="convolutions per level")
+    downsampling: str = setting(
+        "max",
+        choices=DOWNSAMPLING,
+        help="max: max-pooling; blur: max then a binomial low-pass before subsampling "
+        "(anti-aliased, as N2V2)",
+    )
+    top_skip: bool = setting(
+        True,
+        choices=(True, False),
+        help="keep the full-resolution skip connection (N2V2 drops it)",
+    )
 
     @property
     def size_multiple(self) -> int:
@@ -173,6 +186,12 @@ class TrainingConfig(_Config):
     tv_weight: float = setting(0.0, low=0, high=1000)
     mask_fraction: float = setting(1 / 32, low=0, high=0.25, low_open=True)
     neighbourhood: int = setting(5, choices=(3, 5, 7, 9), help="replacement window (pixels)")
+    replacement: str = setting(
+        "random",
+        choices=REPLACEMENTS,
+        help="value of a blind-spot pixel: a random other pixel of its window, or the median or "
+        "mean of the window without it",
+    )
     validation_fraction: float = setting(0.1, low=0, high=0.5, high_open=True)
     validation_interval: int = setting(50, low=1, high=1_000_000)
     output_scale: float = setting(10.0, low=0, high=1000, low_open=True)

@@ -1,10 +1,16 @@
 """Blind-spot (Noise2Void) pixel manipulation, vectorised on the training device, in 2D and 3D.
 
 Positions are stratified: the patch is cut into boxes (``box`` pixels along each axis) and one
-random pixel per box is masked. Each masked pixel takes the value of a random *other* pixel of
-its window: ``neighbourhood`` pixels along Y and X and, in 3D, :func:`z_extent` planes along Z. An
-offset that would leave the patch is mirrored (``-dz`` instead of ``dz``), which keeps the source
-inside and never on the pixel itself.
+random pixel per box is masked. Each masked pixel's window is ``neighbourhood`` pixels along Y and
+X and, in 3D, :func:`z_extent` planes along Z; the pixel takes (``replacement``):
+
+- ``"random"``: the value of a random *other* pixel of its window (Noise2Void);
+- ``"median"`` / ``"mean"``: the median / mean of all the *other* pixels of its window (N2V2's
+  median replacement; the median of an even count is the mean of its two middle values).
+
+An offset that would leave the patch is mirrored (``-dz`` instead of ``dz``), which keeps the
+source inside and never on the pixel itself (a window cut by the edge counts the mirrored pixels
+twice, as a reflected image would).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import torch
 
 #: Planes of a 3D replacement window at most (Z is usually the coarsest, most blurred axis).
 MAX_Z_EXTENT = 3
+#: How a blind-spot pixel gets its value (see the module docstring).
+REPLACEMENTS = ("random", "median", "mean")
 
 
 def box_size(mask_fraction: float, dims: int = 2) -> int:
@@ -53,15 +61,19 @@ def blind_spot_mask(
     mask_fraction: float = 1 / 32,
     neighbourhood: int = 5,
     generator: torch.Generator | None = None,
+    replacement: str = "random",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(manipulated, mask)`` for a batch of patches (B, 1, H, W) or (B, 1, D, H, W).
 
-    ``mask`` is a float tensor of the same shape with 1 at manipulated pixels. Random numbers
-    come from ``generator`` (a CPU generator, for reproducible runs) and the index arithmetic
-    runs on the patches' device.
+    ``mask`` is a float tensor of the same shape with 1 at manipulated pixels. ``replacement``
+    (one of :data:`REPLACEMENTS`) says what a masked pixel gets. Random numbers come from
+    ``generator`` (a CPU generator, for reproducible runs) and the index arithmetic runs on the
+    patches' device. ``"random"`` draws exactly what it drew before the other modes existed.
     """
     batch, sizes = patches.shape[0], tuple(patches.shape[2:])
     dims = len(sizes)
+    if replacement not in REPLACEMENTS:
+        raise ValueError(f"replacement must be one of {', '.join(REPLACEMENTS)}, got {replacement}")
     if min(sizes[-2:]) < neighbourhood:
         raise ValueError(f"blind-spot masking needs patches of at least {neighbourhood} pixels")
     extents = (z_extent(neighbourhood, sizes[0]),) * (dims - 2) + (neighbourhood,) * 2
@@ -72,24 +84,52 @@ def blind_spot_mask(
     ]
 
     window = math.prod(extents)
-    # Draw among the window's other pixels: indices at or past the centre move up by one.
-    offset = torch.randint(0, window - 1, shape, generator=generator)
-    offset = offset + (offset >= window // 2).long()
-    target = torch.zeros(shape, dtype=torch.long)
-    source = torch.zeros(shape, dtype=torch.long)
+    if replacement == "random":
+        # Draw among the window's other pixels: indices at or past the centre move up by one.
+        offset = torch.randint(0, window - 1, shape, generator=generator)
+        offset = (offset + (offset >= window // 2).long()).unsqueeze(-1)
+    else:  # every other pixel of the window
+        others = torch.cat([torch.arange(window // 2), torch.arange(window // 2 + 1, window)])
+        offset = others.expand(*shape, window - 1)
+    target, source = _flat_indices(positions, sizes, extents, offset)
+
+    device = patches.device
+    target = target.reshape(batch, -1).to(device)
+    flat = patches.reshape(batch, -1)
+    values = flat.gather(1, source.reshape(batch, -1).to(device))
+    values = values.view(batch, target.shape[1], -1)
+    manipulated = flat.scatter(1, target, _replacement_values(values, replacement))
+    mask = torch.zeros_like(flat).scatter_(1, target, 1.0)
+    return manipulated.view_as(patches), mask.view_as(patches)
+
+
+def _flat_indices(
+    positions: list[torch.Tensor],
+    sizes: tuple[int, ...],
+    extents: tuple[int, ...],
+    offset: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices of the masked pixels (``shape``) and of their sources (``(*shape, k)``) for
+    ``k`` window ``offset`` indices per masked pixel (row-major in the window)."""
+    target = torch.zeros(positions[0].shape, dtype=torch.long)
+    source = torch.zeros(offset.shape, dtype=torch.long)
     stride = math.prod(sizes)
-    window_stride = window
+    window_stride = math.prod(extents)
     for position, size, extent in zip(positions, sizes, extents, strict=True):
         stride //= size
         window_stride //= extent
         step = (offset // window_stride) % extent - extent // 2
         target += position * stride
-        source += _neighbour(position, step, size) * stride
+        source += _neighbour(position.unsqueeze(-1), step, size) * stride
+    return target, source
 
-    device = patches.device
-    target = target.reshape(batch, -1).to(device)
-    source = source.reshape(batch, -1).to(device)
-    flat = patches.reshape(batch, -1)
-    manipulated = flat.scatter(1, target, flat.gather(1, source))
-    mask = torch.zeros_like(flat).scatter_(1, target, 1.0)
-    return manipulated.view_as(patches), mask.view_as(patches)
+
+def _replacement_values(values: torch.Tensor, replacement: str) -> torch.Tensor:
+    """One value per masked pixel from its source values ``(B, masked, k)``."""
+    if replacement == "mean":
+        return values.mean(-1)
+    if replacement == "median":
+        ordered = values.sort(-1).values
+        count = ordered.shape[-1]
+        return 0.5 * (ordered[..., (count - 1) // 2] + ordered[..., count // 2])
+    return values[..., 0]

@@ -4,6 +4,12 @@ One network for 2D images and 3D volumes: ``spatial_dims`` picks 2D or 3D convol
 and upsampling; nothing else differs. A 3D network pools each level with its own factors (the
 *pooling plan*, see :func:`pooling_plan`), so an anisotropic stack is pooled along Z only while
 that makes sense.
+
+Two options of :class:`~napari_deconoising.config.NetworkConfig` follow N2V2 (Höck et al. 2022),
+whose authors trace blind-spot checkerboard artefacts to aliasing and to the full-resolution
+skip: ``downsampling="blur"`` replaces each max-pooling by :class:`BlurPool` (a stride-1 max,
+then a [1, 2, 1] binomial low-pass before subsampling) and ``top_skip=False`` drops the skip
+connection of the full-resolution level. Neither adds weights.
 """
 
 from __future__ import annotations
@@ -48,6 +54,46 @@ def pooling_plan(
         plan.append((factor, 2, 2))
         planes, z_step, pixel = planes // factor, z_step * factor, pixel * 2
     return plan
+
+
+class BlurPool(nn.Module):
+    """Anti-aliased pooling by ``factors`` (1 or 2 per spatial axis): along each pooled axis a
+    max over 2 neighbours at stride 1, then a [1, 2, 1] / 4 low-pass, then every other sample.
+
+    Pooled sizes must be even (as the U-Net's size multiples make them). No weights and no
+    buffers (a network built on the meta device needs no initialisation), and only slicing and
+    arithmetic, so that it exports to ONNX.
+    """
+
+    def __init__(self, factors: Sequence[int]):
+        super().__init__()
+        self.factors = tuple(int(f) for f in factors)
+        if any(f not in (1, 2) for f in self.factors):
+            raise ValueError(f"blur pooling supports factors 1 and 2, got {self.factors}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for axis, factor in enumerate(self.factors):
+            if factor == 2:
+                x = _blur_pool_axis(x, 2 + axis)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"factors={self.factors}"
+
+
+def _along(x: torch.Tensor, dim: int, start: int | None, stop: int | None, step: int = 1):
+    """``x[start:stop:step]`` along tensor dimension ``dim``."""
+    return x[(slice(None),) * dim + (slice(start, stop, step),)]
+
+
+def _blur_pool_axis(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Max over (i, i + 1), [1, 2, 1] / 4 low-pass with reflected edges, and stride 2, along
+    tensor dimension ``dim``. Slices only (no convolution): exports to ONNX with any sizes."""
+    x = torch.maximum(x, torch.cat([_along(x, dim, 1, None), _along(x, dim, -1, None)], dim))
+    even, odd = _along(x, dim, 0, None, 2), _along(x, dim, 1, None, 2)
+    # sample 2k's neighbours are odd[k - 1] (reflected: odd[0] for k = 0) and odd[k]
+    before = torch.cat([_along(odd, dim, 0, 1), _along(odd, dim, 0, -1)], dim)
+    return 0.5 * even + 0.25 * (before + odd)
 
 
 def _conv_block(in_channels: int, out_channels: int, n_convs: int, dims: int) -> nn.Sequential:
@@ -96,11 +142,16 @@ class UNet(nn.Module):
             in_channels = 1 if level == 0 else self.widths[level - 1]
             self.down.append(_conv_block(in_channels, width, n, spatial_dims))
         uniform = all(p == (2,) * spatial_dims for p in self.pooling)
-        # One shared pooling module when every level pools by 2 (the 2D layout, unchanged).
-        self.pool = _POOL[spatial_dims](2) if uniform else None
-        self.pools = (
-            None if uniform else nn.ModuleList(_POOL[spatial_dims](p) for p in self.pooling)
-        )
+        self.top_skip = bool(self.config.top_skip)
+        if self.config.downsampling == "blur":
+            self.pool = None
+            self.pools = nn.ModuleList(BlurPool(p) for p in self.pooling)
+        else:
+            # One shared pooling module when every level pools by 2 (the 2D layout, unchanged).
+            self.pool = _POOL[spatial_dims](2) if uniform else None
+            self.pools = (
+                None if uniform else nn.ModuleList(_POOL[spatial_dims](p) for p in self.pooling)
+            )
         self.upsample = nn.ModuleList(
             _UP[spatial_dims](
                 self.widths[level + 1],
@@ -124,7 +175,9 @@ class UNet(nn.Module):
             x = block(x)
             skips.append(x)
         for level in reversed(range(len(self.up))):
-            x = self.upsample[level](x) + skips[level]
+            x = self.upsample[level](x)
+            if level > 0 or self.top_skip:
+                x = x + skips[level]
             x = self.up[level](x)
         return self.out(x)
 
@@ -140,6 +193,7 @@ class UNet(nn.Module):
         """Per spatial axis, an upper bound on how far (pixels) the receptive field reaches from
         an output pixel: tiles with this much overlap stitch without seams."""
         n = self.config.convs_per_level
+        blur = 1 if self.config.downsampling == "blur" else 0
         reach = []
         for axis in range(self.spatial_dims):
             scale, total = 1, 0
@@ -149,6 +203,7 @@ class UNet(nn.Module):
                 if level < self.config.depth:
                     factor = self.pooling[level][axis]
                     total += 2 * (factor - 1) * scale  # pooling and transposed-conv windows
+                    total += blur * (factor - 1) * scale  # the blur-pool's low-pass
                     scale *= factor
             reach.append(total)
         return tuple(reach)

@@ -48,8 +48,9 @@ TRAINING_SETTINGS = (
     "neighbourhood",
     "cache_mb",
     "patch_size_z",
+    "replacement",
 )
-NETWORK_SETTINGS = ("depth", "start_filters")
+NETWORK_SETTINGS = ("depth", "start_filters", "downsampling", "top_skip")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -120,8 +121,36 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add_setting(
         train, "--start-filters", NetworkConfig, "start_filters", help=_in_3d("start_filters")
     )
+    add_n2v2_options(train)
     add_json_option(train)
     train.set_defaults(handler=run)
+
+
+def add_n2v2_options(parser: argparse.ArgumentParser) -> None:
+    """``--downsampling``, ``--no-top-skip`` and ``--replacement`` (the N2V2-style options)."""
+    add_setting(
+        parser,
+        "--downsampling",
+        NetworkConfig,
+        "downsampling",
+        help="U-Net down-sampling: max-pooling, or blur (anti-aliased max-blur-pooling)",
+    )
+    parser.add_argument(
+        "--no-top-skip",
+        dest="top_skip",
+        action="store_const",
+        const=False,
+        default=None,
+        help="drop the U-Net's full-resolution skip connection (as N2V2)",
+    )
+    add_setting(
+        parser,
+        "--replacement",
+        TrainingConfig,
+        "replacement",
+        help="value of a blind-spot pixel: a random other pixel of its window, or the median "
+        "or mean of the others",
+    )
 
 
 def _in_3d(name: str) -> str:

@@ -21,7 +21,7 @@ from .inputs import (
     load_original,
     select_frames,
 )
-from .pruning import plan_widths
+from .pruning import check_prunable, plan_widths
 from .report import CompressionEvent, CompressionResult
 from .session import Session
 
@@ -53,6 +53,7 @@ class Compressor:
         self.out_path = checked_out_path(out_path, source)
         self.teacher = copy.deepcopy(original)  # the caller's model stays untouched
         self.teacher.network.eval()
+        check_prunable(self.teacher.network)
         if self.teacher.spatial_dims == 3:
             frames = collect_volumes(images, self.config.max_pixels)
         else:

@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import NetworkConfig
 from ..errors import DeconoisingError
 from ..unet import UNet, empty_unet
 from .config import CompressionConfig
@@ -48,6 +47,16 @@ def _conv_levels(network: UNet) -> dict[nn.Module, int]:
         levels.update({m: level for m in block if isinstance(m, conv)})
     levels.update({m: level for level, m in enumerate(network.upsample)})
     return levels
+
+
+def check_prunable(network: UNet) -> None:
+    """Refuse, before any work, a network whose channels cannot be pruned yet: a 3D U-Net with
+    blur-pool down-sampling (torch-pruning's dependency tracing does not finish on it)."""
+    if network.spatial_dims == 3 and network.config.downsampling == "blur":
+        raise DeconoisingError(
+            "compression of 3D models with blur-pool down-sampling is not available yet; "
+            "use the model as it is, or train it with max-pool down-sampling to compress it"
+        )
 
 
 def prune_unet(network: UNet, widths: Sequence[int]) -> UNet:
@@ -92,12 +101,8 @@ def _prune_group(graph: Any, importance: Any, root: nn.Module, keep: int) -> Non
 
 def _rebuild(pruned: UNet, original: UNet, widths: Sequence[int]) -> UNet:
     """The pruned weights in a fresh U-Net built from the new widths (a plain, savable model)."""
-    config = original.config
-    student_config = NetworkConfig(
-        depth=config.depth,
-        start_filters=int(min(256, max(4, widths[0]))),
-        convs_per_level=config.convs_per_level,
-    )
+    # same layout options (depth, pooling kind, skips); only the widths change
+    student_config = original.config.replace(start_filters=int(min(256, max(4, widths[0]))))
     # no random draws: weights come next
     student = empty_unet(student_config, list(widths), original.spatial_dims, original.pooling)
     try:
