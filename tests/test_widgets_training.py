@@ -207,3 +207,27 @@ def test_default_model_paths_never_overwrite_a_model(home, monkeypatch):
         "noisy-image-20261126-070000-2.pt",
         "noisy-image-20261126-070000-3.pt",
     ]
+
+
+def test_a_dask_layer_larger_than_the_cache_trains_from_disk(
+    make_napari_viewer, tiny_model, clean_registry, home, qtbot, notifications
+):
+    import dask.array as da
+
+    from napari_deconoising import make_sample
+
+    sample = make_sample(shape=(512, 512), n_frames=2, seed=0)  # 2 MB as float32
+    viewer = make_napari_viewer()
+    viewer.add_image(da.from_array(sample.noisy, chunks=(1, 128, 128)), name="big")
+    viewer.add_image(sample.psf, name="PSF")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-deconoising", "Train")
+    widget.settings.set_values(**TINY, cache_mb=1)
+    assert widget.settings.config().cache_mb == 1
+    widget.train_button.clicked()
+    qtbot.waitUntil(lambda: "cache" in widget.jobs.status.value, timeout=60000)
+    assert "the images take 2 MB as float32, more than the 1 MB cache" in widget.jobs.status.value
+    wait_idle(qtbot, widget)
+    assert widget.finished is not None and widget.finished.steps == 12
+    assert isinstance(viewer.layers["big"].data, da.Array)  # the layer was never loaded
+    model = load_model(widget.finished.model_path)
+    assert model.normalisation.offset == pytest.approx(sample.offset, abs=3)

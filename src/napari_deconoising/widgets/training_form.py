@@ -126,7 +126,33 @@ class TrainingSettings:
         )
         self.convs_per_level = setting_box(n, "convs_per_level", "convolutions per level")
         self.augment = CheckBox(label="rotate and flip patches", value=d.augment)
+        self.replacement = choice_box(
+            t,
+            "replacement",
+            "blind-spot value",
+            tooltip="What a masked pixel gets: a random other pixel of its window (N2V), or the "
+            "median or mean of the others (N2V2)",
+        )
+        self.downsampling = choice_box(
+            n,
+            "downsampling",
+            "down-sampling",
+            tooltip="max: max-pooling; blur: anti-aliased max-blur-pooling (N2V2)",
+        )
+        self.top_skip = CheckBox(
+            label="full-resolution skip",
+            value=d.network.top_skip,
+            tooltip="Keep the U-Net's full-resolution skip connection (N2V2 drops it)",
+        )
         self.device = choice_box(t, "device", "device")
+        self.cache_mb = setting_box(
+            t,
+            "cache_mb",
+            "cache (MB)",
+            step=64.0,
+            tooltip="Layers larger than this (as float32) are not loaded for training: patches are "
+            "read through a cache of this size (a dask or zarr layer stays on disk)",
+        )
         self.advanced = Container(
             widgets=[
                 self.mask_every,
@@ -134,8 +160,12 @@ class TrainingSettings:
                 self.validation_interval,
                 self.output_scale,
                 self.convs_per_level,
+                self.downsampling,
+                self.top_skip,
+                self.replacement,
                 self.augment,
                 self.device,
+                self.cache_mb,
             ],
         )
         #: What a continued model fixes: shown (disabled) while continuing.
@@ -143,6 +173,8 @@ class TrainingSettings:
             self.depth,
             self.start_filters,
             self.convs_per_level,
+            self.downsampling,
+            self.top_skip,
             self.output_scale,
         )
         self._own_values: dict[str, Any] | None = None
@@ -175,7 +207,14 @@ class TrainingSettings:
         """While ``continuing``, disable the architecture settings and show ``model``'s (a
         :class:`~napari_deconoising.bundle.DecoNoisingModel`; None: not known yet); afterwards
         give back the values the user had set."""
-        names = ("depth", "start_filters", "convs_per_level", "output_scale")
+        names = (
+            "depth",
+            "start_filters",
+            "convs_per_level",
+            "downsampling",
+            "top_skip",
+            "output_scale",
+        )
         if continuing:
             if self._own_values is None:
                 self._own_values = {name: getattr(self, name).value for name in names}
@@ -184,6 +223,8 @@ class TrainingSettings:
                 self.depth.value = network.depth
                 self.start_filters.value = network.start_filters
                 self.convs_per_level.value = network.convs_per_level
+                self.downsampling.value = network.downsampling
+                self.top_skip.value = network.top_skip
                 self.output_scale.value = float(model.output_scale)
         elif self._own_values is not None:
             self.set_values(**self._own_values)
@@ -198,6 +239,8 @@ class TrainingSettings:
             depth=self.depth.value,
             start_filters=self.start_filters.value,
             convs_per_level=self.convs_per_level.value,
+            downsampling=self.downsampling.value,
+            top_skip=bool(self.top_skip.value),
         )
         return TrainingConfig(
             steps=None if by_minutes else self.steps.value,
@@ -210,6 +253,7 @@ class TrainingSettings:
             tv_weight=self.tv_weight.value,
             mask_fraction=1 / self.mask_every.value,
             neighbourhood=int(self.neighbourhood.value),
+            replacement=self.replacement.value,
             validation_fraction=self.validation_fraction.value,
             validation_interval=self.validation_interval.value,
             output_scale=self.output_scale.value,
@@ -219,6 +263,7 @@ class TrainingSettings:
             augment=self.augment.value,
             mode=self.mode.value if self._has_z else "auto",
             patch_size_z=self.patch_size_z.value,
+            cache_mb=self.cache_mb.value,
         )
 
     def set_values(self, **values: object) -> None:
