@@ -314,3 +314,25 @@ def test_compressing_a_3d_blur_pool_model_is_refused_before_any_work():
     volumes = np.zeros((1, 8, 16, 16), np.float32)
     with pytest.raises(DeconoisingError, match="3D models with blur-pool down-sampling"):
         Compressor(model, volumes)
+
+
+def test_info_names_the_n2v2_options_and_the_bioimageio_text_follows():
+    from napari_deconoising.bundle import DecoNoisingModel, Normalisation
+    from napari_deconoising.cli.info import describe
+    from napari_deconoising.io.bioimageio.describe import _unet_layout
+
+    network = UNet(NetworkConfig(depth=2, start_filters=8, downsampling="blur", top_skip=False))
+    model = DecoNoisingModel(
+        network=network, psf=np.ones((3, 3), np.float32) / 9, normalisation=Normalisation(0, 1, 0)
+    )
+    info = {**model.info(), "file_bytes": 1000}
+    assert info["downsampling"] == "blur" and info["top_skip"] is False
+    line = describe("m.pt", info)[2]
+    assert line.endswith("blur-pool down-sampling, no full-resolution skip")
+    assert "none at full resolution" in _unet_layout(network.config)
+    plain = DecoNoisingModel(
+        network=UNet(NetworkConfig(depth=2, start_filters=8)),
+        psf=np.ones((3, 3), np.float32) / 9,
+        normalisation=Normalisation(0, 1, 0),
+    )
+    assert describe("m.pt", {**plain.info(), "file_bytes": 1000})[2].endswith("parameters")

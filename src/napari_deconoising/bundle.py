@@ -184,6 +184,8 @@ class DecoNoisingModel(_ModelFile):
             "parameters": count_parameters(self.network),
             "depth": arch["network"]["depth"],
             "start_filters": arch["network"]["start_filters"],
+            "downsampling": arch["network"].get("downsampling", "max"),
+            "top_skip": arch["network"].get("top_skip", True),
             "widths": arch["widths"],
             "psf_shape": None if self.psf is None else list(np.shape(self.psf)),
             "normalisation": asdict(self.normalisation),

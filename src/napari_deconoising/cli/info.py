@@ -34,7 +34,7 @@ def describe(path: str, info: dict[str, Any]) -> list[str]:
         f"model file:   {path} ({info['file_bytes'] / 1e6:.2f} MB)",
         f"kind:         {info['kind']}",
         f"network:      {info.get('spatial_dims', 2)}D U-Net depth {info['depth']}, widths "
-        f"{info['widths']}, {info['parameters']:,} parameters",
+        f"{info['widths']}, {info['parameters']:,} parameters{_layout(info)}",
         *_three_d(info),
         f"channels:     {info.get('channels', 1)}",
         f"pixel size:   {f'{pixel:.4g} µm (training images)' if pixel else 'unknown'}",
@@ -43,6 +43,16 @@ def describe(path: str, info: dict[str, Any]) -> list[str]:
         f"compressed:   {info['compressed_from'] or 'no'}",
         f"package:      napari-deconoising {info['metadata'].get('package_version', '?')}",
     ]
+
+
+def _layout(info: dict[str, Any]) -> str:
+    """The U-Net's N2V2-style options, when a model uses them."""
+    options = []
+    if info.get("downsampling", "max") != "max":
+        options.append(f"{info['downsampling']}-pool down-sampling")
+    if not info.get("top_skip", True):
+        options.append("no full-resolution skip")
+    return "".join(f", {option}" for option in options)
 
 
 def _three_d(info: dict[str, Any]) -> list[str]:
