@@ -154,11 +154,20 @@ def block_shape(frame: LazyFrame, patch: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(min(w, n) for w, n in zip(wanted, frame.shape, strict=True))
 
 
+def frame_weights(frames: Sequence[LazyFrame]) -> torch.Tensor:
+    """The frames' sizes, to choose them in proportion to their pixels."""
+    return torch.tensor([f.size for f in frames], dtype=torch.float64)
+
+
 def random_block(
-    frames: Sequence[LazyFrame], patch: tuple[int, ...], generator: torch.Generator
+    frames: Sequence[LazyFrame],
+    patch: tuple[int, ...],
+    generator: torch.Generator,
+    weights: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """A block at a random place of a frame chosen in proportion to its size."""
-    weights = torch.tensor([f.size for f in frames], dtype=torch.float64)
+    """A block at a random place of a frame chosen in proportion to its size (``weights``:
+    :func:`frame_weights` of ``frames``, computed when not given)."""
+    weights = frame_weights(frames) if weights is None else weights
     frame = frames[int(torch.multinomial(weights, 1, generator=generator))]
     shape = block_shape(frame, patch)
     starts = [
@@ -172,9 +181,7 @@ def block_statistics(
     frames: Sequence[LazyFrame], patch: tuple[int, ...], generator: torch.Generator
 ) -> tuple[float, float, float]:
     """(mean, standard deviation, camera offset) from blocks spread over the frames."""
-    chosen = [frames[i] for i in spread(len(frames), min(len(frames), STATISTICS_BLOCKS))]
-    repeats = -(-STATISTICS_BLOCKS // len(chosen))
-    blocks = [random_block([f], patch, generator) for f in chosen for _ in range(repeats)]
+    blocks = spread_blocks(frames, STATISTICS_BLOCKS, patch, generator)
     count = sum(b.size for b in blocks)
     mean = sum(float(b.sum(dtype=np.float64)) for b in blocks) / count
     variance = sum(float(((b - mean) ** 2).sum(dtype=np.float64)) for b in blocks) / count
@@ -202,6 +209,7 @@ class BlockCacheSampler:
         device: torch.device | str = "cpu",
     ):
         self.frames, self.generator, self.normalise = list(frames), generator, normalise
+        self.weights = frame_weights(self.frames)
         self.patch = patch
         self.spatial = (patch, patch) if isinstance(patch, int) else (patch[0], patch[1], patch[1])
         self.augment, self.device = augment, torch.device(device)
@@ -213,7 +221,7 @@ class BlockCacheSampler:
 
     def _read(self, count: int) -> None:
         for _ in range(count):
-            block = random_block(self.frames, self.spatial, self.generator)
+            block = random_block(self.frames, self.spatial, self.generator, self.weights)
             self.blocks.append(torch.from_numpy(self.normalise(block).astype(np.float32)))
 
     @property
@@ -234,8 +242,14 @@ def validation_blocks(
     frames: Sequence[LazyFrame], patch: tuple[int, ...], generator: torch.Generator
 ) -> list[np.ndarray]:
     """A fixed set of :data:`VALIDATION_BLOCKS` blocks, spread over ``frames``."""
-    chosen = [frames[i] for i in spread(len(frames), min(len(frames), VALIDATION_BLOCKS))]
-    repeats = -(-VALIDATION_BLOCKS // len(chosen))
-    return [random_block([f], patch, generator) for f in chosen for _ in range(repeats)][
-        :VALIDATION_BLOCKS
-    ]
+    return spread_blocks(frames, VALIDATION_BLOCKS, patch, generator)[:VALIDATION_BLOCKS]
+
+
+def spread_blocks(
+    frames: Sequence[LazyFrame], count: int, patch: tuple[int, ...], generator: torch.Generator
+) -> list[np.ndarray]:
+    """At least ``count`` random blocks from frames spread evenly over ``frames`` (the same
+    number from each)."""
+    chosen = [frames[i] for i in spread(len(frames), min(len(frames), count))]
+    repeats = -(-count // len(chosen))
+    return [random_block([f], patch, generator) for f in chosen for _ in range(repeats)]
