@@ -366,3 +366,34 @@ def test_cli_resamples_a_psf_recorded_at_another_voxel_size(tmp_path):
     saved = load_model(model).psf
     assert saved.shape == expected.shape and saved.shape[1] < fine.shape[1]
     np.testing.assert_allclose(saved, expected, atol=1e-6)
+
+
+def test_blind_spots_the_psf_barely_covers_are_left_out_of_the_loss(volume):
+    from napari_deconoising.channel_session import ChannelSession
+
+    psf = gaussian_psf_3d(sigma_z=1.0, sigma_xy=1.5, half=3)
+    config = tiny_config(min_psf_coverage=0.9)
+    session = ChannelSession(
+        [np.asarray(volume.data)],
+        psf,
+        config,
+        torch.device("cpu"),
+        0,
+        pooling=[(1, 2, 2), (2, 2, 2)],
+    )
+    weights = session._loss_weights((8, 16, 16))[0, 0]
+    assert weights[4, 8, 8] == 1 and weights[0, 8, 8] == 0 and weights[4, 8, 0] == 0
+    assert 0.05 < float(weights.mean()) < 0.6
+    # a PSF about as large as the patch: the best-covered blind spots still count
+    wide = gaussian_psf_3d(sigma_z=3.0, sigma_xy=6.0, half=7)
+    session.kernel, session._weights = torch.from_numpy(wide)[None, None], {}
+    assert 0 < float(session._loss_weights((8, 16, 16)).mean()) < 0.2
+    assert TrainingConfig.from_dict(config.to_dict()).min_psf_coverage == 0.9
+
+
+def test_3d_training_with_psf_coverage_reduces_the_loss(volume):
+    config = tiny_config(min_psf_coverage=0.9)
+    trainer = Trainer(volume, gaussian_psf_3d(half=3), config)
+    losses = [e.train_loss for e in trainer.run() if isinstance(e, TrainingStep)]
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:5])
+    assert trainer.model.training_config["min_psf_coverage"] == 0.9

@@ -59,3 +59,32 @@ def test_default_network_size():
     assert count_parameters(UNet(NetworkConfig(depth=2, start_filters=64))) == pytest.approx(
         1.7e6, rel=0.05
     )  # the 2020 network (3 levels, 64 filters)
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+def test_psf_coverage_is_the_share_of_the_psf_inside_the_patch(method, monkeypatch):
+    from napari_deconoising import convolution
+
+    monkeypatch.setattr(convolution, "fft_is_cheaper", lambda *_: method == "fft")
+    psf = np.zeros((7, 7), np.float32)
+    psf[3, 2:5] = [0.25, 0.5, 0.25]  # a horizontal 1-2-1 line
+    coverage = convolution.psf_coverage((6, 10), psf_tensor(psf))[0, 0].numpy()
+    assert coverage.shape == (6, 10)
+    np.testing.assert_allclose(coverage[:, 1:-1], 1.0, atol=1e-6)
+    np.testing.assert_allclose(coverage[:, 0], 0.75, atol=1e-6)
+    np.testing.assert_allclose(coverage[:, -1], 0.75, atol=1e-6)
+    gaussian = gaussian_psf(2.0, 15)
+    corner = convolution.psf_coverage((40, 40), psf_tensor(gaussian))[0, 0, 0, 0]
+    # the corner pixel sees the PSF's quadrant from its centre on (about 0.36 of it)
+    assert float(corner) == pytest.approx(gaussian[7:, 7:].sum(), abs=1e-5)
+
+
+def test_loss_weights_drop_blind_spots():
+    target = torch.zeros(1, 1, 4, 4)
+    deconvolved = torch.ones(1, 1, 4, 4)
+    mask = torch.ones(1, 1, 4, 4)
+    weights = torch.zeros(1, 1, 4, 4)
+    weights[..., 1:3, 1:3] = 1
+    deconvolved[..., 0, 0] = 5.0  # an error outside the weighted pixels does not count
+    terms = deconoising_loss(deconvolved, target, mask, None, -10.0, weights=weights)
+    assert float(terms.masked_error) == pytest.approx(1.0)

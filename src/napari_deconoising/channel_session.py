@@ -15,7 +15,7 @@ import torch
 
 from .bundle import DecoNoisingModel, Normalisation
 from .config import TrainingConfig
-from .convolution import psf_tensor
+from .convolution import psf_coverage, psf_tensor
 from .devices import autocast, network_input, place_network
 from .images import estimate_offset
 from .lazy_frames import BlockCacheSampler, LazyFrame, block_statistics, is_lazy, validation_blocks
@@ -88,6 +88,7 @@ class ChannelSession:
             network.load_state_dict(init.network.state_dict())
         self.network = place_network(network, device)
         self.kernel = psf_tensor(psf, device)
+        self._weights: dict[tuple[int, ...], torch.Tensor] = {}
         self.optimiser = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
         self.validation_batches = self._validation_set()
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -207,7 +208,21 @@ class ChannelSession:
             zero_level=self.normalisation.zero_level,
             positivity_weight=0.0 if config.n2v else config.positivity_weight,
             tv_weight=config.tv_weight,
+            weights=self._loss_weights(tuple(patches.shape[2:])),
         )
+
+    def _loss_weights(self, shape: tuple[int, ...]) -> torch.Tensor | None:
+        """1 where a blind spot counts in the loss, 0 where too little of the PSF falls inside
+        the patch (:attr:`TrainingConfig.min_psf_coverage`, lowered to the largest coverage
+        when the PSF is nearly as large as the patch); None when all count."""
+        threshold = self.config.min_psf_coverage
+        if threshold == 0 or self.kernel is None:
+            return None
+        if shape not in self._weights:
+            coverage = psf_coverage(shape, self.kernel.float())
+            threshold = min(threshold, float(coverage.max()))
+            self._weights[shape] = (coverage >= threshold - 1e-6).float()
+        return self._weights[shape]
 
     def train_step(self, learning_rate: float) -> float:
         """One optimiser step on a fresh batch; returns its loss."""

@@ -57,6 +57,20 @@ def convolve(
     return (F.conv2d if dims == 2 else F.conv3d)(padded, kernel)
 
 
+def psf_coverage(shape: tuple[int, ...], kernel: torch.Tensor) -> torch.Tensor:
+    """For each pixel of a patch of ``shape``, the fraction of the PSF's weight that falls on
+    the patch's own pixels (1 in the interior, lower within the PSF's reach of a border, where
+    :func:`convolve` fills in reflected pixels); shape ``(1, 1, *shape)``."""
+    ones = kernel.new_ones((1, 1, *shape))
+    pads = [k // 2 for k in kernel.shape[2:]]
+    padded = F.pad(ones, [p for pad in reversed(pads) for p in (pad, pad)])
+    if fft_is_cheaper(tuple(shape), tuple(kernel.shape[2:])):
+        inside = _fft_valid(padded, kernel)
+    else:
+        inside = (F.conv2d if len(shape) == 2 else F.conv3d)(padded, kernel)
+    return inside / kernel.sum()
+
+
 def blur(image: np.ndarray, psf: np.ndarray) -> np.ndarray:
     """:func:`convolve` for numpy arrays (2D or 3D, computed in float64): ``image`` convolved
     with ``psf``, same shape, borders reflected (for sample data and classical baselines)."""

@@ -46,14 +46,19 @@ def deconoising_loss(
     zero_level: float,
     positivity_weight: float = 1.0,
     tv_weight: float = 0.0,
+    weights: torch.Tensor | None = None,
 ) -> LossTerms:
     """DecoNoising loss in normalised units.
 
     ``deconvolved`` is the network output (scaled), ``target`` the un-manipulated patch, ``mask``
     1 at blind-spot pixels, ``zero_level`` the normalised value of zero photons (the camera
-    offset), below which the positivity term penalises the deconvolved image.
+    offset), below which the positivity term penalises the deconvolved image. ``weights``
+    (broadcast over the batch) narrows the blind spots that count, e.g. to where the PSF lies
+    inside the patch (see :func:`~.convolution.psf_coverage`).
     """
     denoised = convolve(deconvolved, kernel)
+    if weights is not None:
+        mask = mask * weights
     masked_error = ((target - denoised) ** 2 * mask).sum() / mask.sum().clamp_min(1)
     zero = deconvolved.new_zeros(())
     positivity = F.relu(zero_level - deconvolved).mean() if positivity_weight > 0 else zero

@@ -23,13 +23,20 @@ STEPS, MINUTES = "steps", "minutes"
 #: Smallest mask fraction the "mask 1 pixel in N" box offers (it sets the largest N).
 MASK_RESOLUTION = 1e-4
 #: Settings whose defaults differ between 2D and 3D training (see TrainingConfig.for_mode).
-SIZES = ("patch_size", "patch_size_z", "batch_size", "depth", "start_filters")
+MODE_SETTINGS = (
+    "patch_size",
+    "patch_size_z",
+    "batch_size",
+    "min_psf_coverage",
+    "depth",
+    "start_filters",
+)
 
 
 def mode_defaults(mode: str) -> dict[str, Any]:
-    """The defaults of :data:`SIZES` for ``"2d"`` or ``"3d"`` training."""
+    """The defaults of :data:`MODE_SETTINGS` for ``"2d"`` or ``"3d"`` training."""
     config = TrainingConfig.for_mode(mode)
-    values = {name: getattr(config, name) for name in SIZES[:3]}
+    values = {name: getattr(config, name) for name in MODE_SETTINGS[:4]}
     return {**values, "depth": config.network.depth, "start_filters": config.network.start_filters}
 
 
@@ -144,6 +151,16 @@ class TrainingSettings:
             value=d.network.top_skip,
             tooltip="Keep the U-Net's full-resolution skip connection (N2V2 drops it)",
         )
+        self.min_psf_coverage = setting_box(
+            t,
+            "min_psf_coverage",
+            "min. PSF coverage",
+            step=0.05,
+            resolution=0.01,
+            tooltip="Blind spots count in the loss only where at least this share of the PSF "
+            "falls inside the patch (0: all); near a patch border the rest would be reflected "
+            "content. Matters for wide (3D widefield) PSFs",
+        )
         self.device = choice_box(t, "device", "device")
         self.cache_mb = setting_box(
             t,
@@ -163,6 +180,7 @@ class TrainingSettings:
                 self.downsampling,
                 self.top_skip,
                 self.replacement,
+                self.min_psf_coverage,
                 self.augment,
                 self.device,
                 self.cache_mb,
@@ -198,7 +216,7 @@ class TrainingSettings:
         target = "3d" if volumetric else "2d"
         if target == self._defaults_for or self._own_values is not None:
             return
-        current = {name: getattr(self, name).value for name in SIZES}
+        current = {name: getattr(self, name).value for name in MODE_SETTINGS}
         if current == mode_defaults(self._defaults_for):
             self.set_values(**mode_defaults(target))
         self._defaults_for = target
@@ -263,6 +281,7 @@ class TrainingSettings:
             augment=self.augment.value,
             mode=self.mode.value if self._has_z else "auto",
             patch_size_z=self.patch_size_z.value,
+            min_psf_coverage=self.min_psf_coverage.value,
             cache_mb=self.cache_mb.value,
         )
 
