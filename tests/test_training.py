@@ -209,3 +209,65 @@ def test_current_model_gives_the_weights_mid_run(sample):
         outputs = [m.network(x) for m in snapshots]
     assert not torch.allclose(outputs[0], outputs[1])  # weights moved between the two steps
     assert snapshots[0].normalisation == trainer.model.normalisation
+
+
+def test_cpu_precision_follows_the_setting_and_the_hardware(monkeypatch):
+    from napari_deconoising import devices
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(devices, "cpu_computes_bfloat16", lambda: True)
+    assert devices.mixed_precision(cpu, "auto", cpu=True) == "bfloat16"
+    assert devices.mixed_precision(cpu, "float32", cpu=True) is None
+    assert devices.mixed_precision(cpu, "auto") is None  # prediction stays float32 on the CPU
+    monkeypatch.setattr(devices, "cpu_computes_bfloat16", lambda: False)
+    assert devices.mixed_precision(cpu, "auto", cpu=True) is None
+    assert devices.mixed_precision(cpu, "mixed", cpu=True) == "bfloat16"
+    with devices.autocast(cpu, "mixed", cpu=True):
+        assert torch.is_autocast_enabled("cpu")
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+    assert not torch.is_autocast_enabled("cpu")
+
+
+@pytest.mark.parametrize("precision", ["mixed", "float32"])
+def test_training_in_bfloat16_on_the_cpu_says_so_and_still_denoises(precision):
+    sample = make_sample((96, 96), n_frames=3, seed=2)
+    config = TrainingConfig(
+        steps=200,
+        patch_size=32,
+        batch_size=8,
+        network=NetworkConfig(depth=2, start_filters=16),
+        precision=precision,
+        device="cpu",
+    )
+    trainer = Trainer(sample.noisy, sample.psf, config)
+    events = list(trainer.run())
+    notes = " ".join(events[0].notes)
+    assert ("bfloat16" in notes) == (precision == "mixed")
+    result = predict(trainer.model, sample.noisy)
+    assert psnr(sample.blurred, result.denoised) > psnr(sample.blurred, sample.noisy) + 9
+    assert trainer.model.training_config["precision"] == precision
+    weights = trainer.model.network.state_dict().values()
+    assert all(w.dtype == torch.float32 for w in weights)  # the model file stays float32
+
+
+def test_precision_and_psf_coverage_from_the_command_line_and_the_form(qtbot):
+    from napari_deconoising.cli import build_parser
+    from napari_deconoising.cli.train import training_config
+    from napari_deconoising.widgets.training_form import TrainingSettings
+
+    base = ["train", "x.tif", "--out", "m.pt", "--psf-sigma", "2"]
+    args = build_parser().parse_args([*base, "--precision", "float32", "--min-psf-coverage", "0.5"])
+    config = training_config(args, "3d")
+    assert config.precision == "float32" and config.min_psf_coverage == 0.5
+    default = training_config(build_parser().parse_args(base), "3d")
+    assert default.precision == "auto" and default.min_psf_coverage == 0.9  # the 3D default
+    assert training_config(build_parser().parse_args(base), "2d").min_psf_coverage == 0
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*base, "--precision", "half"])
+    form = TrainingSettings()
+    assert {form.precision, form.min_psf_coverage} <= set(form.advanced)
+    assert form.config().precision == "auto" and form.config().min_psf_coverage == 0
+    form.follow_volume(has_z=True, volumetric=True)  # 3D training coming: its coverage default
+    assert form.config().min_psf_coverage == 0.9
+    form.set_values(precision="float32")
+    assert form.config().precision == "float32"

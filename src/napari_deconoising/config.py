@@ -22,6 +22,7 @@ MODES = ("auto", "2d", "3d")
 Mode = Literal["auto", "2d", "3d"]
 DOWNSAMPLING = ("max", "blur")
 REPLACEMENTS = ("random", "median", "mean")
+PRECISIONS = ("auto", "float32", "mixed")
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,12 @@ class TrainingConfig(_Config):
         high=1,
         help="blind spots count in the loss only where at least this share of the PSF falls "
         "inside the patch (0: everywhere; near a border the rest is reflected content)",
+    )
+    precision: str = setting(
+        "auto",
+        choices=PRECISIONS,
+        help="mixed: the network computes in bfloat16 (about twice as fast where the hardware "
+        "has it); auto: mixed on GPUs and on CPUs with native bfloat16, else float32",
     )
     cache_mb: float = setting(
         512, low=1, high=1_000_000, help="images larger than this are streamed from disk (MB)"

@@ -42,6 +42,7 @@ TRAINING_SETTINGS = (
     "minutes",
     "seed",
     "device",
+    "precision",
     "patch_size",
     "batch_size",
     "learning_rate",
@@ -98,6 +99,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     add_setting(train, "--seed", TrainingConfig, "seed", help="random seed")
     add_setting(train, "--device", TrainingConfig, "device", help="where to train")
+    add_setting(train, "--precision", TrainingConfig, "precision")
     add_setting(train, "--patch-size", TrainingConfig, "patch_size")
     add_setting(train, "--batch-size", TrainingConfig, "batch_size", help=_in_3d("batch_size"))
     add_setting(train, "--learning-rate", TrainingConfig, "learning_rate")

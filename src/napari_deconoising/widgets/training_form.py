@@ -162,6 +162,13 @@ class TrainingSettings:
             "content. Matters for wide (3D widefield) PSFs",
         )
         self.device = choice_box(t, "device", "device")
+        self.precision = choice_box(
+            t,
+            "precision",
+            "precision",
+            tooltip="mixed: the network computes in bfloat16, about twice as fast where the "
+            "hardware has it; auto: mixed on GPUs and on CPUs with native bfloat16",
+        )
         self.cache_mb = setting_box(
             t,
             "cache_mb",
@@ -183,6 +190,7 @@ class TrainingSettings:
                 self.min_psf_coverage,
                 self.augment,
                 self.device,
+                self.precision,
                 self.cache_mb,
             ],
         )
@@ -277,6 +285,7 @@ class TrainingSettings:
             output_scale=self.output_scale.value,
             seed=None if self.seed.value < 0 else self.seed.value,
             device=self.device.value,
+            precision=self.precision.value,
             n2v=n2v,
             augment=self.augment.value,
             mode=self.mode.value if self._has_z else "auto",
