@@ -191,7 +191,7 @@ def test_z_patch_is_clipped_to_short_stacks_with_a_note():
     assert any("clipped to 6" in note for note in trainer.notes)
     assert trainer.pooling == [(1, 2, 2), (1, 2, 2)]  # too few planes to pool Z
     started = next(iter(trainer.run()))
-    assert started.notes == tuple(trainer.notes)
+    assert started.notes[: len(trainer.notes)] == tuple(trainer.notes)  # (+ precision note)
 
 
 def test_z_patch_grows_to_three_times_the_psf_depth(volume):

@@ -249,14 +249,11 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 #: What 3D training changes from the class defaults: a network and batch that train usefully
-#: on a CPU within minutes (a 3D patch of 16 x 64 x 64 holds 16 times the pixels of a 2D one),
-#: and blind spots counted only where 90% of the PSF falls inside the patch (a widefield 3D PSF
-#: spans most of a patch; measured by ``bench/bench_3d_options.py``: +0.9 to +1.2 dB denoised).
+#: on a CPU within minutes (a 3D patch of 16 x 64 x 64 holds 16 times the pixels of a 2D one).
 DEFAULTS_3D: dict[str, Any] = {
     "batch_size": 4,
     "patch_size": 64,
     "patch_size_z": 16,
-    "min_psf_coverage": 0.9,
     "network": {"depth": 2, "start_filters": 16},
 }
 

@@ -23,20 +23,13 @@ STEPS, MINUTES = "steps", "minutes"
 #: Smallest mask fraction the "mask 1 pixel in N" box offers (it sets the largest N).
 MASK_RESOLUTION = 1e-4
 #: Settings whose defaults differ between 2D and 3D training (see TrainingConfig.for_mode).
-MODE_SETTINGS = (
-    "patch_size",
-    "patch_size_z",
-    "batch_size",
-    "min_psf_coverage",
-    "depth",
-    "start_filters",
-)
+MODE_SETTINGS = ("patch_size", "patch_size_z", "batch_size", "depth", "start_filters")
 
 
 def mode_defaults(mode: str) -> dict[str, Any]:
     """The defaults of :data:`MODE_SETTINGS` for ``"2d"`` or ``"3d"`` training."""
     config = TrainingConfig.for_mode(mode)
-    values = {name: getattr(config, name) for name in MODE_SETTINGS[:4]}
+    values = {name: getattr(config, name) for name in MODE_SETTINGS[:3]}
     return {**values, "depth": config.network.depth, "start_filters": config.network.start_filters}
 
 
