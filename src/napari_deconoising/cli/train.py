@@ -112,13 +112,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="3d: volumes with a 3D PSF; 2d: plane by plane; auto: 3d for z-stacks with a 3D PSF",
     )
     add_setting(train, "--patch-size-z", TrainingConfig, "patch_size_z")
-    add_setting(
-        train,
-        "--min-psf-coverage",
-        TrainingConfig,
-        "min_psf_coverage",
-        help=_in_3d("min_psf_coverage"),
-    )
+    add_setting(train, "--min-psf-coverage", TrainingConfig, "min_psf_coverage")
     add_setting(
         train,
         "--cache-mb",
