@@ -46,29 +46,30 @@ def convolve(
     """
     if kernel is None or kernel.numel() == 1:
         return image if kernel is None else image * kernel.reshape(())
-    dims = kernel.ndim - 2
     pads = [k // 2 for k in kernel.shape[2:]]
     fits = all(p < n for p, n in zip(pads, image.shape[2:], strict=True))
-    flat_pads = [p for pad in reversed(pads) for p in (pad, pad)]
-    padded = F.pad(image, flat_pads, mode="reflect" if fits else "replicate")
-    kernel = kernel.to(image.dtype)
-    if method == "fft" or (method == "auto" and fft_is_cheaper(image.shape[2:], kernel.shape[2:])):
-        return _fft_valid(padded, kernel)
-    return (F.conv2d if dims == 2 else F.conv3d)(padded, kernel)
+    return _padded_convolution(image, kernel, "reflect" if fits else "replicate", method)
 
 
 def psf_coverage(shape: tuple[int, ...], kernel: torch.Tensor) -> torch.Tensor:
     """For each pixel of a patch of ``shape``, the fraction of the PSF's weight that falls on
     the patch's own pixels (1 in the interior, lower within the PSF's reach of a border, where
     :func:`convolve` fills in reflected pixels); shape ``(1, 1, *shape)``."""
-    ones = kernel.new_ones((1, 1, *shape))
-    pads = [k // 2 for k in kernel.shape[2:]]
-    padded = F.pad(ones, [p for pad in reversed(pads) for p in (pad, pad)])
-    if fft_is_cheaper(tuple(shape), tuple(kernel.shape[2:])):
-        inside = _fft_valid(padded, kernel)
-    else:
-        inside = (F.conv2d if len(shape) == 2 else F.conv3d)(padded, kernel)
+    inside = _padded_convolution(kernel.new_ones((1, 1, *shape)), kernel, "constant")
     return inside / kernel.sum()
+
+
+def _padded_convolution(
+    image: torch.Tensor, kernel: torch.Tensor, padding: str, method: Method = "auto"
+) -> torch.Tensor:
+    """``image`` padded by the kernel's radius (``padding``: an ``F.pad`` mode), convolved
+    back to its own size, directly or through the FFT (see :func:`convolve`)."""
+    pads = [k // 2 for k in kernel.shape[2:]]
+    padded = F.pad(image, [p for pad in reversed(pads) for p in (pad, pad)], mode=padding)
+    kernel = kernel.to(image.dtype)
+    if method == "fft" or (method == "auto" and fft_is_cheaper(image.shape[2:], kernel.shape[2:])):
+        return _fft_valid(padded, kernel)
+    return (F.conv2d if kernel.ndim == 4 else F.conv3d)(padded, kernel)
 
 
 def blur(image: np.ndarray, psf: np.ndarray) -> np.ndarray:
