@@ -194,6 +194,19 @@ def test_z_patch_is_clipped_to_short_stacks_with_a_note():
     assert started.notes[: len(trainer.notes)] == tuple(trainer.notes)  # (+ precision note)
 
 
+def test_3d_training_on_a_cpu_says_that_plane_by_plane_denoises_faster():
+    image = AxesImage(noisy_volume((6, 32, 32)), "ZYX")
+    hint = "3D DecoNoising on a CPU learns slowly"
+
+    def first_notes(psf, **values) -> str:
+        return " ".join(next(iter(Trainer(image, psf, tiny_config(**values)).run())).notes)
+
+    assert hint in first_notes(gaussian_psf_3d(), patch_size_z=6)
+    assert "(mode 2d) denoises better" in first_notes(gaussian_psf_3d(), patch_size_z=6)
+    assert hint not in first_notes(gaussian_psf_3d(), mode="2d")
+    assert hint not in first_notes(None, n2v=True, mode="3d", patch_size_z=6)
+
+
 def test_z_patch_grows_to_three_times_the_psf_depth(volume):
     trainer = Trainer(volume, gaussian_psf_3d(3, half=1), tiny_config(patch_size_z=8))
     assert trainer.config.patch_size_z == 9  # 3 planes: three times that, within 12 planes
