@@ -10,7 +10,12 @@ baselines.
 Variants: ``default``; ``coverage50``/``coverage90`` (blind spots count in the loss only where
 50% / 90% of the PSF falls inside the patch); ``z16_coverage90`` (the same with 16-plane patches,
 no Z enlargement; ``_tv`` adds a total-variation weight of 0.02); ``lr2x`` (twice the learning
-rate); ``batch2`` (2 patches per step).
+rate); ``batch2`` / ``batch1`` (2 or 1 patches per step); ``patch128_batch1`` (one 128 px patch
+per step: as many voxels as 4 of 64 px, and far fewer blind spots near a border the PSF crosses);
+``depth3`` (one more pooling); ``output_scale3`` / ``output_scale40`` (the network output's
+scale); ``no_positivity``; ``n2v`` (3D Noise2Void: no PSF, so the network outputs the denoised
+stack itself; its 16-plane patches are not enlarged) -- how fast a 3D network learns to denoise
+when its output is not tied to the PSF.
 
     python bench/bench_3d_options.py --steps 200 --variants default coverage90
     python bench/bench_3d_options.py --minutes 3 --stack oil
@@ -45,6 +50,13 @@ VARIANTS: dict[str, dict] = {
     },
     "lr2x": {"learning_rate": 2e-3},
     "batch2": {"batch_size": 2},
+    "batch1": {"batch_size": 1},
+    "patch128_batch1": {"patch_size": 128, "batch_size": 1},
+    "depth3": {"network": {"depth": 3, "start_filters": 16}},
+    "output_scale3": {"output_scale": 3.0},
+    "output_scale40": {"output_scale": 40.0},
+    "no_positivity": {"positivity_weight": 0.0},
+    "n2v": {"n2v": True},
 }
 
 
@@ -63,7 +75,7 @@ def run_variant(
         config = TrainingConfig.for_mode(
             "3d", steps=steps, minutes=minutes, device="cpu", seed=seed, **values
         )
-        trainer = Trainer(image, sample.psf, config)
+        trainer = Trainer(image, None if config.n2v else sample.psf, config)
         start = time.perf_counter()
         last = None
         for event in trainer.run():
