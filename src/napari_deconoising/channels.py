@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ImageError
-from .images import as_frames
+from .images import as_frames, pixel_source, read_pixels
 from .io.axes import AxesImage, check_not_rgb, default_axes
 
 #: A model applied to images whose pixel size differs by more than this share gets a warning.
@@ -65,7 +65,7 @@ def channel_frames(image: AxesImage) -> list[np.ndarray]:
     data, _ = _channel_first(image)
     stacks = []
     for index in range(data.shape[0]):
-        channel = np.asarray(data[index])
+        channel = read_pixels(data, index, source=pixel_source(image))
         name = image.name if data.shape[0] == 1 else f"{image.name}, channel {index}"
         stacks.append(as_frames(channel.reshape((-1, *channel.shape[-2:])), name=name))
     return stacks
@@ -91,7 +91,7 @@ def channel_volumes(image: AxesImage) -> list[np.ndarray]:
     data = data if "C" in image.axes else data[None]
     stacks = []
     for index in range(data.shape[0]):
-        channel = np.asarray(data[index])
+        channel = read_pixels(data, index, source=pixel_source(image))
         name = image.name if data.shape[0] == 1 else f"{image.name}, channel {index}"
         frames = as_frames(channel.reshape((-1, *channel.shape[-2:])), name=name)
         stacks.append(frames.reshape((-1, *channel.shape[-3:])))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,60 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .errors import ImageError
-from .io.axes import check_not_rgb, looks_rgb
+from .errors import DeconoisingError, ImageError
+from .io.axes import AxesImage, check_not_rgb, looks_rgb
 from .sampling import spread
+
+#: The longest part of a reader's own error message that an :class:`ImageError` quotes.
+_DETAIL_CHARS = 200
+
+
+def read_pixels(
+    data: Any,
+    key: Any = None,
+    *,
+    source: str | os.PathLike[str] = "image",
+    dtype: Any = None,
+    scheduler: str | None = None,
+) -> np.ndarray:
+    """Read ``data[key]`` (all of ``data`` when ``key`` is None) into a numpy array now.
+
+    The one place where pixels of an image that may still be on disk are read: a dask or zarr
+    array, a memory map or a file read row by row. Whatever goes wrong while decoding or
+    reading (a damaged compressed strip or chunk, a truncated or vanished file, a codec or
+    storage error) raises :class:`ImageError` naming ``source`` (the file, or the image's
+    name) and saying that it is damaged or unreadable; running out of memory says so.
+    ``dtype`` converts the result (e.g. ``np.float32``); ``scheduler`` is the dask scheduler
+    that computes a dask array (e.g. ``"synchronous"``: in this thread; default: dask's).
+    """
+    try:
+        part = data if key is None else data[key]
+        if scheduler is not None and hasattr(part, "compute"):
+            part = part.compute(scheduler=scheduler)
+        return np.asarray(part, dtype=dtype)
+    except DeconoisingError:
+        raise
+    except MemoryError as err:
+        raise ImageError(
+            f"cannot read {source}: its pixels do not fit in memory ({_detail(err)})"
+        ) from err
+    except Exception as err:  # codec, zarr, tifffile and OS errors alike
+        raise ImageError(
+            f"cannot read {source}: the file is damaged or unreadable ({_detail(err)})"
+        ) from err
+
+
+def pixel_source(image: AxesImage) -> str:
+    """How errors name where ``image``'s pixels come from: its file, else its name."""
+    return str(image.path) if image.path is not None else image.name
+
+
+def _detail(err: BaseException) -> str:
+    """A reader's error as one short line: its type and its first words."""
+    text = " ".join(str(err).split()) or "no details"
+    if len(text) > _DETAIL_CHARS:
+        text = text[: _DETAIL_CHARS - 3] + "..."
+    return f"{type(err).__name__}: {text}"
 
 
 def as_frames(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -20,7 +72,7 @@ def as_frames(image: np.ndarray, name: str = "image") -> np.ndarray:
     Accepts 2D (Y, X) or 3D (N, Y, X) arrays of any integer or float dtype. Raises
     :class:`ImageError` for other dimensionalities, RGB images, complex data or NaNs.
     """
-    array = np.asarray(image)
+    array = read_pixels(image, source=name)
     if array.dtype == bool or not np.issubdtype(array.dtype, np.number):
         raise ImageError(f"{name}: expected numbers, got dtype {array.dtype}")
     if np.iscomplexobj(array):
@@ -55,23 +107,22 @@ def collect_frames(
     for index, image in enumerate(arrays):
         name = f"image {index + 1}" if len(arrays) > 1 else "image"
         if max_pixels is not None:
-            image = _thinned(image, max_pixels)
+            image = _thinned(image, max_pixels, name)
         frames.extend(as_frames(image, name=name))
     return frames
 
 
-def _thinned(image: Any, max_pixels: int) -> np.ndarray:
-    """``image`` as a numpy array, keeping only evenly spread frames of a long (N, Y, X) stack."""
-    shape = tuple(getattr(image, "shape", np.shape(image)))
+def _thinned(image: Any, max_pixels: int, name: str = "image") -> np.ndarray:
+    """``image`` as a numpy array, keeping only evenly spread frames of a long (N, Y, X) stack
+    (numpy, dask and zarr arrays read only those frames)."""
+    if not hasattr(image, "shape"):  # nested lists
+        image = np.asarray(image)
+    shape = tuple(image.shape)
     if len(shape) == 3 and not looks_rgb(shape):
         keep = max(1, max_pixels // max(shape[1] * shape[2], 1))
         if shape[0] > keep:
-            chosen = spread(shape[0], keep)
-            try:  # numpy and dask index lazily, other array types may not
-                image = image[chosen]
-            except (TypeError, IndexError, ValueError):
-                image = np.asarray(image)[chosen]
-    return np.asarray(image)
+            return read_pixels(image, spread(shape[0], keep), source=name)
+    return read_pixels(image, source=name)
 
 
 def read_image(path: str | Path) -> np.ndarray:

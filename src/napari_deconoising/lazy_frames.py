@@ -26,7 +26,7 @@ import torch
 
 from .channels import _volume_order
 from .errors import ImageError
-from .images import estimate_offset
+from .images import estimate_offset, pixel_source, read_pixels
 from .io.axes import AxesImage
 from .sampling import PatchSampler, spread
 
@@ -50,7 +50,8 @@ class LazyFrame:
     ``index`` followed by its spatial axes to positions in ``data`` (None: an axis ``data`` does
     not have). ``origin`` and ``shape`` give the region of the frame this handle covers (the
     whole frame unless it was cut by :meth:`region`). Reads index ``data`` directly, so a dask,
-    zarr or file-backed array reads only the window's pixels.
+    zarr or file-backed array reads only the window's pixels. ``source`` (the file, or the
+    image's name) is what a read error names.
     """
 
     data: Any
@@ -59,6 +60,7 @@ class LazyFrame:
     origin: tuple[int, ...]
     shape: tuple[int, ...]
     name: str = "image"
+    source: str = "image"
 
     @property
     def ndim(self) -> int:
@@ -72,7 +74,8 @@ class LazyFrame:
 
     def read(self, starts: Sequence[int], sizes: Sequence[int]) -> np.ndarray:
         """The float32 window ``starts`` .. ``starts + sizes`` (relative to the region), with
-        its axes in Z, Y, X order."""
+        its axes in Z, Y, X order. Raises :class:`ImageError` when the file is damaged or
+        unreadable there, or the window holds NaN or infinite values."""
         windows = [
             slice(o + s, o + s + n) for o, s, n in zip(self.origin, starts, sizes, strict=True)
         ]
@@ -80,7 +83,7 @@ class LazyFrame:
         for position, item in zip(self.axes, [*self.index, *windows], strict=True):
             if position is not None:
                 key[position] = item
-        block = np.asarray(self.data[tuple(key)], dtype=np.float32)
+        block = read_pixels(self.data, tuple(key), source=self.source, dtype=np.float32)
         spatial = list(self.axes[len(self.index) :])
         block = np.transpose(block, [sorted(spatial).index(p) for p in spatial])
         if not np.all(np.isfinite(block)):
@@ -120,13 +123,13 @@ def _handles(image: AxesImage, order: str) -> list[list[LazyFrame]]:
     numbering = [a for a in axes if a not in "C" + spatial]
     mapping = tuple(axes.index(a) if a in axes else None for a in ["C", *numbering, *spatial])
     region = tuple(sizes[a] for a in spatial)
-    n_channels = sizes.get("C", 1)
+    n_channels, source, origin = sizes.get("C", 1), pixel_source(image), (0,) * len(spatial)
     per_channel = []
     for channel in range(n_channels):
         name = image.name if n_channels == 1 else f"{image.name}, channel {channel}"
         per_channel.append(
             [
-                LazyFrame(image.data, mapping, (channel, *index), (0,) * len(spatial), region, name)
+                LazyFrame(image.data, mapping, (channel, *index), origin, region, name, source)
                 for index in np.ndindex(*[sizes[a] for a in numbering])
             ]
         )

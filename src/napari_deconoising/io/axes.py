@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -284,6 +285,9 @@ class AxesImage:
     spacing: dict[str, float] = field(default_factory=dict)
     axes_source: str = "user"
     name: str = "image"
+    #: The file or store the image was read from (None for arrays in memory): outputs are
+    #: never written over it (see :mod:`napari_deconoising.outputs`).
+    path: Path | None = None
 
     def __post_init__(self) -> None:
         self.axes = validate_axes(self.axes, self.data.shape)
@@ -332,7 +336,7 @@ class AxesImage:
     def canonical(self) -> AxesImage:
         """The same image with its data transposed to canonical :data:`AXES` order."""
         data, axes = to_canonical(self.data, self.axes)
-        return AxesImage(data, axes, dict(self.spacing), self.axes_source, self.name)
+        return AxesImage(data, axes, dict(self.spacing), self.axes_source, self.name, self.path)
 
 
 # the napari-layer helpers live in .layer_axes, which imports this module: importable from here

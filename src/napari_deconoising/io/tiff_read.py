@@ -25,6 +25,7 @@ from .tiff_tag import _TAG_KEY, AXES_TAG
 
 _PLAIN_KINDS = ("generic", "shaped", "uniform")  # tifffile series kinds without real axes
 _DAMAGE_WORDS = ("invalid page offset", "truncat", "corrupt")
+_OLD_STYLE_JPEG = 6  # TIFF compression whose data offsets need not be one per strip
 
 
 @dataclass
@@ -71,7 +72,8 @@ def read_tiff(
         final_axes, source = resolve_axes(data.shape, axes=axes, file_axes=file_axes)
     except ImageError as err:
         raise ImageError(f"{path.name}: {err}") from err
-    return AxesImage(data, final_axes, normalise_spacing(spacing, final_axes), source, _stem(path))
+    spacing = normalise_spacing(spacing, final_axes)
+    return AxesImage(data, final_axes, spacing, source, _stem(path), path)
 
 
 def _stem(path: Path) -> str:
@@ -104,7 +106,8 @@ def _damage_log() -> Iterator[_Collect]:
 
 
 def _damaged(path: Path, why: object) -> ImageError:
-    return ImageError(f"cannot read {path}: the TIFF file is damaged or truncated ({why})")
+    detail = " ".join(str(why).split())  # one line, whatever tifffile or a codec said
+    return ImageError(f"cannot read {path}: the TIFF file is damaged or truncated ({detail})")
 
 
 def _load(path: Path, lazy: bool = False) -> _RawTiff:
@@ -115,7 +118,10 @@ def _load(path: Path, lazy: bool = False) -> _RawTiff:
         try:
             with tifffile.TiffFile(path) as tif:
                 raw = _gather(tif)
+                _check_intact(path, tif, log)
                 raw.data = _read_array(path, tif, lazy)
+        except ImageError:
+            raise
         except tifffile.TiffFileError as err:
             if "not a TIFF" in str(err):
                 raise ImageError(f"{path} is not a TIFF file") from err
@@ -124,10 +130,31 @@ def _load(path: Path, lazy: bool = False) -> _RawTiff:
             raise ImageError(f"cannot read {path}: {err.strerror or err}") from err
         except Exception as err:  # struct.error, zlib.error, ValueError... from a cut file
             raise _damaged(path, err) from err
+    _check_log(path, log)
+    return raw
+
+
+def _check_log(path: Path, log: _Collect) -> None:
+    """Raise :class:`ImageError` when tifffile logged signs of damage."""
     problems = [m for m in log.messages if any(w in m.lower() for w in _DAMAGE_WORDS)]
     if problems:
         raise _damaged(path, problems[0])
-    return raw
+
+
+def _check_intact(path: Path, tif: tifffile.TiffFile, log: _Collect) -> None:
+    """Refuse a file whose structure is damaged before any pixel is read: tifffile logged
+    damage, or the first page lists fewer strips or tiles than its size needs (a damaged
+    width or height, which would otherwise have huge arrays allocated for a tiny file)."""
+    _check_log(path, log)
+    page = tif.pages[0]
+    if math.prod(tif.series[0].shape) == 0:  # an empty image has nothing to read (and is refused)
+        return
+    if tif.is_lsm or tif.is_ndpi or page.compression == _OLD_STYLE_JPEG:  # their own layouts
+        return
+    needed = math.prod(page.chunked)
+    listed = len(page.dataoffsets)
+    if listed < needed:
+        raise _damaged(path, f"the first page lists {listed} of its {needed} strips or tiles")
 
 
 def _gather(tif: tifffile.TiffFile) -> _RawTiff:
@@ -169,7 +196,22 @@ def _read_array(path: Path, tif: tifffile.TiffFile, lazy: bool = False) -> Any:
     try:
         return tifffile.memmap(path, series=0, mode="r")
     except ValueError:  # compressed, tiled, scattered, or the file is too short
+        _check_fits_in_memory(path, tif.series[0].nbytes)
         return tif.series[0].asarray()
+
+
+def _check_fits_in_memory(path: Path, nbytes: int) -> None:
+    """Refuse to decode ``nbytes`` of pixels into memory when the machine has less (a damaged
+    header may declare absurd sizes; a real image that large is opened lazily instead)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: let the allocation decide
+        return
+    if nbytes > memory:
+        raise ImageError(
+            f"cannot read {path}: its pixels would take {nbytes / 2**30:.1f} GiB, more than this "
+            f"machine's {memory / 2**30:.1f} GiB of memory (is the file damaged?)"
+        )
 
 
 class _FileRows:
@@ -262,10 +304,10 @@ def _imagej_spacing(metadata: Mapping[str, Any], xres: Any, yres: Any) -> dict[s
         if factor is not None and per_unit is not None:
             spacing[axis] = factor / per_unit
     factor = um_per_unit(metadata.get("zunit", unit))
-    with suppress(TypeError, ValueError):
-        z_step = float(metadata.get("spacing", math.nan))
-        if factor is not None and math.isfinite(z_step) and z_step > 0:
-            spacing["Z"] = z_step * factor
+    with suppress(TypeError, ValueError, OverflowError):
+        z_step = float(metadata.get("spacing", math.nan)) * (factor or math.nan)
+        if math.isfinite(z_step) and z_step > 0:
+            spacing["Z"] = z_step
     return spacing
 
 
@@ -367,5 +409,6 @@ def _merge_samples(data: Any, axes: str) -> tuple[Any, str]:
     order = positions + others
     if order != sorted(order):
         data = np.transpose(data, order)
-    merged = data.reshape((-1, *data.shape[len(positions) :]))
+    samples = math.prod(data.shape[: len(positions)])  # not -1: the image may be empty
+    merged = data.reshape((samples, *data.shape[len(positions) :]))
     return merged, "S" + "".join(axes[i] for i in others)

@@ -144,23 +144,50 @@ def read_zarr(path: str | os.PathLike[str], axes: str | None = None) -> AxesImag
     path = Path(path)
     if not path.exists():
         raise ImageError(f"image not found: {path}")
-    node = _open_node(path)
-    file_axes, spacing, array = None, {}, node
-    if not hasattr(node, "shape"):  # a group
-        if is_complete(path) is False:
-            raise ImageError(
-                f"{path} is an incomplete result of a stopped prediction; delete it and run again"
-            )
-        array, file_axes, spacing = _group_image(path, node)
-    import dask.array as da
-
-    data = da.from_zarr(array)
+    array, file_axes, spacing = _image_array(path)
+    data = _lazy_view(path, array)
     try:
         final_axes, source = resolve_axes(data.shape, axes=axes, file_axes=file_axes)
     except ImageError as err:
         raise ImageError(f"{path.name}: {err}") from err
     name = path.name[: -len(".zarr")] if is_zarr_path(path) else path.name
-    return AxesImage(data, final_axes, normalise_spacing(spacing, final_axes), source, name)
+    return AxesImage(data, final_axes, normalise_spacing(spacing, final_axes), source, name, path)
+
+
+def _image_array(path: Path) -> tuple[Any, str | None, dict[str, float]]:
+    """The zarr array to read (the store's, or an OME-Zarr group's full resolution), its axes
+    (None when the store says nothing) and its pixel sizes; damaged metadata of the group or
+    of its arrays raises :class:`ImageError`."""
+    node = _open_node(path)
+    if hasattr(node, "shape"):
+        return node, None, {}
+    if is_complete(path) is False:
+        raise ImageError(
+            f"{path} is an incomplete result of a stopped prediction; delete it and run again"
+        )
+    try:
+        return _group_image(path, node)
+    except ImageError:
+        raise
+    except Exception as err:  # zarr, JSON and pydantic errors about the arrays' metadata
+        raise _damaged(path, err) from err
+
+
+def _lazy_view(path: Path, array: Any) -> Any:
+    """A dask array over the zarr ``array`` (read only when indexed and computed)."""
+    import dask.array as da
+
+    if not hasattr(array, "shape") or not hasattr(array, "chunks"):
+        raise ImageError(f"cannot read {path}: the image's path in its metadata is not an array")
+    try:
+        return da.from_zarr(array)
+    except Exception as err:  # a shape or chunk grid that dask cannot use
+        raise _damaged(path, err) from err
+
+
+def _damaged(path: Path, err: BaseException) -> ImageError:
+    detail = " ".join(str(err).split())  # one line: zarr's validation errors span several
+    return ImageError(f"cannot read {path}: the zarr store is damaged ({detail})")
 
 
 def _open_node(path: Path) -> Any:
@@ -168,7 +195,10 @@ def _open_node(path: Path) -> Any:
     try:
         return zarr.open(str(path), mode="r")
     except Exception as err:
-        raise ImageError(f"cannot read {path}: it is not a zarr store ({err})") from err
+        detail = " ".join(str(err).split())
+        raise ImageError(
+            f"cannot read {path}: it is not a zarr store, or its metadata is damaged ({detail})"
+        ) from err
 
 
 def _group_image(path: Path, group: Any) -> tuple[Any, str | None, dict[str, float]]:
