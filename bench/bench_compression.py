@@ -47,7 +47,7 @@ def teacher(
     path = RESULTS / "teacher.pt"
     config = TrainingConfig(steps=steps) if steps else TrainingConfig(minutes=minutes)
     start = time.perf_counter()
-    trained = train(data["noisy"], data["psf"], config, model_path=path)
+    trained = train(data["noisy"], data["psf"], config, model_path=path, overwrite=True)
     seconds = time.perf_counter() - start
     done = trained.metadata.get("steps")
     print(f"teacher: {done} steps in {seconds:.0f} s -> {path}", flush=True)
@@ -86,7 +86,7 @@ def run_preset(preset: str, original: DecoNoisingModel, source: Path, data: dict
     out = RESULTS / f"compressed-{preset}.pt"
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
-    result = compress(source, data["noisy"], preset, out_path=out)
+    result = compress(source, data["noisy"], preset, out_path=out, overwrite=True)
     seconds = time.perf_counter() - start
     load_after = os.getloadavg()[0]
     report = result.report.to_dict()

@@ -101,7 +101,7 @@ def train_model(path: Path, steps: int, filters: int) -> None:
         validation_interval=max(steps, 1),
         device="cpu",
     )
-    train(sample.noisy, sample.psf, config).save(path)
+    train(sample.noisy, sample.psf, config).save(path, overwrite=True)
 
 
 def run_child(args: list[str], env: dict[str, str] | None = None) -> dict:

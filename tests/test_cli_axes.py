@@ -309,10 +309,10 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(
 @pytest.mark.parametrize(
     ("deconvolved", "message"),
     [
-        ("blocker/dec.tif", "is not a folder"),
+        ("blocker/dec.tif", "is a file, not a folder"),
         ("dec.png", "must end with .tif or .tiff"),
         ("den.tif", "it is another output"),
-        ("{d}/stack.tif", "it is an input"),
+        ("{d}/stack.tif", "it is the input"),
     ],
 )
 def test_outputs_are_refused_before_predicting(

@@ -16,6 +16,7 @@ from napari_deconoising import (
     ImageError,
     ModelFileError,
     NetworkConfig,
+    OutputError,
     PredictionConfig,
     Predictor,
     TrainingConfig,
@@ -342,7 +343,7 @@ def test_images_that_do_not_match_the_model_are_refused(teacher, sample):
 
 def test_the_output_may_not_be_the_input_model(teacher_file, sample):
     original_bytes = teacher_file.read_bytes()
-    with pytest.raises(ConfigError, match="never overwritten"):
+    with pytest.raises(OutputError, match="never overwritten"):
         compress(teacher_file, sample.noisy, config=quick(), out_path=teacher_file)
     assert teacher_file.read_bytes() == original_bytes
 

@@ -18,7 +18,7 @@ from napari_deconoising.blockwise import (
     plan_blocks,
 )
 from napari_deconoising.config import PredictionConfig
-from napari_deconoising.errors import Cancelled, ConfigError, ImageError
+from napari_deconoising.errors import Cancelled, ConfigError, ImageError, OutputError
 from napari_deconoising.io import AxesImage, read_tiff
 from napari_deconoising.io.lazy import open_image
 from napari_deconoising.io.zarr_io import is_complete
@@ -169,7 +169,7 @@ def test_input_axes_order_is_kept_in_metadata_and_dtype_input_rounds(tiny_model,
 
 def test_existing_outputs_need_overwrite(tiny_model, recording, tmp_path):
     (tmp_path / "den.zarr").mkdir()
-    with pytest.raises(ImageError, match=r"exists; .*--overwrite"):
+    with pytest.raises(OutputError, match=r"exists; .*--overwrite"):
         BlockPredictor(tiny_model, CONFIG).predict([_job(recording, tmp_path)])
     assert not (tmp_path / "dec.zarr").exists()
     BlockPredictor(tiny_model, CONFIG, overwrite=True).predict([_job(recording, tmp_path)])

@@ -79,7 +79,7 @@ def test_existing_outputs_are_kept_without_overwrite(capsys, folder, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--output-dir", "{t}/blocker/out"], "is not a folder"),
+        (["--output-dir", "{t}/blocker/out"], "is a file, not a folder"),
         (["--denoised", "{t}/a.zarr"], "give --denoised and --deconvolved"),
         (["--denoised", "{t}/a.zarr", "--deconvolved", "{t}/b.zarr"], "need --output-dir"),
         (["--denoised", "{t}/a.png", "--deconvolved", "{t}/b.zarr"], ".zarr, .tif or .tiff"),

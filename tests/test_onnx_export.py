@@ -105,5 +105,8 @@ def test_cli_export_onnx(tmp_path, capsys):
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["path"] == str(out) and figures["max_relative_error"] <= 1e-4
     assert out.is_file()
-    assert cli_main(["export-onnx", "--model", str(tmp_path / "none.pt"), "--out", str(out)]) == 2
+    missing = ["export-onnx", "--model", str(tmp_path / "none.pt"), "--out", str(out) + ".2"]
+    assert cli_main(missing) == 2
     assert "not found" in capsys.readouterr().err
+    assert cli_main(["export-onnx", "--model", str(model_path), "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from .errors import (
     DeconoisingError,
     ImageError,
     ModelFileError,
+    OutputError,
     PSFError,
 )
 from .io.bioimageio import export_bioimageio
@@ -61,6 +62,7 @@ __all__ = [
     "ModelFileError",
     "NetworkConfig",
     "Normalisation",
+    "OutputError",
     "PSFError",
     "PredictionConfig",
     "PredictionProgress",

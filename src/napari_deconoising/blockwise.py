@@ -28,7 +28,6 @@ import hashlib
 import itertools
 import math
 import os
-import shutil
 import tempfile
 import threading
 import time
@@ -43,9 +42,10 @@ from .bundle import ChannelModels, DecoNoisingModel, load_model
 from .channels import check_channel_count, pixel_size_warning
 from .config import PredictionConfig, _Config, setting
 from .errors import Cancelled, ConfigError, DeconoisingError, ImageError
-from .files import check_writable_folder
+from .images import pixel_source, read_pixels
 from .io.axes import AxesImage, from_canonical
 from .io.zarr_io import create_zarr, is_complete, is_zarr_path, mark_complete, store_axes
+from .outputs import check_outputs, remove_path, replace_all
 
 OUTPUT_KINDS = ("denoised", "deconvolved")
 INCOMPLETE_SUFFIX = ".incomplete"
@@ -244,56 +244,27 @@ def incomplete_path(path: Path) -> Path:
 
 def check_output_paths(jobs: Sequence[PredictionJob], overwrite: bool = False) -> list[Path]:
     """Refuse, before any work, outputs that cannot or may not be written: an unknown suffix,
-    an output given twice or equal to an input, an existing output without ``overwrite``, a
-    folder we cannot write in."""
-    taken = {job.path.resolve(): "an input" for job in jobs if job.path is not None}
-    checked = []
-    for job in jobs:
-        for path in job.outputs.values():
-            output_kind(path)
-            resolved = path.resolve()
-            if resolved in taken:
-                raise ImageError(f"cannot write {path}: it is {taken[resolved]}; choose another")
-            taken[resolved] = "another output"
-            if path.exists() and not overwrite:
-                raise ImageError(
-                    f"{path} exists; choose another name or allow overwriting (--overwrite)"
-                )
-            check_writable_folder(path)
-            checked.append(path)
-    return checked
-
-
-def remove_path(path: Path) -> None:
-    """Delete a file or a folder tree if it exists."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink(missing_ok=True)
+    and whatever the output policy refuses (:func:`~napari_deconoising.outputs.check_outputs`:
+    an output that is, holds or lies inside an input, an output given twice, an existing output
+    without ``overwrite``, a place with no writable folder)."""
+    outputs = [path for job in jobs for path in job.outputs.values()]
+    for path in outputs:
+        output_kind(path)
+    return check_outputs(outputs, [job.path for job in jobs], overwrite=overwrite)
 
 
 # ---- one block ------------------------------------------------------------------------------
 
 
 def read_block(image: AxesImage, region: tuple[slice, ...]) -> np.ndarray:
-    """The pixels of ``region`` as a numpy array; a damaged file gives :class:`ImageError`.
+    """The pixels of ``region`` as a numpy array; a damaged file gives :class:`ImageError`
+    naming the file and the region (:func:`~napari_deconoising.images.read_pixels`).
 
     A dask array is computed here, in this thread (also on a dask worker, where it would
     otherwise be sent back to the cluster)."""
-    try:
-        part = image.data[region]
-        if hasattr(part, "compute"):
-            return np.asarray(part.compute(scheduler="synchronous"))
-        return np.asarray(part)
-    except DeconoisingError:
-        raise
-    except Exception as err:
-        where = ", ".join(
-            f"{a} {s.start}:{s.stop}" for a, s in zip(image.axes, region, strict=True)
-        )
-        raise ImageError(
-            f"cannot read {image.name} at {where}: the file is damaged or unreadable ({err})"
-        ) from err
+    where = ", ".join(f"{a} {s.start}:{s.stop}" for a, s in zip(image.axes, region, strict=True))
+    source = f"{pixel_source(image)} at {where}"
+    return read_pixels(image.data, region, source=source, scheduler="synchronous")
 
 
 def predict_block(
@@ -337,31 +308,29 @@ class _JobOutputs:
     arrays: dict[str, Any]
 
     def finish(self, overwrite: bool, on_plane: Callable[[], None] | None = None) -> None:
-        """Mark the stores complete and move every output into place (TIFFs copied out)."""
+        """Mark the stores complete, build every output under its temporary name (TIFFs copied
+        out of their stores; ``on_plane`` is called after each plane and may raise to stop), then
+        move them all into place at once (:func:`~napari_deconoising.outputs.replace_all`)."""
+        moves = []
         for kind, target in self.job.outputs.items():
             store = self.stores[kind]
             mark_complete(store)
-            if output_kind(target) == "zarr":
-                _replace(incomplete_path(target), store, target, overwrite)
-            else:
-                temporary = incomplete_path(target)
-                _zarr_to_tiff(self.arrays[kind], store, temporary, on_plane)
-                _replace(temporary, temporary, target, overwrite)
-                remove_path(store)
+            if output_kind(target) == "tiff":
+                _zarr_to_tiff(self.arrays[kind], store, incomplete_path(target), on_plane)
+            moves.append((incomplete_path(target), target))
+        for _, target in moves:
+            if not overwrite and (target.exists() or target.is_symlink()):
+                raise ImageError(f"{target} appeared during the run; it was left as it was")
+        replace_all(moves)
+        for kind, target in self.job.outputs.items():
+            if output_kind(target) == "tiff":
+                remove_path(self.stores[kind])
 
     def abort(self) -> None:
-        """Remove everything written so far."""
-        for kind, target in self.job.outputs.items():
-            remove_path(self.stores[kind])
-            remove_path(incomplete_path(target))
-
-
-def _replace(built: Path, source: Path, target: Path, overwrite: bool) -> None:
-    if target.exists():
-        if not overwrite:
-            raise ImageError(f"{target} appeared during the run; the result is in {built}")
-        remove_path(target)
-    os.replace(source, target)
+        """Remove everything written so far (never a finished output)."""
+        for kind, store in self.stores.items():
+            remove_path(store)
+            remove_path(incomplete_path(self.job.outputs[kind]))
 
 
 def _scratch_store(target: Path) -> Path:
@@ -387,13 +356,25 @@ def _open_outputs(
             _clear_leftover(incomplete_path(target))
             target.parent.mkdir(parents=True, exist_ok=True)
             stores[kind] = store
-            arrays[kind] = create_zarr(
-                store, image.shape, image.axes, chunks, image.spacing, dtype, f"{image.name} {kind}"
-            )
+            arrays[kind] = _created_store(store, target, image, chunks, dtype, kind)
     except BaseException:
         outputs.abort()
         raise
     return outputs
+
+
+def _created_store(
+    store: Path, target: Path, image: AxesImage, chunks: tuple[int, ...], dtype: np.dtype, kind: str
+) -> Any:
+    """A new zarr array at ``store``; what cannot be created is an :class:`ImageError`."""
+    try:
+        return create_zarr(
+            store, image.shape, image.axes, chunks, image.spacing, dtype, f"{image.name} {kind}"
+        )
+    except DeconoisingError:
+        raise
+    except Exception as err:
+        raise ImageError(f"cannot create {target}: {err}") from err
 
 
 def _clear_leftover(path: Path) -> None:
@@ -429,7 +410,7 @@ def in_store_order(image: AxesImage) -> AxesImage:
     """The image with its (lazy) data transposed to the order outputs are stored in."""
     axes = store_axes(image.axes)
     data = from_canonical(image.data, image.axes, axes) if axes != image.axes else image.data
-    return AxesImage(data, axes, dict(image.spacing), image.axes_source, image.name)
+    return AxesImage(data, axes, dict(image.spacing), image.axes_source, image.name, image.path)
 
 
 def output_dtype(dtype: str, image: AxesImage) -> np.dtype:
@@ -480,6 +461,11 @@ class BlockPredictor:
         self._cancel.set()
         if self._predictor is not None:
             self._predictor.cancel()
+
+    def _check_cancel(self) -> None:
+        """Raise :class:`Cancelled` once a stop was asked (also while outputs are finalised)."""
+        if self._cancel.is_set():
+            raise Cancelled("prediction cancelled")
 
     def predict(
         self,
@@ -539,7 +525,7 @@ class BlockPredictor:
                     if self._cancel.is_set():
                         raise Cancelled("prediction cancelled")
                 yield tracker.event(number, "writing")
-                outputs.finish(self.overwrite)
+                outputs.finish(self.overwrite, self._check_cancel)
             except BaseException:
                 outputs.abort()
                 raise
@@ -602,7 +588,7 @@ class BlockPredictor:
                 tracker.done_pixels(pixels[future.key])
                 yield tracker.event(len(jobs) - 1)
             for outputs in opened:
-                outputs.finish(self.overwrite)
+                outputs.finish(self.overwrite, self._check_cancel)
         except BaseException as err:
             client.cancel(futures)
             for outputs in opened:

@@ -20,7 +20,7 @@ import torch
 
 from ._version import __version__
 from .errors import ModelFileError
-from .files import atomic_write
+from .outputs import atomic_write, check_outputs
 from .unet import UNet, build_unet, count_parameters
 
 FORMAT = "napari-deconoising-model"
@@ -65,12 +65,14 @@ class _ModelFile:
     def _payload(self, storage: Storage) -> dict[str, Any]:
         raise NotImplementedError
 
-    def save(self, path: str | Path, storage: Storage = "float32") -> Path:
+    def save(self, path: str | Path, storage: Storage = "float32", overwrite: bool = False) -> Path:
         """Write the model file atomically at exactly ``path`` (no suffix is added).
 
+        An existing file is replaced only with ``overwrite`` (see :mod:`.outputs`).
         ``storage="float16"`` stores half-precision weights (the file halves; loading turns them
         back into float32).
         """
+        check_outputs([path], overwrite=overwrite)
         data = self.to_bytes(storage)
         return atomic_write(path, lambda temporary: temporary.write_bytes(data))
 

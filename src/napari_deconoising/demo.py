@@ -13,13 +13,16 @@ from .config import TrainingConfig
 from .figures import side_by_side, write_png
 from .io import write_tiff
 from .metrics import psnr
+from .outputs import check_outputs
 from .prediction import PredictionProgress, Predictor
 from .sample_data import make_sample
-from .training import Trainer, TrainingEvent
+from .training import Trainer, TrainingEvent, last_checkpoint_path
 
 #: Wall-time training budget of the demo: with sample creation and prediction the whole demo
 #: ends within 3 minutes on 2 CPU cores.
 DEMO_MINUTES = 2.0
+MODEL_NAME, FIGURE_NAME = "model.pt", "comparison.png"
+IMAGE_NAMES = ("noisy", "denoised", "deconvolved", "truth_blurred", "truth_sharp")
 
 
 def run_demo(
@@ -31,18 +34,22 @@ def run_demo(
     on_training_event: Callable[[TrainingEvent], None] | None = None,
     on_prediction_progress: Callable[[PredictionProgress], None] | None = None,
     write: Callable[[Path, np.ndarray], object] = write_tiff,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run the whole pipeline on the built-in sample and return its figures.
 
     The training budget is ``steps`` when given, else ``minutes`` of wall time. The callbacks
-    receive the training events and the prediction progress; ``write(path, image)`` writes each
-    TIFF (by default an ImageJ hyperstack: the stacks as frames, ``SYX``).
+    receive the training events and the prediction progress; ``write(path, image)`` writes
+    each TIFF (by default an ImageJ hyperstack: the stacks as frames, ``SYX``). Every file
+    the demo writes in ``out_dir`` is checked before any work: existing ones are replaced only
+    with ``overwrite`` (see :mod:`.outputs`).
     """
     start = time.perf_counter()
     out = Path(out_dir)
+    check_outputs(demo_outputs(out), overwrite=overwrite)
     sample = make_sample(shape, n_frames=n_frames)
     config = TrainingConfig(steps=steps, minutes=None if steps else minutes)
-    trainer = Trainer(sample.noisy, sample.psf, config, model_path=out / "model.pt")
+    trainer = Trainer(sample.noisy, sample.psf, config, out / MODEL_NAME, overwrite=overwrite)
     finished = None
     for event in trainer.run():
         finished = event
@@ -59,7 +66,7 @@ def run_demo(
     for name, image in images.items():
         write(out / f"{name}.tif", image)
     panels = [sample.noisy[0], result.denoised[0], result.deconvolved[0], sample.sharp]
-    write_png(out / "comparison.png", side_by_side(panels))
+    write_png(out / FIGURE_NAME, side_by_side(panels))
     return {
         "psnr_input": psnr(sample.blurred, sample.noisy),
         "psnr_denoised": psnr(sample.blurred, result.denoised),
@@ -70,5 +77,13 @@ def run_demo(
         "prediction_seconds": result.seconds,
         "seconds": time.perf_counter() - start,
         "out_dir": str(out),
-        "figure": str(out / "comparison.png"),
+        "figure": str(out / FIGURE_NAME),
     }
+
+
+def demo_outputs(out_dir: str | Path) -> list[Path]:
+    """Every file the demo writes in ``out_dir``."""
+    out = Path(out_dir)
+    model = out / MODEL_NAME
+    tiffs = [out / f"{name}.tif" for name in IMAGE_NAMES]
+    return [model, last_checkpoint_path(model), *tiffs, out / FIGURE_NAME]

@@ -19,6 +19,10 @@ class ModelFileError(DeconoisingError):
     """A file is not a readable napari-deconoising model file."""
 
 
+class OutputError(DeconoisingError):
+    """An output may not or cannot be written (it is an input, exists, has no folder...)."""
+
+
 class ConfigError(DeconoisingError):
     """A configuration value is out of range or unknown."""
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .outputs import atomic_write
+
 
 def to_uint8(image: np.ndarray, low: float, high: float) -> np.ndarray:
     """Scale ``image`` so that ``low`` maps to 0 and ``high`` to 255."""
@@ -43,7 +45,4 @@ def write_png(path: str | Path, grey: np.ndarray) -> Path:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
     png += chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
-    return path
+    return atomic_write(path, lambda temporary: temporary.write_bytes(png))

@@ -37,7 +37,7 @@ from ._version import __version__
 from .bundle import DecoNoisingModel, single_channel
 from .convolution import convolve, psf_tensor
 from .errors import DeconoisingError
-from .files import atomic_write
+from .outputs import atomic_write, check_outputs
 
 OPSET = 17
 #: Largest allowed difference between onnxruntime and torch, relative to the output's range.
@@ -95,9 +95,15 @@ class DeconoisingGraph(nn.Module):
 
 
 def export_onnx(
-    model: DecoNoisingModel, path: str | Path, check: bool = True, opset: int = OPSET
+    model: DecoNoisingModel,
+    path: str | Path,
+    check: bool = True,
+    opset: int = OPSET,
+    overwrite: bool = False,
 ) -> OnnxExport:
     """Write ``model`` as an ONNX file at ``path`` (atomically) and check it with onnxruntime.
+
+    An existing ``path`` is replaced only with ``overwrite`` (see :mod:`.outputs`).
 
     Raises :class:`ExportError` when onnx or onnxruntime is missing, when the export fails, or
     when onnxruntime's outputs differ from torch's by more than ``TOLERANCE`` of their range.
@@ -107,6 +113,7 @@ def export_onnx(
     path = Path(path)
     if path.is_dir():
         raise ExportError(f"the output {path} is a folder; give an .onnx file name")
+    check_outputs([path], overwrite=overwrite)
     graph = DeconoisingGraph(_cpu_copy(model)).eval()
     multiple = model.network.size_multiples
     proto = _export(graph, multiple, opset, onnx)

@@ -32,6 +32,7 @@ from .devices import mixed_precision, resolve_device
 from .errors import ImageError, PSFError
 from .io.axes import AxesImage
 from .lazy_frames import float32_megabytes, lazy_channel_frames, lazy_channel_volumes
+from .outputs import check_outputs, image_source
 from .psf import prepare_psf
 from .sampling import (
     warmup_cosine,
@@ -86,7 +87,9 @@ class Trainer:
     ``psf`` is one PSF for every channel or a list with one PSF per channel; it is ignored (and
     may be None) when ``config.n2v``. If ``model_path`` is given, the best networks are saved
     there whenever validation improves and the last ones beside it (see
-    :func:`last_checkpoint_path`) when the run ends.
+    :func:`last_checkpoint_path`) when the run ends. Both paths are checked before any work
+    (:func:`~napari_deconoising.outputs.check_outputs`): never an input image or the ``init``
+    model file, and existing files are replaced only with ``overwrite``.
 
     ``init`` continues the training of a model (or model file): its architecture, normalisation,
     output scale, mode and (unless ``psf`` is given) PSFs are kept, its weights are the starting
@@ -107,10 +110,11 @@ class Trainer:
         model_path: str | Path | None = None,
         axes: str | None = None,
         init: DecoNoisingModel | ChannelModels | str | Path | None = None,
+        overwrite: bool = False,
     ):
         self.init = _initial_model(init)
-        self.model_path = Path(model_path) if model_path is not None else None
         self.images = _axes_images(images, axes)
+        self.model_path = _checked_model_path(model_path, images, self.images, init, overwrite)
         if self.init is not None and psf is None and not self.init.is_n2v:
             psf = [m.psf for m in self.init.channels]
         asked = config.mode if config is not None else "auto"
@@ -317,9 +321,13 @@ def train(
     model_path: str | Path | None = None,
     on_event: Callable[[TrainingEvent], None] | None = None,
     axes: str | None = None,
+    overwrite: bool = False,
 ) -> DecoNoisingModel | ChannelModels:
-    """Train and return the best model; ``on_event`` receives every progress event."""
-    trainer = Trainer(images, psf, config, model_path, axes)
+    """Train and return the best model; ``on_event`` receives every progress event.
+
+    ``model_path`` (and its ``.last`` sibling) may replace existing files only with
+    ``overwrite``; see :class:`Trainer`."""
+    trainer = Trainer(images, psf, config, model_path, axes, overwrite=overwrite)
     for event in trainer.run():
         if on_event is not None:
             on_event(event)
@@ -388,6 +396,23 @@ def _continued_mode(mode: str, init: DecoNoisingModel | ChannelModels, has_z: bo
             "axes with Z (e.g. --axes ZYX)"
         )
     return model_mode
+
+
+def _checked_model_path(
+    model_path: str | Path | None,
+    given: Any,
+    images: Sequence[AxesImage],
+    init: Any,
+    overwrite: bool,
+) -> Path | None:
+    """``model_path`` after the output policy's checks of it and its ``.last`` sibling."""
+    if model_path is None:
+        return None
+    arrays = list(given) if isinstance(given, list | tuple) else [given]
+    inputs = [image_source(image) for image in [*arrays, *images]]
+    inputs.append(Path(init) if isinstance(init, str | Path) else None)
+    outputs = [model_path, last_checkpoint_path(model_path)]
+    return check_outputs(outputs, inputs, overwrite=overwrite)[0]
 
 
 def _initial_model(
@@ -588,7 +613,7 @@ class _Run:
         yield ValidationResult(step, loss, loss if best is None else best, improved)
         path = self.trainer.model_path
         if improved and path is not None:
-            yield CheckpointSaved(step, str(self.best_model().save(path)), "best")
+            yield CheckpointSaved(step, str(self.best_model().save(path, overwrite=True)), "best")
         return loss
 
     def _save_last(self, step: int) -> Iterator[TrainingEvent]:
@@ -597,9 +622,11 @@ class _Run:
             return
         last = self.current_model()
         shown = self.first_step + step
-        yield CheckpointSaved(shown, str(last.save(last_checkpoint_path(path))), "last")
+        yield CheckpointSaved(
+            shown, str(last.save(last_checkpoint_path(path), overwrite=True)), "last"
+        )
         if any(s.best_state is None for s in self.sessions):
-            yield CheckpointSaved(shown, str(self.best_model().save(path)), "best")
+            yield CheckpointSaved(shown, str(self.best_model().save(path, overwrite=True)), "best")
 
     def _model(self, states: list[dict[str, torch.Tensor]]) -> DecoNoisingModel | ChannelModels:
         trainer = self.trainer

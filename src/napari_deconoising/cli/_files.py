@@ -9,18 +9,17 @@ are written together: every file or none.
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImageError
-from ..files import check_writable_folder, give_default_mode
+from ..errors import ImageError, OutputError
 from ..io import AXES, AxesImage, default_axes_message, read_tiff, write_tiff
 from ..io.lazy import open_image
+from ..outputs import check_outputs as check_output_paths
+from ..outputs import give_default_mode, replace_all, temporary_name
 from ._output import say
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -57,59 +56,61 @@ def read_input(
     return image
 
 
+def add_overwrite_option(parser: argparse._ActionsContainer, what: str = "outputs") -> None:
+    """Add ``--overwrite``: replace ``what`` that exist already (never an input)."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace {what} that exist already (an input is never replaced)",
+    )
+
+
 def check_outputs(
-    paths: Iterable[str | Path], inputs: Iterable[str | Path] = (), overwrite: bool = True
+    paths: Iterable[str | Path],
+    inputs: Iterable[str | Path | None] = (),
+    overwrite: bool = False,
 ) -> list[Path]:
-    """Refuse, before any work, outputs that cannot be written: a name without a TIFF suffix,
-    the same file twice or an input file, a folder, a place with no folder to write in, or
-    (unless ``overwrite``) a file that exists already."""
-    taken = {Path(path).resolve(): "an input" for path in inputs}
-    checked = []
-    for path in map(Path, paths):
+    """Refuse, before any work, TIFF outputs that cannot be written: a name without a TIFF
+    suffix, and whatever the output policy refuses (:func:`napari_deconoising.outputs.
+    check_outputs`: an input, the same file twice, a place with no folder to write in, or,
+    unless ``overwrite``, a file that exists already)."""
+    paths = [Path(path) for path in paths]
+    for path in paths:
         if not path.name.lower().endswith(TIFF_SUFFIXES):
-            raise ImageError(
+            raise OutputError(
                 f"cannot write {path}: the file name must end with .tif or .tiff "
                 "(.ome.tif for OME-TIFF)"
             )
-        resolved = path.resolve()
-        if resolved in taken:
-            raise ImageError(f"cannot write {path}: it is {taken[resolved]}; choose another name")
-        taken[resolved] = "another output"
         if path.is_dir():
-            raise ImageError(f"cannot write {path}: it is a folder")
-        if not overwrite and path.exists():
-            raise ImageError(
-                f"{path} exists; choose another name or allow overwriting (--overwrite)"
-            )
-        check_writable_folder(path)
-        checked.append(path)
-    return checked
+            raise OutputError(f"cannot write {path}: it is a folder")
+    return check_output_paths(paths, inputs, overwrite=overwrite)
 
 
 def write_outputs(
     outputs: Mapping[str | Path, Image],
     dtype: str = "float32",
     input_dtype: np.dtype | None = None,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write every output or none: each goes to a temporary file beside its target first, and
-    only when all are written are they renamed into place.
+    only when all are written are they moved into place together (Ctrl-C held back meanwhile).
 
     Each image keeps its axes and pixel sizes (a plain array gets the default axes). ``dtype``
     is ``"float32"`` or ``"input"`` (``input_dtype``, rounded and clipped for integer types).
+    Existing files are replaced only with ``overwrite``.
     """
-    paths = check_outputs(outputs)
+    paths = check_outputs(outputs, overwrite=overwrite)
     temporaries: dict[Path, Path] = {}
     try:
         for path, image in zip(paths, outputs.values(), strict=True):
-            temporary = path.with_name(f".{secrets.token_hex(4)}.{path.name}")
+            temporary = temporary_name(path)
             temporaries[path] = temporary
             try:
                 write_tiff(temporary, image, dtype=dtype, input_dtype=input_dtype)
             except ImageError as err:
                 raise ImageError(str(err).replace(str(temporary), str(path))) from err
             give_default_mode(temporary)
-        for path, temporary in temporaries.items():
-            os.replace(temporary, path)
+        replace_all((temporary, path) for path, temporary in temporaries.items())
     finally:
         for temporary in temporaries.values():
             with suppress(OSError):
@@ -117,6 +118,6 @@ def write_outputs(
     return paths
 
 
-def write_output(path: str | Path, image: Image) -> Path:
+def write_output(path: str | Path, image: Image, overwrite: bool = False) -> Path:
     """Write one float32 output image (see :func:`write_outputs`)."""
-    return write_outputs({path: image})[0]
+    return write_outputs({path: image}, overwrite=overwrite)[0]

@@ -11,8 +11,10 @@ import argparse
 from pathlib import Path
 
 from ..bundle import load_model
-from ..errors import ConfigError
+from ..errors import OutputError
 from ..io.bioimageio import export_bioimageio_package
+from ..outputs import check_outputs, resolved
+from ._files import add_overwrite_option
 from ._output import Progress, add_json_option, report
 
 __all__ = ["add_commands", "run_export_bioimageio"]
@@ -42,7 +44,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="an author of the model (repeat for several; default: napari-deconoising)",
     )
-    export.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_overwrite_option(export, "an --out package")
     add_json_option(export)
     export.set_defaults(handler=run_export_bioimageio)
 
@@ -50,10 +52,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def run_export_bioimageio(args: argparse.Namespace) -> int:
     """Export ``--model`` to ``--out`` after every check has passed; print what was written."""
     model_path, out = Path(args.model), Path(args.out)
-    if model_path.resolve() == out.resolve():
-        raise ConfigError("--out is the input model; choose a new .zip file name")
-    if out.exists() and not out.is_dir() and not args.overwrite:
-        raise ConfigError(f"{out} exists; add --overwrite to replace it")
+    if resolved(model_path) == resolved(out):
+        raise OutputError("--out is the input model; choose a new .zip file name")
+    if not out.is_dir():
+        check_outputs([out], [model_path], overwrite=args.overwrite)
     model = load_model(model_path)
     with Progress(args.command, enabled=not args.json) as progress:
         export = export_bioimageio_package(

@@ -22,10 +22,12 @@ from ..compression import (
     Compressor,
     preset_config,
 )
-from ..errors import ConfigError
+from ..errors import OutputError
 from ..io import AxesImage
 from ..onnx_export import export_onnx
-from ._files import add_axes_option, read_input
+from ..outputs import check_outputs as check_output_paths
+from ..outputs import resolved
+from ._files import add_axes_option, add_overwrite_option, read_input
 from ._output import Progress, add_json_option, report, say
 from ._settings import add_setting, given
 
@@ -51,6 +53,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     add_axes_option(compress)
     compress.add_argument("--out", required=True, help="compressed model file to write")
+    add_overwrite_option(compress, "an --out file")
     compress.add_argument(
         "--preset",
         choices=tuple(PRESETS),
@@ -70,6 +73,7 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
     )
     export.add_argument("--model", required=True, help="model file")
     export.add_argument("--out", required=True, help="ONNX file to write")
+    add_overwrite_option(export, "an --out file")
     add_json_option(export)
     export.set_defaults(handler=run_export)
 
@@ -77,13 +81,16 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
 def run_compress(args: argparse.Namespace) -> int:
     """Compress, write ``--out`` at the very end (atomically) and print the report."""
     model_path = _input_model(args, "the original is never overwritten")
+    check_output_paths([args.out], [model_path, *args.images], overwrite=args.overwrite)
     model = single_channel(load_model(model_path), "compression")
     images = [
         _frames(model, read_input(path, args.axes, command=args.command), args.command)
         for path in args.images
     ]
     config = preset_config(args.preset).replace(**given(args, ("device",)))
-    compressor = Compressor(model, images, args.preset, config, args.out, source_path=model_path)
+    compressor = Compressor(
+        model, images, args.preset, config, args.out, model_path, overwrite=args.overwrite
+    )
     with Progress("compress", enabled=not args.json) as progress:
         for event in compressor.run():
             progress.update(event.progress, describe(event))
@@ -96,8 +103,10 @@ def run_compress(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """Write the ONNX file, check it with onnxruntime and print the figures."""
-    model = load_model(_input_model(args, "choose an .onnx file name"))
-    export = export_onnx(model, Path(args.out), check=True)
+    model_path = _input_model(args, "choose an .onnx file name")
+    check_output_paths([args.out], [model_path], overwrite=args.overwrite)
+    model = load_model(model_path)
+    export = export_onnx(model, Path(args.out), check=True, overwrite=args.overwrite)
     summary = (
         f"Wrote {export.path} ({export.bytes / 1e6:.2f} MB, opset {export.opset}); onnxruntime "
         f"matches torch within {export.max_relative_error:.1e} of the output range on shapes "
@@ -132,6 +141,6 @@ def _frames(model: DecoNoisingModel, image: AxesImage, command: str) -> Any:
 def _input_model(args: argparse.Namespace, advice: str) -> Path:
     """``--model``, refused when it is also ``--out``."""
     model_path = Path(args.model)
-    if model_path.resolve() == Path(args.out).resolve():
-        raise ConfigError(f"--out is the input model; {advice}")
+    if resolved(model_path) == resolved(args.out):
+        raise OutputError(f"--out is the input model; {advice}")
     return model_path

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 from ..demo import DEMO_MINUTES, run_demo
-from ._files import write_output
+from ._files import add_overwrite_option, write_output
 from ._output import Progress, add_json_option, report
 from .train import training_printer
 
@@ -22,6 +23,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help=f"training budget in minutes (default {DEMO_MINUTES:g})",
     )
     budget.add_argument("--steps", type=int, default=None, help="training budget in steps")
+    add_overwrite_option(demo, "the demo's files in --out")
     add_json_option(demo)
     demo.set_defaults(handler=run)
 
@@ -34,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
             minutes=args.minutes,
             steps=args.steps,
             on_training_event=training_printer(progress),
-            write=write_output,
+            write=partial(write_output, overwrite=True),  # checked before training
+            overwrite=args.overwrite,
         )
     lines = [
         f"PSNR input (noisy vs blurred truth):        {figures['psnr_input']:.2f} dB",

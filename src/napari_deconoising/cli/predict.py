@@ -23,8 +23,16 @@ from ..errors import ImageError
 from ..io import AxesImage, default_axes_message
 from ..io.lazy import find_inputs, open_image
 from ..io.zarr_io import is_zarr_path
+from ..outputs import check_outputs as check_output_paths
 from ..prediction import PredictionProgress, Predictor
-from ._files import DTYPES, add_axes_option, check_outputs, read_input, write_outputs
+from ._files import (
+    DTYPES,
+    add_axes_option,
+    add_overwrite_option,
+    check_outputs,
+    read_input,
+    write_outputs,
+)
 from ._interrupt import first_interrupt_stops
 from ._output import Progress, add_json_option, report, say
 from ._settings import add_setting, given
@@ -81,9 +89,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add_setting(predict, "--device", PredictionConfig, "device", help="where to predict")
     add_setting(predict, "--block-size", BlockConfig, "block_size")
     add_setting(predict, "--block-z", BlockConfig, "block_z")
-    predict.add_argument(
-        "--overwrite", action="store_true", help="replace outputs that exist already"
-    )
+    add_overwrite_option(predict)
     predict.add_argument(
         "--scheduler",
         metavar="ADDRESS",
@@ -127,8 +133,9 @@ def _in_memory(args: argparse.Namespace, inputs: list[Path]) -> bool:
 
 def _run_in_memory(args: argparse.Namespace, model, config: PredictionConfig, path: Path) -> int:
     """Predict, then write both outputs (all or nothing) and print the figures and warnings."""
+    outputs = (args.denoised, args.deconvolved)
+    check_outputs(outputs, inputs=(path, args.model), overwrite=args.overwrite)
     image = read_input(path, args.axes, command=args.command)
-    check_outputs((args.denoised, args.deconvolved), inputs=(path,), overwrite=args.overwrite)
     with Progress("predicting", enabled=not args.json) as progress:
         result = Predictor(model, config).predict(image, prediction_printer(progress))
         progress.close(1.0, "done")
@@ -140,7 +147,7 @@ def _run_in_memory(args: argparse.Namespace, model, config: PredictionConfig, pa
             result.deconvolved, result.axes, result.spacing, name="deconvolved"
         ),
     }
-    write_outputs(outputs, args.dtype, input_dtype=image.dtype)
+    write_outputs(outputs, args.dtype, input_dtype=image.dtype, overwrite=args.overwrite)
     figures = {
         "seconds": result.seconds,
         "shape": list(result.denoised.shape),
@@ -180,6 +187,8 @@ def _run_blockwise(
     args: argparse.Namespace, model, config: PredictionConfig, inputs: list[Path]
 ) -> int:
     jobs = _jobs(args, inputs)
+    outputs = [path for job in jobs for path in job.outputs.values()]
+    check_output_paths(outputs, [*inputs, args.model], overwrite=args.overwrite)
     blocks = BlockConfig().replace(**given(args, BLOCK_SETTINGS))
     predictor = BlockPredictor(
         model, config, blocks, dtype=args.dtype, overwrite=args.overwrite, scheduler=args.scheduler

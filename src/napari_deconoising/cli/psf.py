@@ -18,7 +18,13 @@ from ..config import OpticsConfig
 from ..errors import DeconoisingError
 from ..io import AxesImage, read_tiff
 from ..psf import StackOpticsConfig
-from ._files import add_axes_option, read_input, write_output
+from ._files import (
+    add_axes_option,
+    add_overwrite_option,
+    check_outputs,
+    read_input,
+    write_output,
+)
 from ._output import add_json_option, report, say
 from ._settings import add_setting
 
@@ -86,12 +92,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "bead, cropped, normalised); with --image it is resampled to the image's voxel size",
     )
     psf.add_argument("--out", required=True, help="output TIFF")
+    add_overwrite_option(psf, "an --out file")
     add_json_option(psf)
     psf.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Make the PSF, write it and print its size and FWHM."""
+    check_outputs([args.out], [args.image, args.bead], overwrite=args.overwrite)
     if wants_3d(args):
         return run_3d(args)
     if args.bead is not None:
@@ -100,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     kernel = make_psf(args, pixel_size_nm)
     size_um = None if pixel_size_nm is None else pixel_size_nm / NM_PER_UM
     spacing = {} if size_um is None else {"X": size_um, "Y": size_um}
-    write_output(args.out, AxesImage(kernel, "YX", spacing, name="psf"))
+    write_output(args.out, AxesImage(kernel, "YX", spacing, name="psf"), args.overwrite)
     figures = {
         "shape": list(kernel.shape),
         "fwhm_px": psf_module.psf_fwhm(kernel),
@@ -137,7 +145,7 @@ def run_3d(args: argparse.Namespace) -> int:
         voxel_nm = voxel_size(args)
         kernel = make_psf_3d(args, voxel_nm)
     spacing = {axis: size / NM_PER_UM for axis, size in zip("ZYX", voxel_nm, strict=True) if size}
-    write_output(args.out, AxesImage(kernel, "ZYX", spacing, name="psf"))
+    write_output(args.out, AxesImage(kernel, "ZYX", spacing, name="psf"), args.overwrite)
     figures = {
         "shape": list(kernel.shape),
         "fwhm_px": psf_module.psf_fwhm(kernel),

@@ -22,6 +22,7 @@ from ..bundle import load_model
 from ..config import NetworkConfig, TrainingConfig, bounds
 from ..errors import DeconoisingError
 from ..io import AxesImage
+from ..outputs import check_outputs
 from ..psf import gaussian_psf, load_psf
 from ..training import (
     Trainer,
@@ -30,9 +31,10 @@ from ..training import (
     TrainingStarted,
     TrainingStep,
     ValidationResult,
+    last_checkpoint_path,
     resolve_mode,
 )
-from ._files import add_axes_option, read_input
+from ._files import add_axes_option, add_overwrite_option, read_input
 from ._interrupt import first_interrupt_stops
 from ._output import EXIT_INTERRUPTED, Progress, add_json_option, format_seconds, report, say
 from ._settings import add_setting, given
@@ -65,6 +67,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "same channels",
     )
     train.add_argument("--out", required=True, help="model file to write (exactly this path)")
+    add_overwrite_option(train, "an --out model (and its .last checkpoint)")
     add_axes_option(train)
     train.add_argument(
         "--init",
@@ -173,11 +176,15 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.init is not None and args.n2v:
         raise DeconoisingError("--n2v cannot change a model's mode; drop it to continue --init")
+    outputs = [args.out, last_checkpoint_path(args.out)]
+    inputs = [*args.images, *(args.psf or []), args.init]
+    check_outputs(outputs, inputs, overwrite=args.overwrite)
     images = [read_input(p, args.axes, command=args.command, lazy=True) for p in args.images]
     init = None if args.init is None else load_model(args.init)
     psfs = _psfs(args, images[0].spacing)
     mode = resolve_mode(args.mode or "auto", images, psfs, init)
-    trainer = Trainer(images, psfs, training_config(args, mode), args.out, init=init)
+    config = training_config(args, mode)
+    trainer = Trainer(images, psfs, config, args.out, init=init, overwrite=args.overwrite)
     finished = train_until_stopped(trainer, Progress("training", enabled=not args.json))
     if finished.stopped:
         return _stopped(Path(args.out))

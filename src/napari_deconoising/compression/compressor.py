@@ -34,7 +34,9 @@ class Compressor:
     z-stacks ``ZYX``, stacks of them, or :class:`~napari_deconoising.io.AxesImage` with Z).
     :meth:`run` yields events and ends with :class:`CompressionFinished`; :meth:`cancel` makes
     it raise :class:`~napari_deconoising.errors.Cancelled` at the next batch, writing nothing. If
-    ``out_path`` is given, the compressed model is saved there (atomically) at the very end.
+    ``out_path`` is given, the compressed model is saved there (atomically) at the very end;
+    it is checked before any work (:func:`~napari_deconoising.outputs.check_outputs`): never the
+    original model or an image file, and an existing file only with ``overwrite``.
     """
 
     def __init__(
@@ -45,12 +47,13 @@ class Compressor:
         config: CompressionConfig | None = None,
         out_path: str | Path | None = None,
         source_path: str | Path | None = None,
+        overwrite: bool = False,
     ):
         self.preset = preset
         self.config = config or preset_config(preset)
         original, source = load_original(model, source_path)
         self.source_path = source
-        self.out_path = checked_out_path(out_path, source)
+        self.out_path = checked_out_path(out_path, source, images, overwrite)
         self.teacher = copy.deepcopy(original)  # the caller's model stays untouched
         self.teacher.network.eval()
         check_prunable(self.teacher.network)
@@ -104,13 +107,15 @@ def compress(
     config: CompressionConfig | None = None,
     out_path: str | Path | None = None,
     on_event: Callable[[CompressionEvent], None] | None = None,
+    overwrite: bool = False,
 ) -> CompressionResult:
     """Compress ``model`` by fine-tuning on ``images``; save to ``out_path`` if given.
 
     ``config`` overrides the preset's settings entirely (start from :func:`preset_config` and
     :meth:`CompressionConfig.replace` to change a few). ``on_event`` receives every progress event.
+    An existing ``out_path`` is replaced only with ``overwrite``.
     """
-    compressor = Compressor(model, images, preset, config, out_path)
+    compressor = Compressor(model, images, preset, config, out_path, overwrite=overwrite)
     for event in compressor.run():
         if on_event is not None:
             on_event(event)

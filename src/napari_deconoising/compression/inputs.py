@@ -14,9 +14,10 @@ import numpy as np
 
 from ..bundle import DecoNoisingModel, load_model, single_channel
 from ..channels import channel_volumes
-from ..errors import ConfigError, ImageError, ModelFileError
-from ..images import as_frames
+from ..errors import ImageError, ModelFileError, OutputError
+from ..images import as_frames, read_pixels
 from ..io.axes import AxesImage
+from ..outputs import check_outputs, image_source, resolved
 from ..sampling import spread
 from ..unet import UNet
 from .config import MIN_PATCH, CompressionConfig
@@ -116,7 +117,7 @@ def collect_volumes(images: Any, max_pixels: int) -> list[np.ndarray]:
                 raise ImageError(f"{name}: compression works on single-channel models")
             stack = stack[0]
         else:
-            array = np.asarray(image)
+            array = read_pixels(image, source=name)
             if array.ndim not in (3, 4):
                 raise ImageError(
                     f"{name}: a 3D model needs z-stacks (Z, Y, X) or (N, Z, Y, X), got shape "
@@ -130,19 +131,24 @@ def collect_volumes(images: Any, max_pixels: int) -> list[np.ndarray]:
     return volumes
 
 
-def checked_out_path(out_path: str | Path | None, source: Path | None) -> Path | None:
-    """The output path, refused when it is a folder or the original model file."""
+def checked_out_path(
+    out_path: str | Path | None,
+    source: Path | None,
+    images: Any = (),
+    overwrite: bool = False,
+) -> Path | None:
+    """The output path, refused (see :func:`~napari_deconoising.outputs.check_outputs`) when it
+    is the original model file or an image file, or exists and ``overwrite`` is not set."""
     if out_path is None:
         return None
-    out = Path(out_path)
-    if out.is_dir():
-        raise ConfigError(f"the output {out} is a folder; give a model file name")
-    if source is not None and out.resolve() == source.resolve():
-        raise ConfigError(
-            f"the output {out} is the input model; the original is never overwritten, "
+    if source is not None and resolved(out_path) == resolved(source):
+        raise OutputError(
+            f"the output {out_path} is the input model; the original is never overwritten, "
             "choose another file name"
         )
-    return out
+    arrays = [images] if hasattr(images, "shape") else list(images)
+    inputs = [source, *(image_source(image) for image in arrays)]
+    return check_outputs([out_path], inputs, overwrite=overwrite)[0]
 
 
 def source_name(source_path: Path | None, fingerprint: str) -> str:

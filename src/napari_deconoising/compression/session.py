@@ -261,7 +261,7 @@ class Session:
         )
         report = self._with_metadata(model, report, fingerprint, timing)
         c._check()
-        path = model.save(c.out_path, storage) if c.out_path is not None else None
+        path = model.save(c.out_path, storage, overwrite=True) if c.out_path is not None else None
         self.result = CompressionResult(model, report, path)
         yield CompressionFinished(report, None if path is None else str(path))
 

@@ -13,7 +13,7 @@ import numpy as np
 import tifffile
 
 from ..errors import ImageError
-from ..files import atomic_write
+from ..outputs import atomic_write
 from .axes import AxesImage, default_axes, normalise_spacing, validate_axes
 from .tiff_tag import _TAG_KEY, AXES_TAG
 

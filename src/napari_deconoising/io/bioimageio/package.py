@@ -18,8 +18,8 @@ import torch
 from ...bundle import AnyModel, ChannelModels, DecoNoisingModel
 from ...errors import ConfigError, ModelFileError
 from ...figures import write_png
-from ...files import atomic_write
 from ...onnx_export import ExportError
+from ...outputs import atomic_write, check_outputs
 from .common import MODEL_MEMBER, NAME_CHARACTERS, ONNX_FILE, TORCHSCRIPT_FILE, _quiet
 from .describe import _cover, _description, _Facts, _readme
 from .weights import (
@@ -196,9 +196,7 @@ def _checked_out_path(out_path: str | Path, overwrite: bool) -> Path:
         raise ConfigError(f"a bioimage.io package is a .zip file; give a .zip name, not {path}")
     if path.is_dir():
         raise ConfigError(f"the output {path} is a folder; give a .zip file name")
-    if path.exists() and not overwrite:
-        raise ConfigError(f"{path} exists; choose another name or allow overwriting it")
-    return path
+    return check_outputs([path], overwrite=overwrite)[0]
 
 
 def _checked_models(model: AnyModel) -> list[DecoNoisingModel]:
@@ -315,6 +313,5 @@ def _kept_random_state() -> Iterator[None]:
 
 
 def _place(package: Path, out_path: Path, overwrite: bool) -> None:
-    if out_path.exists() and not overwrite:
-        raise ConfigError(f"{out_path} exists; choose another name or allow overwriting it")
+    check_outputs([out_path], overwrite=overwrite)
     atomic_write(out_path, lambda temporary: shutil.copyfile(package, temporary))
