@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +21,14 @@ import torch
 
 from ._version import __version__
 from .errors import ModelFileError
+from .model_checks import (
+    check_archive,
+    check_format,
+    check_model,
+    damaged,
+    first_line,
+    parse_metadata,
+)
 from .outputs import atomic_write, check_outputs
 from .unet import UNet, build_unet, count_parameters
 
@@ -165,14 +174,20 @@ class DecoNoisingModel(_ModelFile):
 
     @classmethod
     def from_parts(cls, meta: dict[str, Any], state: dict[str, torch.Tensor]) -> DecoNoisingModel:
-        """Rebuild from :meth:`to_metadata` output and a state dict (any float dtype)."""
+        """Rebuild from :meth:`to_metadata` output and a state dict (any float dtype).
+
+        The parts are trusted here: :func:`load_model` checks a file's parts first
+        (:mod:`.model_checks`)."""
         network = build_unet(meta["architecture"])
         network.load_state_dict({k: v.float() for k, v in state.items()})
         psf = None if meta["psf"] is None else np.asarray(meta["psf"], dtype=np.float32)
+        norm = meta["normalisation"]
         return cls(
             network=network.eval(),
             psf=psf,
-            normalisation=Normalisation(**meta["normalisation"]),
+            normalisation=Normalisation(
+                float(norm["mean"]), float(norm["std"]), float(norm["offset"])
+            ),
             output_scale=float(meta["output_scale"]),
             training_config=meta.get("training_config", {}),
             metadata=meta.get("metadata", {}),
@@ -260,9 +275,11 @@ class ChannelModels(_ModelFile):
         }
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> ChannelModels:
-        """Rebuild from a format-2 payload."""
-        meta = json.loads(payload["metadata"])
+    def from_payload(
+        cls, payload: dict[str, Any], meta: dict[str, Any] | None = None
+    ) -> ChannelModels:
+        """Rebuild from a format-2 payload (``meta``: its metadata, when already parsed)."""
+        meta = json.loads(payload["metadata"]) if meta is None else meta
         channels = []
         for index, channel_meta in enumerate(meta["channels"]):
             prefix = f"channel{index}."
@@ -312,42 +329,58 @@ def _state(network: UNet, storage: Storage) -> dict[str, torch.Tensor]:
 
 
 def _read_payload(path: Path) -> dict[str, Any]:
+    """The payload of model file ``path``, once its archive and format are checked."""
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
+    check_archive(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelFileError(
-            f"{path} is not a napari-deconoising model file ({reason[:200]})"
-        ) from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not a napari-deconoising model file")
-    if int(payload.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} was written by a newer napari-deconoising (format "
-            f"{payload.get('format_version')}); please upgrade"
-        )
+        raise ModelFileError(_unreadable(path, err)) from err
+    check_format(payload, str(path), FORMAT, (SINGLE_CHANNEL_FORMAT, MULTI_CHANNEL_FORMAT))
     return payload
+
+
+def _unreadable(path: Path, err: Exception) -> str:
+    """Why ``torch.load`` refused ``path``, in our words: never torch's advice to load it
+    without ``weights_only``."""
+    if isinstance(err, pickle.UnpicklingError) or "weights_only" in str(err):
+        return (
+            f"{path} is not a napari-deconoising model file: it holds Python objects other than "
+            "network weights and plain values (or is damaged); such files are never loaded, "
+            "since opening them could run code"
+        )
+    return f"{path} is not a napari-deconoising model file ({first_line(err)})"
 
 
 def load_model(path: str | Path) -> DecoNoisingModel | ChannelModels:
     """Read a model file: a :class:`DecoNoisingModel`, or :class:`ChannelModels` for a model
     trained on several channels. Raises :class:`ModelFileError` for anything else.
 
-    A bioimage.io package (a zip with an ``rdf.yaml``) that napari-deconoising exported is read
-    through the model file it carries (see :mod:`.io.bioimageio`)."""
+    Model files are untrusted input: the file's archive, format, metadata and weights are
+    checked (:mod:`.model_checks`) before the network is built. A bioimage.io package (a zip
+    with an ``rdf.yaml``) that napari-deconoising exported is read through the model file it
+    carries (see :mod:`.io.bioimageio`)."""
     from .io.bioimageio import is_bioimageio_package, load_bioimageio
 
     if is_bioimageio_package(path):
         return load_bioimageio(path)
+    return load_model_file(path)
+
+
+def load_model_file(path: str | Path) -> DecoNoisingModel | ChannelModels:
+    """Read a model file itself (:func:`load_model` without its look for a bioimage.io
+    package, so that a package's model member is never read as a package in turn)."""
     payload = _read_payload(Path(path))
+    multi_channel = payload["format_version"] == MULTI_CHANNEL_FORMAT
+    meta = parse_metadata(payload.get("metadata"), str(path))
+    check_model(meta, payload.get("state_dict"), str(path), multi_channel)
     try:
-        if int(payload["format_version"]) == MULTI_CHANNEL_FORMAT:
-            return ChannelModels.from_payload(payload)
-        return DecoNoisingModel.from_parts(json.loads(payload["metadata"]), payload["state_dict"])
+        if multi_channel:
+            return ChannelModels.from_payload(payload, meta)
+        return DecoNoisingModel.from_parts(meta, payload["state_dict"])
     except Exception as err:
-        raise ModelFileError(f"{path} is a damaged napari-deconoising model file: {err}") from err
+        raise damaged(str(path), first_line(err)) from err
 
 
 def timestamp() -> str:

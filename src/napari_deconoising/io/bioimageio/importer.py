@@ -1,19 +1,32 @@
 """Reading back a bioimage.io package that napari-deconoising exported: its attached model file.
 
-Needs nothing beyond napari-deconoising itself (no ``bioimageio.spec``)."""
+Needs nothing beyond napari-deconoising itself (no ``bioimageio.spec``). Packages are untrusted
+input: the description and the model member are unpacked only up to a size cap
+(:data:`MAX_DESCRIPTION_BYTES`, :data:`~napari_deconoising.model_checks.MAX_MODEL_BYTES`) and
+compression ratio (:data:`~napari_deconoising.model_checks.MAX_COMPRESSION_RATIO`), checked on
+the declared sizes first and again on the bytes as they are unpacked; the model file itself is
+then checked as every model file is (:mod:`napari_deconoising.model_checks`)."""
 
 from __future__ import annotations
 
+import io
 import re
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
-from ...bundle import AnyModel, load_model
+from ...bundle import AnyModel, load_model_file
 from ...errors import ModelFileError
+from ...model_checks import MAX_MODEL_BYTES, format_bytes, unpacked_size_problem
 from .common import CONFIG_KEY, MODEL_MEMBER, YAML_NAMES
+
+#: Largest description (``rdf.yaml``) read from a package; ours take a few kB.
+MAX_DESCRIPTION_BYTES = 16 << 20
+#: Bytes unpacked at a time.
+CHUNK_BYTES = 1 << 20
 
 
 def is_bioimageio_package(path: str | Path) -> bool:
@@ -44,30 +57,58 @@ def load_bioimageio(path: str | Path) -> AnyModel:
     """Read back the model of a package that :func:`export_bioimageio` wrote (its attached
     model file, exactly); a clear :class:`ModelFileError` for other packages or damage."""
     path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            yaml_name = _yaml_name(names)
-            if yaml_name is None:
-                raise ModelFileError(f"{path} is not a bioimage.io package (it has no rdf.yaml)")
-            rdf = archive.read(yaml_name).decode("utf-8", errors="replace")
-            if MODEL_MEMBER not in names:
-                raise ModelFileError(_foreign_message(path, rdf))
-            data = archive.read(MODEL_MEMBER)
-    except ModelFileError:
-        raise
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as err:
-        raise ModelFileError(f"{path} is a damaged bioimage.io package ({err})") from err
     with tempfile.TemporaryDirectory(prefix="deconoising-import-") as folder:
         inner = Path(folder) / MODEL_MEMBER
-        inner.write_bytes(data)
+        _unpack_model_file(path, inner)
         try:
-            return load_model(inner)
+            return load_model_file(inner)
         except ModelFileError as err:
             reason = str(err).replace(str(inner), MODEL_MEMBER)
             raise ModelFileError(
                 f"{path}: the model inside the package is unusable: {reason}"
             ) from err
+
+
+def _unpack_model_file(path: Path, target: Path) -> None:
+    """Write the package's model member to ``target``, within the caps."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            yaml_name = _yaml_name(archive.namelist())
+            if yaml_name is None:
+                raise ModelFileError(f"{path} is not a bioimage.io package (it has no rdf.yaml)")
+            description = io.BytesIO()
+            _unpack(archive, yaml_name, description, MAX_DESCRIPTION_BYTES, path)
+            rdf = description.getvalue().decode("utf-8", errors="replace")
+            if MODEL_MEMBER not in archive.namelist():
+                raise ModelFileError(_foreign_message(path, rdf))
+            with target.open("wb") as out:
+                _unpack(archive, MODEL_MEMBER, out, MAX_MODEL_BYTES, path)
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as err:
+        raise ModelFileError(f"{path} is a damaged bioimage.io package ({err})") from err
+
+
+def _unpack(archive: zipfile.ZipFile, name: str, out: BinaryIO, limit: int, path: Path) -> None:
+    """Copy member ``name`` into ``out`` in chunks: refused when its declared size is above
+    ``limit`` or too compressed, and stopped as soon as the bytes unpacked pass ``limit``
+    (the declared size may lie)."""
+    what = "model member" if name == MODEL_MEMBER else f"description {name}"
+    problem = unpacked_size_problem(archive.getinfo(name), limit)
+    if problem is not None:
+        raise ModelFileError(_too_large(path, what, problem))
+    written = 0
+    with archive.open(name) as member:
+        while chunk := member.read(CHUNK_BYTES):
+            written += len(chunk)
+            if written > limit:
+                problem = f"would unpack to more than {format_bytes(limit)}"
+                raise ModelFileError(_too_large(path, what, problem))
+            out.write(chunk)
+
+
+def _too_large(path: Path, what: str, problem: str) -> str:
+    return f"{path}: the {what} {problem}; the package is damaged or not made by napari-deconoising"
 
 
 def _yaml_name(names: Sequence[str]) -> str | None:
