@@ -21,6 +21,7 @@ from napari_deconoising import (
     DeconoisingError,
     ModelFileError,
     NetworkConfig,
+    OutputError,
     PredictionConfig,
     Predictor,
     load_model,
@@ -197,7 +198,7 @@ def test_damaged_packages_are_refused_clearly(package, tmp_path):
 def test_an_existing_file_is_replaced_only_when_asked(package, tiny_model, tmp_path):
     path = tmp_path / "model.zip"
     path.write_bytes(b"keep me")
-    with pytest.raises(ConfigError, match="exists"):
+    with pytest.raises(OutputError, match="exists"):
         export_bioimageio(tiny_model, path, test=False)
     assert path.read_bytes() == b"keep me"
     assert export_bioimageio(tiny_model, path, overwrite=True, test=False) == path
@@ -287,7 +288,9 @@ def test_widget_button_exports_to_the_chosen_path(
     assert isinstance(load_model(written), DecoNoisingModel)
     assert str(written) in widget.status.value
     assert any(str(written) in text for _, text in notifications)
-    # an error (here: the file now exists and was not confirmed) is a notification too
+    # the file now exists and the dialog did not confirm the name with ".zip" added: asked
+    questions = []
+    widget.confirm_overwrite = lambda paths: questions.append(paths) or False
     widget.export_button.clicked()
-    qtbot.waitUntil(lambda: not widget.running, timeout=60000)
-    assert any("exists" in text for severity, text in notifications if "error" in severity)
+    assert questions == [[written]] and not widget.running
+    assert "Kept the existing outputs" in widget.status.value

@@ -200,6 +200,7 @@ def test_tiny_3d_training_and_prediction_through_the_widgets(train_ui, qtbot, cl
 class FakeLayer:
     def __init__(self, data):
         self.data = data
+        self.name = "stack"
 
 
 def test_preview_crop_of_a_zstack_holds_the_planes_around_the_one_in_view():

@@ -203,6 +203,7 @@ def test_continuing_with_other_channels_is_one_notification(
 class FakeLayer:
     def __init__(self, data):
         self.data = data
+        self.name = "recording"
 
 
 @pytest.mark.parametrize("axes", ["TCYX", "XYT"])

@@ -13,4 +13,6 @@ run/cancel button, progress bar and status line. Spin box ranges and choices com
 engine's declared settings (:mod:`._settings`). Trained, loaded and compressed models are
 shared between widgets through :data:`~._models.model_registry`. Image layers are read with
 their axes and pixel sizes, which the user may correct in an "axes" box (:mod:`._axes`).
+Widgets that write files check them first (:mod:`._outputs`): never over an input, and over an
+existing file only after the user said Yes.
 """

@@ -23,6 +23,7 @@ from ..io import (
     validate_axes,
 )
 from ._common import check_layer_given, unwrap
+from ._outputs import layer_source
 
 if TYPE_CHECKING:
     from napari.layers import Image
@@ -41,7 +42,8 @@ def layer_image(layer: Image | None, typed: str = "", purpose: str = "the image"
     The axes are ``typed`` when given (``"user"``), else the layer's axis labels when they name
     axes (``"layer"``), else the default guess for 2D and 3D layers (``"default"``); a layer
     of 4 or more dimensions without labels needs ``typed``. RGB layers are refused. Pixel
-    sizes come from the layer's ``scale`` and ``units``. Raises :class:`ImageError`.
+    sizes come from the layer's ``scale`` and ``units``; the image's ``path`` is the file napari
+    opened the layer from (never written over). Raises :class:`ImageError`.
     """
     check_layer_given(layer, purpose)
     shape = tuple(int(n) for n in layer.data.shape)
@@ -60,7 +62,7 @@ def layer_image(layer: Image | None, typed: str = "", purpose: str = "the image"
                 f"'{AXES_BOX}' (letters from {AXES}, e.g. {default_axes(shape)})"
             )
     spacing = spacing_from_scale(axes, tuple(layer.scale), getattr(layer, "units", None))
-    return AxesImage(layer.data, axes, spacing, source, layer.name)
+    return AxesImage(layer.data, axes, spacing, source, layer.name, layer_source(layer))
 
 
 def axes_text(image: AxesImage) -> str:

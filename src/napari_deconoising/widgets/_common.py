@@ -12,6 +12,7 @@ import numpy as np
 from magicgui.widgets import ComboBox
 
 from ..errors import ImageError
+from ..images import read_pixels
 
 if TYPE_CHECKING:
     import napari
@@ -57,6 +58,15 @@ def models_folder() -> Path:
 def safe_stem(name: str) -> str:
     """``name`` made file-safe (other characters become "-"), or "model" if nothing is left."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model"
+
+
+def free_path(path: Path, taken: Callable[[Path], bool] = Path.exists) -> Path:
+    """``path``, or the first of ``<stem>-2<suffix>``, ``<stem>-3<suffix>``... not ``taken``."""
+    candidate, number = path, 1
+    while taken(candidate):
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
 
 
 class SuggestedPath:
@@ -118,7 +128,7 @@ def check_image_layer(layer: Image | None, purpose: str = "the image") -> None:
 
 def layer_array(layer: Image) -> np.ndarray:
     """The layer's pixels as a numpy array (reads lazy arrays: GUI thread, small layers only)."""
-    return np.asarray(layer.data)
+    return read_pixels(layer.data, source=layer.name)
 
 
 def find_layer(viewer: napari.Viewer, name: str) -> Any:

@@ -11,7 +11,8 @@ from magicgui.widgets import ComboBox, FileEdit, Label
 
 from ..bundle import AnyModel
 from ..errors import ConfigError
-from ._common import file_text
+from ..training import last_checkpoint_path
+from ._common import file_text, free_path
 from ._models import model_label, model_registry
 
 #: The first entry: train a new network.
@@ -82,6 +83,18 @@ class ContinueFrom:
         name = self.name
         return None if name is None else model_registry.get(name)
 
+    @property
+    def source_file(self) -> Path | None:
+        """The file of the model to continue (the chosen file, or the one a registry model was
+        saved to or read from): an input, never written over; None for a new model or one
+        held in memory only."""
+        if self.from_file:
+            text = file_text(self.file)
+            return Path(text).expanduser() if text else None
+        name = self.name
+        path = None if name is None else model_registry.path(name)
+        return None if path is None else Path(path)
+
     def chosen(self) -> tuple[AnyModel | None, str | None]:
         """``(model, None)`` for a registry model, ``(None, path)`` for a file (read by the
         worker), ``(None, None)`` for a new model; :class:`ConfigError` without a usable file."""
@@ -126,6 +139,17 @@ class ContinueFrom:
             self.info.value = describe(model)
         else:
             self.info.value = ""
+
+
+def continued_model_path(continued: Path) -> Path:
+    """A free name beside ``continued`` for the model its training gives:
+    ``<name>-continued.pt`` (numbered when taken, by the model or its ``.last`` file)."""
+    return free_path(continued.with_name(f"{continued.stem}-continued.pt"), model_files_exist)
+
+
+def model_files_exist(path: Path) -> bool:
+    """Whether a training run saving to ``path`` would find its model or ``.last`` file."""
+    return path.exists() or last_checkpoint_path(path).exists()
 
 
 def describe(model: AnyModel) -> str:

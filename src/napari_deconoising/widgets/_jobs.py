@@ -29,6 +29,7 @@ from qtpy.QtWidgets import QProgressBar, QWidget
 from ..errors import Cancelled as CancelledError
 from ..errors import DeconoisingError
 from ._common import notify_error
+from ._outputs import OverwriteDeclined
 from ._qt import TextLabel, Throttle, clock, on_close
 
 _log = logging.getLogger(__name__)
@@ -110,9 +111,11 @@ class JobRunner:
 
     ``on_run`` is called (GUI thread) when the idle button is clicked, or by :meth:`trigger`: it
     reads the form and calls :meth:`start`, or raises ``DeconoisingError``/``OSError`` about
-    the inputs, which is shown like a failure. While work runs the button reads ``stop_text``
-    and a click asks the work to stop; with ``stop_text=None`` it reads ``busy_text`` and is
-    disabled. The widgets given to :meth:`lock` are disabled while work runs.
+    the inputs, which is shown like a failure, or :class:`~._outputs.OverwriteDeclined` when
+    the user kept existing outputs (said in the status line). While work runs the button
+    reads ``stop_text`` and a click asks the work to stop; with ``stop_text=None`` it reads
+    ``busy_text`` and is disabled. The widgets given to :meth:`lock` are disabled while work
+    runs.
     """
 
     def __init__(
@@ -172,12 +175,15 @@ class JobRunner:
         return self._worker
 
     # -- actions (GUI thread) -------------------------------------------------------------------
-    def trigger(self) -> None:
-        """What the idle button does: call ``on_run``, showing input errors as failures."""
+    def trigger(self, on_run: Callable[[], None] | None = None) -> None:
+        """What the idle button does: call ``on_run`` (default: the one given at construction),
+        showing input errors as failures and a declined overwrite in the status line."""
         if self.running or self._closed:
             return
         try:
-            self._on_run()
+            (on_run or self._on_run)()
+        except OverwriteDeclined as declined:
+            self.status.value = str(declined)
         except (DeconoisingError, OSError) as err:
             self.fail(error_message(err, self.action))
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..config import PredictionConfig
 from ..errors import DeconoisingError
+from ..images import read_pixels
 from ..io import AxesImage
 from ..prediction import predict
 
@@ -190,7 +191,7 @@ def read_request(
             plane = at - low
         else:
             index.append(at)
-    window = np.asarray(layer.data[tuple(index)], dtype=np.float32)
+    window = read_pixels(layer.data, tuple(index), source=layer.name, dtype=np.float32)
     kept = [axis for axis, item in zip(axes, index, strict=True) if isinstance(item, slice)]
     window = np.transpose(window, [kept.index(a) for a in "ZYX" if a in kept])
     (y, height), (x, width) = inner[y_axis], inner[x_axis]

@@ -20,19 +20,20 @@ def train_job(
     psfs: list[tuple[str, Any]],
     config,
     path,
+    overwrite: bool,
     name: str,
     init,
     init_path: str | None,
     preview: PreviewSlot,
 ):
-    """Worker: train (a new network, or ``init``, or the model in ``init_path``), yielding
-    engine events and, between steps, the previews asked for in ``preview``; return
-    (model, name)."""
+    """Worker: train (a new network, or ``init``, or the model in ``init_path``), saving to
+    ``path`` (replacing existing files only with ``overwrite``), yielding engine events and,
+    between steps, the previews asked for in ``preview``; return (model, name)."""
     if init is None and init_path is not None:
         init = yield from load_if_needed(None, init_path)
     arrays = [np.asarray(pixels) for _, pixels in psfs]
     try:
-        trainer = Trainer(image, arrays or None, config, path, init=init)
+        trainer = Trainer(image, arrays or None, config, path, init=init, overwrite=overwrite)
     except PSFError as err:
         raise PSFError(f"{_culprit(psfs, arrays)} is not usable as a PSF: {err}") from err
     job.bind(trainer.stop)

@@ -19,7 +19,8 @@ from ..compression import (
     CompressionStep,
     Compressor,
 )
-from ..errors import ConfigError
+from ..errors import OutputError
+from ..outputs import resolved
 from ._axes import AxesField
 from ._common import (
     LayerChoices,
@@ -31,6 +32,13 @@ from ._common import (
 )
 from ._jobs import Finished, Job, JobRunner, JobWidget, Outcome
 from ._models import LOAD_FILE, Loaded, ModelPicker, load_if_needed, model_registry
+from ._outputs import (
+    ConfirmOverwrite,
+    ask_to_replace,
+    file_output,
+    layer_source,
+    permission_to_write,
+)
 from ._qt import TextLabel
 
 if TYPE_CHECKING:
@@ -64,7 +72,14 @@ class CompressionWidget(JobWidget):
     and added to the shared model registry as "compressed: <name>", where the
     Denoise & Deconvolve widget finds it. A cancelled run writes nothing. Compression works
     on single-channel models (and images of one channel) only, for now.
+
+    Before it starts, "save to" is checked (:func:`~._outputs.permission_to_write`): the
+    original model's file and the layer's file are never written over, and an existing file
+    is replaced only after a Yes to :attr:`confirm_overwrite`.
     """
+
+    #: ``confirm_overwrite(paths)``: whether an existing file may be replaced.
+    confirm_overwrite: ConfirmOverwrite
 
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
@@ -93,6 +108,7 @@ class CompressionWidget(JobWidget):
         self.axes = AxesField(self.image, "fine-tuning")
         self.preset = ComboBox(label="preset", choices=list(PRESETS), value=DEFAULT_PRESET)
         self.out_file = FileEdit(label="save to", mode="w", filter="*.pt")
+        self.confirm_overwrite = lambda paths: ask_to_replace(self, paths)
         self._path = SuggestedPath(self.out_file, self._suggested_path)
         self.compress_button, self.progress, self.status = (
             self.jobs.button,
@@ -160,9 +176,8 @@ class CompressionWidget(JobWidget):
         if model is not None:
             single_channel(model, "compression")
             check_channel_count(1, image)
-        out = file_text(self.out_file) or None
-        if out is not None and source is not None and _same_file(out, source):
-            raise ConfigError("save to another file: the original model is never overwritten")
+        out = file_output(file_text(self.out_file))
+        overwrite = self._permission_to_save(out, source)
         self.result = None
         self.report.value = ""
         self.jobs.start(
@@ -172,11 +187,25 @@ class CompressionWidget(JobWidget):
             image,
             self.preset.value,
             out,
+            overwrite,
             self._source_label(),
             status=f"Compressing with preset {self.preset.value} on '{image.name}'…",
             on_event=self._on_event,
             on_done=self._on_done,
         )
+
+    def _permission_to_save(self, out: Path | None, source: str | None) -> bool:
+        """The engine's ``overwrite`` flag for saving to ``out``, after the output policy's
+        checks and, for an existing file, the user's Yes (see :class:`CompressionWidget`)."""
+        if out is None:
+            return False
+        if source is not None and resolved(out) == resolved(source):
+            raise OutputError(
+                f"cannot save to {out}: it is the model being compressed, and the original "
+                "model is never overwritten; choose another name"
+            )
+        inputs = [source, layer_source(self.image.value)]
+        return permission_to_write([out], inputs, self.confirm_overwrite)
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, CompressionStep):
@@ -242,16 +271,17 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.2f} MB" if n_bytes >= 1e5 else f"{n_bytes / 1e3:.0f} kB"
 
 
-def _same_file(a: str, b: str) -> bool:
-    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
-
-
-def _compress(job: Job, model, source, image, preset: str, out: str | None, label: str):
-    """Worker: load the model if needed, compress, and return (result, label)."""
+def _compress(
+    job: Job, model, source, image, preset: str, out: Path | None, overwrite: bool, label: str
+):
+    """Worker: load the model if needed, compress (saving to ``out``, replacing an existing
+    file only with ``overwrite``), and return (result, label)."""
     model = yield from load_if_needed(model, source)
     single_channel(model, "compression")
     check_channel_count(1, image)
-    compressor = Compressor(model, _frames(image), preset, out_path=out, source_path=source)
+    compressor = Compressor(
+        model, _frames(image), preset, out_path=out, source_path=source, overwrite=overwrite
+    )
     job.bind(compressor.cancel)
     for event in compressor.run():
         job.raise_if_stopped()

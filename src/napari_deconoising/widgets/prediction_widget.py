@@ -43,6 +43,13 @@ from ._models import (
     load_if_needed,
     model_registry,
 )
+from ._outputs import (
+    ConfirmOverwrite,
+    ask_to_replace,
+    file_output,
+    layer_source,
+    permission_to_write,
+)
 from ._settings import setting_box
 
 if TYPE_CHECKING:
@@ -87,14 +94,16 @@ class PredictionWidget(JobWidget):
     napari's grid mode. With a reference layer, the PSNR of raw and denoised is shown.
 
     "Export to bioimage.io…" asks for a ``.zip`` name (:attr:`ask_export_path`, replaceable in
-    tests) and writes the chosen model as a bioimage.io package in the worker.
+    tests; the save dialog asks before replacing a file, :attr:`confirm_overwrite` when the
+    widget had to add ".zip") and writes the chosen model as a bioimage.io package in the
+    worker; the model's own file is never written over.
 
     A layer larger than :attr:`large_pixels` pixels, or one not held in memory (dask, zarr), is
     predicted block by block (:class:`~napari_deconoising.blockwise.BlockPredictor`) into two
     OME-Zarr stores, ``<layer>_denoised.zarr`` and ``<layer>_deconvolved.zarr``, in a folder
     the user picks (:attr:`ask_output_folder`); replacing existing stores needs a confirmation
-    (:attr:`confirm_overwrite`). The output layers read the stores lazily. A cancelled or
-    failed run removes its stores.
+    (:attr:`confirm_overwrite`), and the layer's own file or store is never written over. The
+    output layers read the stores lazily. A cancelled or failed run removes its stores.
     """
 
     #: ``ask_export_path(suggested)``: the package to write, or None when the user cancels.
@@ -102,7 +111,7 @@ class PredictionWidget(JobWidget):
     #: ``ask_output_folder(title)``: the folder for a large layer's outputs, or None.
     ask_output_folder: Callable[[str], str | None]
     #: ``confirm_overwrite(paths)``: whether existing outputs may be replaced.
-    confirm_overwrite: Callable[[list[Path]], bool]
+    confirm_overwrite: ConfirmOverwrite
 
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
@@ -132,7 +141,7 @@ class PredictionWidget(JobWidget):
         )
         self.ask_export_path = lambda suggested: ask_package_path(self, suggested)
         self.ask_output_folder = lambda title: _ask_folder(self, title)
-        self.confirm_overwrite = lambda paths: _confirm_overwrite(self, paths)
+        self.confirm_overwrite = lambda paths: ask_to_replace(self, paths)
         self.large_pixels = LARGE_LAYER_PIXELS
         self.tile = setting_box(PredictionConfig, "tile", "tile (px)", step=16)
         self.overlap = setting_box(PredictionConfig, "overlap", "overlap (px)")
@@ -251,10 +260,8 @@ class PredictionWidget(JobWidget):
             return
         stem = safe_stem(layer.name)
         outputs = [Path(folder) / f"{stem}_{kind}.zarr" for kind in OUTPUT_KINDS]
-        existing = [p for p in outputs if p.exists()]
-        if existing and not self.confirm_overwrite(existing):
-            self.status.value = "Kept the existing outputs; nothing was run."
-            return
+        inputs = [layer_source(layer), path]  # the layer's file or store, the model file
+        overwrite = permission_to_write(outputs, inputs, self.confirm_overwrite)
         self._run_layer = layer
         self.jobs.start(
             _predict_large,
@@ -262,7 +269,7 @@ class PredictionWidget(JobWidget):
             model,
             path,
             config,
-            bool(existing),
+            overwrite,
             status=f"Running on '{layer.name}', writing to {folder}…",
             on_event=self._on_event,
             on_done=self._on_large_done,
@@ -332,16 +339,13 @@ class PredictionWidget(JobWidget):
 
     # -- bioimage.io export ------------------------------------------------------------------
     def export_bioimageio(self, path: str | None = None) -> None:
-        """Export the chosen model as a bioimage.io package to ``path`` (asked when None)."""
-        if self.running:
-            return
-        try:
-            model, model_path = self._models.chosen("export")
-        except DeconoisingError as err:
-            self.jobs.fail(str(err))
-            return
-        # the save dialog has asked before replacing a file; a name we complete has not
-        overwrite = path is None
+        """Export the chosen model as a bioimage.io package to ``path`` (asked when None; an
+        existing file given here is replaced only after a Yes to :attr:`confirm_overwrite`)."""
+        self.jobs.trigger(lambda: self._start_export(path))
+
+    def _start_export(self, path: str | None) -> None:
+        model, model_path = self._models.chosen("export")
+        confirmed = path is None  # the save dialog asks before replacing the file it names
         if path is None:
             stem = self.model.value if model is not None else Path(model_path or "model").stem
             suggested = models_folder() / f"{safe_stem(str(stem))}.bioimageio.zip"
@@ -349,8 +353,11 @@ class PredictionWidget(JobWidget):
             if not path:
                 return
         target = Path(path).expanduser()
-        if target.suffix.lower() != ".zip":
-            target, overwrite = target.with_name(target.name + ".zip"), False
+        if target.suffix.lower() != ".zip":  # not the name the dialog asked about
+            target, confirmed = target.with_name(target.name + ".zip"), False
+        file_output(str(target), ".zip file")  # refuses a folder
+        confirm = (lambda paths: True) if confirmed else self.confirm_overwrite
+        overwrite = permission_to_write([target], [model_path], confirm)
         self.jobs.start(
             _export,
             model,
@@ -472,14 +479,6 @@ def _ask_folder(parent: Any, title: str) -> str | None:
     from qtpy.QtWidgets import QFileDialog
 
     return QFileDialog.getExistingDirectory(parent, title, str(models_folder().parent)) or None
-
-
-def _confirm_overwrite(parent: Any, paths: list[Path]) -> bool:
-    from qtpy.QtWidgets import QMessageBox
-
-    names = "\n".join(str(p) for p in paths)
-    answer = QMessageBox.question(parent, "Replace outputs?", f"Replace\n{names}?")
-    return answer == QMessageBox.StandardButton.Yes
 
 
 def _predict_large(

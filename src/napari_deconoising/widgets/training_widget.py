@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,8 @@ from magicgui.widgets import ComboBox, Container, FileEdit
 from qtpy.QtWidgets import QVBoxLayout
 from superqt import QCollapsible
 
-from ..errors import ConfigError, PSFError
+from ..errors import OutputError, PSFError
+from ..outputs import resolved
 from ..training import (
     CheckpointSaved,
     TrainingFinished,
@@ -20,6 +22,7 @@ from ..training import (
     TrainingStep,
     ValidationResult,
     check_continuation,
+    last_checkpoint_path,
 )
 from ._axes import AxesField
 from ._channel_psfs import ChannelPSFs
@@ -27,15 +30,29 @@ from ._common import (
     LayerChoices,
     SuggestedPath,
     file_text,
+    free_path,
     looks_like_psf_name,
     looks_like_raw_image,
     models_folder,
     safe_stem,
     same_layer,
 )
-from ._continue import ContinueFrom, model_psf_choice, relabel_psf_choices
+from ._continue import (
+    ContinueFrom,
+    continued_model_path,
+    model_files_exist,
+    model_psf_choice,
+    relabel_psf_choices,
+)
 from ._jobs import Finished, JobRunner, JobWidget, Outcome
 from ._models import Loaded, model_registry
+from ._outputs import (
+    ConfirmOverwrite,
+    ask_to_replace,
+    file_output,
+    layer_source,
+    permission_to_write,
+)
 from ._preview import PreviewReady
 from ._preview_layers import LivePreview
 from ._qt import clock
@@ -74,12 +91,7 @@ def default_model_path(layer_name: str) -> Path:
     A second run within the same second gets ``-2``, ``-3``, ... so no model file is overwritten.
     """
     stem = f"{safe_stem(layer_name)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    folder = models_folder()
-    path, number = folder / f"{stem}.pt", 1
-    while path.exists() or path.with_suffix(".last.pt").exists():
-        number += 1
-        path = folder / f"{stem}-{number}.pt"
-    return path
+    return free_path(models_folder() / f"{stem}.pt", model_files_exist)
 
 
 class TrainingWidget(JobWidget):
@@ -99,7 +111,16 @@ class TrainingWidget(JobWidget):
     step count and loss plot go on. While training, "live preview"
     (:class:`~._preview_layers.LivePreview`) shows the current network's output on the part of
     the image in view.
+
+    Before training starts, the model file and its ``.last`` sibling are checked
+    (:func:`~._outputs.permission_to_write`): the files of the image and PSF layers and that
+    of the model being continued are never written over (for the latter a new name is proposed
+    in "save model to"), and existing files are replaced only after a Yes to
+    :attr:`confirm_overwrite`.
     """
+
+    #: ``confirm_overwrite(paths)``: whether existing model files may be replaced.
+    confirm_overwrite: ConfirmOverwrite
 
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
@@ -129,6 +150,7 @@ class TrainingWidget(JobWidget):
         self.settings = TrainingSettings()
         self.preview = LivePreview(napari_viewer)
         self.model_file = FileEdit(label="save model to", mode="w", filter="*.pt")
+        self.confirm_overwrite = lambda paths: ask_to_replace(self, paths)
         self._path = SuggestedPath(self.model_file, self._suggested_path)
         self.jobs = JobRunner(
             self,
@@ -286,11 +308,8 @@ class TrainingWidget(JobWidget):
         psfs = [] if n2v else self._psfs(layer, image.n_channels, optional=continuing)
         config = self.settings.config(n2v=n2v)
         self._path.renew()  # a fresh time stamp: runs never overwrite each other
-        path = Path(file_text(self.model_file)).expanduser() if file_text(self.model_file) else None
-        if path is not None:
-            if path.is_dir():
-                raise ConfigError(f"'{path}' is a folder; give a model file name")
-            path.parent.mkdir(parents=True, exist_ok=True)
+        path = file_output(file_text(self.model_file))
+        overwrite = self._permission_to_save(path, layer)
         self.finished, self._last_step, self.model_name = None, None, None
         if not (continuing and self.continue_from.name == self._plotted):
             self.loss_plot.clear()  # else the curve of the model continued goes on
@@ -306,6 +325,7 @@ class TrainingWidget(JobWidget):
             psfs,
             config,
             path,
+            overwrite,
             layer.name,
             init,
             init_path,
@@ -313,6 +333,31 @@ class TrainingWidget(JobWidget):
             status=f"Preparing '{layer.name}' ({image.describe()})…",
             on_event=self._on_event,
             on_done=self._on_done,
+        )
+
+    def _permission_to_save(self, path: Path | None, layer: Image) -> bool:
+        """The engine's ``overwrite`` flag for saving to ``path``, after the output policy's
+        checks and, for existing files, the user's Yes (see :class:`TrainingWidget`)."""
+        if path is None:
+            return False
+        outputs = [path, last_checkpoint_path(path)]
+        continued = self.continue_from.source_file
+        self._refuse_continued_file(outputs, continued)
+        layers = [layer, self.psf.value, *(combo.value for combo in self.channel_psfs.active)]
+        inputs = [*map(layer_source, layers), continued]
+        return permission_to_write(outputs, inputs, self.confirm_overwrite)
+
+    def _refuse_continued_file(self, outputs: Sequence[Path], continued: Path | None) -> None:
+        """The model file being continued is an input: refuse to write over it and put a new
+        name in "save model to" instead."""
+        if continued is None or resolved(continued) not in map(resolved, outputs):
+            return
+        proposal = continued_model_path(continued)
+        self.model_file.value = str(proposal)
+        raise OutputError(
+            f"cannot save to {outputs[0]}: it would write over {continued}, the model being "
+            f"continued, which is kept; proposed {proposal.name} instead (click Train again to "
+            "save there)"
         )
 
     def _psfs(self, layer: Image, n_channels: int, optional: bool) -> list[tuple[str, Any]]:
