@@ -324,3 +324,24 @@ def test_an_output_store_that_cannot_be_created_is_one_message(tmp_path, tiny_mo
         predictor.predict([job])
     assert _only_previous_outputs(tmp_path)
     assert outputs.resolved(tmp_path / "x" / ".." / "den.tif") == (tmp_path / "den.tif").resolve()
+
+
+def test_a_second_ctrl_c_during_the_clean_up_still_removes_everything(
+    tmp_path, tiny_model, monkeypatch
+):
+    """A stop while TIFFs are finalised, then Ctrl-C while the partial outputs are removed."""
+    predictor, job = _tiff_job(tiny_model, tmp_path)
+    real_remove = blockwise.remove_path
+
+    def remove_after_a_ctrl_c(path):
+        os.kill(os.getpid(), signal.SIGINT)
+        real_remove(path)
+
+    def stop_when_writing(event):
+        if event.stage == "writing":
+            monkeypatch.setattr(blockwise, "remove_path", remove_after_a_ctrl_c)
+            predictor.cancel()
+
+    with pytest.raises(KeyboardInterrupt):
+        predictor.predict([job], stop_when_writing)
+    assert _only_previous_outputs(tmp_path)

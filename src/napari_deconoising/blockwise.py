@@ -45,7 +45,7 @@ from .errors import Cancelled, ConfigError, DeconoisingError, ImageError
 from .images import pixel_source, read_pixels
 from .io.axes import AxesImage, from_canonical
 from .io.zarr_io import create_zarr, is_complete, is_zarr_path, mark_complete, store_axes
-from .outputs import check_outputs, remove_path, replace_all
+from .outputs import check_outputs, interrupts_deferred, remove_path, replace_all
 
 OUTPUT_KINDS = ("denoised", "deconvolved")
 INCOMPLETE_SUFFIX = ".incomplete"
@@ -327,10 +327,12 @@ class _JobOutputs:
                 remove_path(self.stores[kind])
 
     def abort(self) -> None:
-        """Remove everything written so far (never a finished output)."""
-        for kind, store in self.stores.items():
-            remove_path(store)
-            remove_path(incomplete_path(self.job.outputs[kind]))
+        """Remove everything written so far (never a finished output); a Ctrl-C meanwhile is
+        held back until the clean-up is done."""
+        with interrupts_deferred():
+            for kind, store in self.stores.items():
+                remove_path(store)
+                remove_path(incomplete_path(self.job.outputs[kind]))
 
 
 def _scratch_store(target: Path) -> Path:
