@@ -141,14 +141,19 @@ def checked_out_path(
     is the original model file or an image file, or exists and ``overwrite`` is not set."""
     if out_path is None:
         return None
+    refuse_original(out_path, source)
+    arrays = [images] if hasattr(images, "shape") else list(images)
+    inputs = [source, *(image_source(image) for image in arrays)]
+    return check_outputs([out_path], inputs, overwrite=overwrite)[0]
+
+
+def refuse_original(out_path: str | Path, source: str | Path | None) -> None:
+    """Refuse to save a compressed model over ``source``, the model it was made from."""
     if source is not None and resolved(out_path) == resolved(source):
         raise OutputError(
             f"the output {out_path} is the input model; the original is never overwritten, "
             "choose another file name"
         )
-    arrays = [images] if hasattr(images, "shape") else list(images)
-    inputs = [source, *(image_source(image) for image in arrays)]
-    return check_outputs([out_path], inputs, overwrite=overwrite)[0]
 
 
 def source_name(source_path: Path | None, fingerprint: str) -> str:

@@ -19,8 +19,7 @@ from ..compression import (
     CompressionStep,
     Compressor,
 )
-from ..errors import OutputError
-from ..outputs import resolved
+from ..compression.inputs import refuse_original
 from ._axes import AxesField
 from ._common import (
     LayerChoices,
@@ -199,11 +198,7 @@ class CompressionWidget(JobWidget):
         checks and, for an existing file, the user's Yes (see :class:`CompressionWidget`)."""
         if out is None:
             return False
-        if source is not None and resolved(out) == resolved(source):
-            raise OutputError(
-                f"cannot save to {out}: it is the model being compressed, and the original "
-                "model is never overwritten; choose another name"
-            )
+        refuse_original(out, source)
         inputs = [source, layer_source(self.image.value)]
         return permission_to_write([out], inputs, self.confirm_overwrite)
 
