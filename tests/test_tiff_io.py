@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_deconoising.errors import ImageError
+from napari_deconoising.errors import ImageError, OutputError
 from napari_deconoising.io import (
     AxesImage,
     default_axes_message,
@@ -316,6 +316,15 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_existing_file_is_replaced_only_when_asked(tmp_path):
+    target = write_tiff(tmp_path / "out.tif", np.ones((4, 4), np.float32))
+    with pytest.raises(OutputError, match="exists"):
+        write_tiff(target, np.zeros((4, 4), np.float32))
+    assert read_tiff(target).data.max() == 1
+    write_tiff(target, np.zeros((4, 4), np.float32), overwrite=True)
+    assert read_tiff(target).data.max() == 0
+
+
 def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     target = write_tiff(tmp_path / "out.tif", np.ones((4, 4), np.float32))
     before = target.read_bytes()
@@ -325,6 +334,6 @@ def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tifffile, "imwrite", broken_imwrite)
     with pytest.raises(ImageError, match="cannot encode"):
-        write_tiff(target, np.zeros((4, 4), np.float32))
+        write_tiff(target, np.zeros((4, 4), np.float32), overwrite=True)
     assert target.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["out.tif"]

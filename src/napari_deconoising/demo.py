@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +34,22 @@ def run_demo(
     n_frames: int = 8,
     on_training_event: Callable[[TrainingEvent], None] | None = None,
     on_prediction_progress: Callable[[PredictionProgress], None] | None = None,
-    write: Callable[[Path, np.ndarray], object] = write_tiff,
+    write: Callable[[Path, np.ndarray], object] | None = None,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run the whole pipeline on the built-in sample and return its figures.
 
     The training budget is ``steps`` when given, else ``minutes`` of wall time. The callbacks
     receive the training events and the prediction progress; ``write(path, image)`` writes
-    each TIFF (by default an ImageJ hyperstack: the stacks as frames, ``SYX``). Every file
-    the demo writes in ``out_dir`` is checked before any work: existing ones are replaced only
-    with ``overwrite`` (see :mod:`.outputs`).
+    each TIFF (by default :func:`~.io.write_tiff`: an ImageJ hyperstack, the stacks as
+    frames, ``SYX``). Every file the demo writes in ``out_dir`` is checked before any work:
+    existing ones are replaced only with ``overwrite`` (see :mod:`.outputs`); so ``write`` may
+    replace them.
     """
     start = time.perf_counter()
     out = Path(out_dir)
     check_outputs(demo_outputs(out), overwrite=overwrite)
+    write = write or partial(write_tiff, overwrite=True)  # the check above allowed replacing
     sample = make_sample(shape, n_frames=n_frames)
     config = TrainingConfig(steps=steps, minutes=None if steps else minutes)
     trainer = Trainer(sample.noisy, sample.psf, config, out / MODEL_NAME, overwrite=overwrite)

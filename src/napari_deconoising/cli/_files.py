@@ -106,7 +106,7 @@ def write_outputs(
             temporary = temporary_name(path)
             temporaries[path] = temporary
             try:
-                write_tiff(temporary, image, dtype=dtype, input_dtype=input_dtype)
+                write_tiff(temporary, image, dtype=dtype, input_dtype=input_dtype, overwrite=True)
             except ImageError as err:
                 raise ImageError(str(err).replace(str(temporary), str(path))) from err
             give_default_mode(temporary)

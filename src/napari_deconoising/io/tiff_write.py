@@ -13,7 +13,7 @@ import numpy as np
 import tifffile
 
 from ..errors import ImageError
-from ..outputs import atomic_write
+from ..outputs import atomic_write, check_outputs
 from .axes import AxesImage, default_axes, normalise_spacing, validate_axes
 from .tiff_tag import _TAG_KEY, AXES_TAG
 
@@ -33,6 +33,7 @@ def write_tiff(
     spacing: Mapping[str, float] | None = None,
     dtype: str | np.dtype | type = "float32",
     input_dtype: str | np.dtype | type | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write an image as a TIFF that Fiji and :func:`read_tiff` read with the same axes and sizes.
 
@@ -61,10 +62,12 @@ def write_tiff(
     for ImageJ; for OME the caller's order with Y X last, or ``TSCZYX`` when there is an S),
     and the same spacing within 1e-6 (relative).
 
+    An existing file is replaced only with ``overwrite`` (see :mod:`napari_deconoising.outputs`).
     The parent folder is created; the file is written to a temporary file in the same folder
     and renamed, so a failed write leaves nothing behind. Returns the path.
     """
     path = Path(path)
+    check_outputs([path], overwrite=overwrite)
     kind = _format_for(path)
     data, axes, spacing, source_dtype = _unpack(image, axes, spacing)
     target = _target_dtype(dtype, source_dtype, input_dtype)
