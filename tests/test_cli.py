@@ -276,6 +276,9 @@ def test_choices_and_defaults_come_from_the_configs():
     assert bounds(TrainingConfig, "patch_size").describe() in patch
     assert f"default {PredictionConfig().tile}" in _option("predict", "--tile").help
     assert bounds(OpticsConfig, "na").describe() in _option("psf", "--na").help
+    # a float setting with a whole-number default (512 MB) still takes fractions
+    assert _option("train", "--cache-mb").type("1.5") == 1.5
+    assert _option("train", "--seed").type("3") == 3
 
 
 def test_only_given_settings_change_the_config():

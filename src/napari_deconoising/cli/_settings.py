@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
@@ -43,18 +44,27 @@ def add_setting(
         flag,
         dest=name,
         metavar=None if choices else flag.lstrip("-").replace("-", "_").upper(),
-        type=kind or _kind(choices, default),
+        type=kind or _kind(choices, default, _annotation(config, name)),
         choices=choices,
         default=None,
         help=f"{text} ({'; '.join(notes)})".replace("%", "%%") if notes else text,
     )
 
 
-def _kind(choices: Sequence[Any] | None, default: Any) -> Callable[[str], Any]:
+def _kind(choices: Sequence[Any] | None, default: Any, annotation: str) -> Callable[[str], Any]:
+    """How to parse a setting: a float setting whose default is a whole number takes floats."""
+    if annotation.startswith("float"):
+        return float
     example = choices[0] if choices else default
     if example is None:
         raise TypeError("give the type of a setting without choices or default")
     return type(example)
+
+
+def _annotation(config: type, name: str) -> str:
+    """The declared type of setting ``name`` of ``config``, as written."""
+    field = next(f for f in dataclasses.fields(config) if f.name == name)
+    return field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
 
 
 def given(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
