@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -123,29 +122,6 @@ def _thinned(image: Any, max_pixels: int, name: str = "image") -> np.ndarray:
         if shape[0] > keep:
             return read_pixels(image, spread(shape[0], keep), source=name)
     return read_pixels(image, source=name)
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Read a TIFF as a numpy array, with a clear error for missing or unreadable files."""
-    import tifffile
-
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"image file not found: {path}")
-    try:
-        return tifffile.imread(path)
-    except Exception as err:
-        raise ImageError(f"cannot read {path} as a TIFF image: {err}") from err
-
-
-def write_image(path: str | Path, image: np.ndarray) -> Path:
-    """Write a float32 TIFF, creating the folder."""
-    import tifffile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(path, np.asarray(image, dtype=np.float32))
-    return path
 
 
 def estimate_offset(frames: Sequence[np.ndarray], max_frames: int = 16) -> float:

@@ -246,11 +246,6 @@ def empty_unet(
     return network.to_empty(device="cpu")
 
 
-def same_layout(network: UNet) -> UNet:
-    """An uninitialised network of the same layout (dimensionality, widths, pooling)."""
-    return empty_unet(network.config, network.widths, network.spatial_dims, network.pooling)
-
-
 def count_parameters(module: nn.Module) -> int:
     """Number of parameters (all of them; the U-Net has no frozen ones)."""
     return sum(p.numel() for p in module.parameters())

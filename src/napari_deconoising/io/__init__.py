@@ -12,18 +12,16 @@ from .axes import (
     AXES_SOURCES,
     SPATIAL_AXES,
     AxesImage,
-    axes_from_layer,
     check_not_rgb,
     default_axes,
     default_axes_message,
     from_canonical,
     normalise_spacing,
     resolve_axes,
-    spacing_from_scale,
     to_canonical,
-    um_per_unit,
     validate_axes,
 )
+from .layer_axes import axes_from_layer, spacing_from_scale, um_per_unit
 from .tiff import AXES_TAG, read_tiff, write_tiff
 
 __all__ = [

@@ -18,7 +18,7 @@ micrometres, holding only the axes whose size is known, e.g. ``{"X": 0.1, "Y": 0
 Nothing here imports Qt or napari: the widgets pass plain values (layer shape, ``rgb``,
 ``axis_labels``, ``scale``, ``units``) to these functions. The napari-layer helpers
 (:func:`axes_from_layer`, :func:`spacing_from_scale`, :func:`um_per_unit`) live in
-:mod:`.layer_axes` and are importable from here too.
+:mod:`.layer_axes` (importable from :mod:`napari_deconoising.io`).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ _RGB_ADVICE = (
 )
 
 
-def _shape_tuple(shape: Sequence[int]) -> tuple[int, ...]:
+def shape_tuple(shape: Sequence[int]) -> tuple[int, ...]:
+    """A shape as a tuple of Python ints (numpy and dask give their own integer types)."""
     return tuple(int(n) for n in shape)
 
 
@@ -73,7 +74,7 @@ def validate_axes(axes: str, shape: Sequence[int]) -> str:
     :data:`AXES`, a repeated letter, a length that differs from the number of dimensions,
     a missing ``Y`` or ``X``, or an axis of length 0. ``S`` and ``T`` together are allowed.
     """
-    shape = _shape_tuple(shape)
+    shape = shape_tuple(shape)
     if not isinstance(axes, str) or not axes.strip():
         raise ImageError(f"axes must be a string of letters from {AXES}, got {axes!r}")
     axes = axes.strip().upper()
@@ -121,7 +122,7 @@ def default_axes(shape: Sequence[int]) -> str:
     ndim = len(shape)
     if ndim not in _DEFAULT_AXES:
         raise ImageError(
-            f"the image has {ndim} dimensions {_shape_tuple(shape)}; expected 2 to 6 "
+            f"the image has {ndim} dimensions {shape_tuple(shape)}; expected 2 to 6 "
             f"(axes from {AXES})"
         )
     return _DEFAULT_AXES[ndim]
@@ -148,7 +149,7 @@ def default_axes_message(shape: Sequence[int], axes: str, option: str = "--axes"
     ``option`` names how the user gives axes (the CLI's ``--axes``; a widget may pass its
     field's name).
     """
-    shape = _shape_tuple(shape)
+    shape = shape_tuple(shape)
     what = _describe(shape, axes, with_yx=False) or "one 2D image"
     message = f"reading {shape} as {axes}: {what}"
     alternatives = [a for a in _ALTERNATIVES.get(len(shape), ()) if a != axes]
@@ -174,19 +175,20 @@ def check_not_rgb(
     is 3 or 4 and the two before it are longer than 4 (a colour picture, not a 3-pixel-wide
     stack). Raises :class:`ImageError`; returns None otherwise.
     """
-    shape = _shape_tuple(shape)
+    shape = shape_tuple(shape)
     guessed_rgb = axes_source == "default" and looks_rgb(shape)
     if rgb or samples_per_pixel in (3, 4) or guessed_rgb:
-        raise _rgb_error(name, shape)
+        raise rgb_error(name, shape)
 
 
 def looks_rgb(shape: Sequence[int]) -> bool:
     """A last dimension of 3 or 4 after two longer than 4: a colour picture, not a thin stack."""
-    shape = _shape_tuple(shape)
+    shape = shape_tuple(shape)
     return len(shape) >= 3 and shape[-1] in (3, 4) and min(shape[-3:-1]) > 4
 
 
-def _rgb_error(name: str, shape: tuple[int, ...] | None = None) -> ImageError:
+def rgb_error(name: str, shape: tuple[int, ...] | None = None) -> ImageError:
+    """The refusal of an RGB(A) image ``name``, with how to convert it."""
     what = f"shape {shape} is" if shape else "it is"
     return ImageError(f"{name}: {what} an RGB(A) colour image; {_RGB_ADVICE}")
 
@@ -298,7 +300,7 @@ class AxesImage:
     @property
     def shape(self) -> tuple[int, ...]:
         """The array shape."""
-        return _shape_tuple(self.data.shape)
+        return shape_tuple(self.data.shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -337,8 +339,3 @@ class AxesImage:
         """The same image with its data transposed to canonical :data:`AXES` order."""
         data, axes = to_canonical(self.data, self.axes)
         return AxesImage(data, axes, dict(self.spacing), self.axes_source, self.name, self.path)
-
-
-# the napari-layer helpers live in .layer_axes, which imports this module: importable from here
-# too, once everything above is defined
-from .layer_axes import axes_from_layer, spacing_from_scale, um_per_unit  # noqa: E402, F401

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 
 from ..errors import ImageError
-from .axes import SPATIAL_AXES, _rgb_error, _shape_tuple, check_not_rgb, default_axes, validate_axes
+from .axes import SPATIAL_AXES, check_not_rgb, default_axes, rgb_error, shape_tuple, validate_axes
 
 _LAYER_LABELS = {
     "s": "S",
@@ -68,7 +68,7 @@ def axes_from_layer(
     :class:`ImageError`, as does a default guess for a ``shape`` that looks RGB.
     """
     if rgb:
-        raise _rgb_error("layer", _shape_tuple(shape) if shape is not None else None)
+        raise rgb_error("layer", shape_tuple(shape) if shape is not None else None)
     dummy = (1,) * ndim
     if axis_labels is not None and len(axis_labels) == ndim:
         letters = [_LAYER_LABELS.get(str(label).strip().lower()) for label in axis_labels]
