@@ -20,13 +20,12 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .errors import ModelFileError
+from .errors import ModelFileError, one_line
 from .model_checks import (
     check_archive,
     check_format,
     check_model,
     damaged,
-    first_line,
     parse_metadata,
 )
 from .outputs import atomic_write, check_outputs
@@ -350,7 +349,7 @@ def _unreadable(path: Path, err: Exception) -> str:
             "network weights and plain values (or is damaged); such files are never loaded, "
             "since opening them could run code"
         )
-    return f"{path} is not a napari-deconoising model file ({first_line(err)})"
+    return f"{path} is not a napari-deconoising model file ({one_line(err)})"
 
 
 def load_model(path: str | Path) -> DecoNoisingModel | ChannelModels:
@@ -380,7 +379,7 @@ def load_model_file(path: str | Path) -> DecoNoisingModel | ChannelModels:
             return ChannelModels.from_payload(payload, meta)
         return DecoNoisingModel.from_parts(meta, payload["state_dict"])
     except Exception as err:
-        raise damaged(str(path), first_line(err)) from err
+        raise damaged(str(path), one_line(err)) from err
 
 
 def timestamp() -> str:

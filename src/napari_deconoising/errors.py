@@ -27,5 +27,12 @@ class ConfigError(DeconoisingError):
     """A configuration value is out of range or unknown."""
 
 
+def one_line(message: object, limit: int = 200) -> str:
+    """A message (an error's: its type when empty) as one line of at most ``limit`` characters,
+    to quote inside the product's own one-line messages."""
+    text = " ".join(str(message).split()) or type(message).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class Cancelled(Exception):
     """Raised inside a long task when the user asked it to stop and it produced no result."""

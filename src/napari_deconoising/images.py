@@ -9,12 +9,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .errors import DeconoisingError, ImageError
+from .errors import DeconoisingError, ImageError, one_line
 from .io.axes import AxesImage, check_not_rgb, looks_rgb
+from .outputs import image_source
 from .sampling import spread
-
-#: The longest part of a reader's own error message that an :class:`ImageError` quotes.
-_DETAIL_CHARS = 200
 
 
 def read_pixels(
@@ -54,15 +52,13 @@ def read_pixels(
 
 def pixel_source(image: AxesImage) -> str:
     """How errors name where ``image``'s pixels come from: its file, else its name."""
-    return str(image.path) if image.path is not None else image.name
+    path = image_source(image)
+    return image.name if path is None else str(path)
 
 
 def _detail(err: BaseException) -> str:
     """A reader's error as one short line: its type and its first words."""
-    text = " ".join(str(err).split()) or "no details"
-    if len(text) > _DETAIL_CHARS:
-        text = text[: _DETAIL_CHARS - 3] + "..."
-    return f"{type(err).__name__}: {text}"
+    return f"{type(err).__name__}: {one_line(err)}"
 
 
 def as_frames(image: np.ndarray, name: str = "image") -> np.ndarray:

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from .config import Bounds, NetworkConfig, TrainingConfig, bounds
-from .errors import ConfigError, ModelFileError
+from .errors import ConfigError, ModelFileError, one_line
 from .psf import MAX_PSF_SIZE
 from .unet import UNet
 
@@ -89,13 +89,6 @@ def format_bytes(count: float) -> str:
     return f"{int(count)} bytes"
 
 
-def first_line(err: BaseException) -> str:
-    """The first line of an error's message (at most 200 characters), for one-line messages."""
-    text = str(err).strip()
-    first = text.splitlines()[0] if text else type(err).__name__
-    return first[:200]
-
-
 def unpacked_size_problem(member: zipfile.ZipInfo, limit: int) -> str | None:
     """Why archive ``member`` may not be unpacked (its declared size above ``limit``, or packed
     more than :data:`MAX_COMPRESSION_RATIO` times), as ``would unpack to ...``; None if it may."""
@@ -120,7 +113,7 @@ def check_archive(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        raise ModelFileError(f"{not_ours} ({first_line(err)})") from err
+        raise ModelFileError(f"{not_ours} ({one_line(err)})") from err
     for member in members:
         limit = MAX_PICKLE_BYTES if member.filename.endswith("data.pkl") else MAX_MODEL_BYTES
         problem = unpacked_size_problem(member, limit)
@@ -168,7 +161,7 @@ def parse_metadata(text: Any, name: str) -> dict[str, Any]:
     try:
         meta = json.loads(text)
     except (ValueError, RecursionError) as err:
-        raise damaged(name, f"its metadata is not valid JSON ({first_line(err)})") from err
+        raise damaged(name, f"its metadata is not valid JSON ({one_line(err)})") from err
     if not isinstance(meta, dict):
         raise damaged(name, f"metadata must be a JSON object, got {_shown(meta)}")
     return meta
@@ -318,7 +311,7 @@ def _expected_weights(layout: _Layout, field: _Field) -> dict[str, tuple[int, ..
         with torch.device("meta"):
             network = UNet(layout.config, layout.widths, layout.spatial_dims, layout.pooling)
     except ValueError as err:  # the layout was checked: a safety net
-        raise field.problem(f"architecture: {first_line(err)}") from err
+        raise field.problem(f"architecture: {one_line(err)}") from err
     return {key: tuple(tensor.shape) for key, tensor in network.state_dict().items()}
 
 
@@ -441,7 +434,7 @@ def _check_psf(psf: Any, dims: int, field: _Field) -> None:
     try:
         kernel = np.asarray(psf, dtype=np.float64)
     except (OverflowError, ValueError, TypeError) as err:
-        raise field.problem(f"psf must hold numbers ({first_line(err)})") from err
+        raise field.problem(f"psf must hold numbers ({one_line(err)})") from err
     _check_psf_values(kernel, field)
 
 

@@ -111,8 +111,6 @@ def export_onnx(
     model = single_channel(model, "ONNX export")
     onnx = _require("onnx")
     path = Path(path)
-    if path.is_dir():
-        raise ExportError(f"the output {path} is a folder; give an .onnx file name")
     check_outputs([path], overwrite=overwrite)
     graph = DeconoisingGraph(_cpu_copy(model)).eval()
     multiple = model.network.size_multiples

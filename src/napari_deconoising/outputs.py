@@ -74,6 +74,12 @@ def check_outputs(
     return checked
 
 
+def refuse_input_model(output: PathLike, model: PathLike | None, advice: str) -> None:
+    """Refuse an output that is the model file a command reads, saying ``advice``."""
+    if model is not None and resolved(output) == resolved(model):
+        raise OutputError(f"the output {output} is the input model; {advice}")
+
+
 def _refuse_overlap(output: Path, target: Path, given: Path, other: Path, what: str) -> None:
     if target == other:
         raise OutputError(f"cannot write {output}: it is {what} {given}; choose another name")

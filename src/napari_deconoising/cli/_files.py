@@ -81,8 +81,6 @@ def check_outputs(
                 f"cannot write {path}: the file name must end with .tif or .tiff "
                 "(.ome.tif for OME-TIFF)"
             )
-        if path.is_dir():
-            raise OutputError(f"cannot write {path}: it is a folder")
     return check_output_paths(paths, inputs, overwrite=overwrite)
 
 

@@ -11,9 +11,8 @@ import argparse
 from pathlib import Path
 
 from ..bundle import load_model
-from ..errors import OutputError
 from ..io.bioimageio import export_bioimageio_package
-from ..outputs import check_outputs, resolved
+from ..outputs import check_outputs, refuse_input_model
 from ._files import add_overwrite_option
 from ._output import Progress, add_json_option, report
 
@@ -52,10 +51,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def run_export_bioimageio(args: argparse.Namespace) -> int:
     """Export ``--model`` to ``--out`` after every check has passed; print what was written."""
     model_path, out = Path(args.model), Path(args.out)
-    if resolved(model_path) == resolved(out):
-        raise OutputError("--out is the input model; choose a new .zip file name")
-    if not out.is_dir():
-        check_outputs([out], [model_path], overwrite=args.overwrite)
+    refuse_input_model(out, model_path, "choose a new .zip file name")
+    check_outputs([out], [model_path], overwrite=args.overwrite)
     model = load_model(model_path)
     with Progress(args.command, enabled=not args.json) as progress:
         export = export_bioimageio_package(

@@ -22,11 +22,11 @@ from ..compression import (
     Compressor,
     preset_config,
 )
-from ..errors import OutputError
+from ..compression.inputs import refuse_original
 from ..io import AxesImage
 from ..onnx_export import export_onnx
 from ..outputs import check_outputs as check_output_paths
-from ..outputs import resolved
+from ..outputs import refuse_input_model
 from ._files import add_axes_option, add_overwrite_option, read_input
 from ._output import Progress, add_json_option, report, say
 from ._settings import add_setting, given
@@ -80,7 +80,8 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_compress(args: argparse.Namespace) -> int:
     """Compress, write ``--out`` at the very end (atomically) and print the report."""
-    model_path = _input_model(args, "the original is never overwritten")
+    model_path = Path(args.model)
+    refuse_original(args.out, model_path)
     check_output_paths([args.out], [model_path, *args.images], overwrite=args.overwrite)
     model = single_channel(load_model(model_path), "compression")
     images = [
@@ -103,7 +104,8 @@ def run_compress(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """Write the ONNX file, check it with onnxruntime and print the figures."""
-    model_path = _input_model(args, "choose an .onnx file name")
+    model_path = Path(args.model)
+    refuse_input_model(args.out, model_path, "choose an .onnx file name")
     check_output_paths([args.out], [model_path], overwrite=args.overwrite)
     model = load_model(model_path)
     export = export_onnx(model, Path(args.out), check=True, overwrite=args.overwrite)
@@ -136,11 +138,3 @@ def _frames(model: DecoNoisingModel, image: AxesImage, command: str) -> Any:
         say(command, f"warning: {warning}")
     canonical = image.canonical()
     return canonical.data.reshape((-1, *canonical.shape[-2:]))
-
-
-def _input_model(args: argparse.Namespace, advice: str) -> Path:
-    """``--model``, refused when it is also ``--out``."""
-    model_path = Path(args.model)
-    if resolved(model_path) == resolved(args.out):
-        raise OutputError(f"--out is the input model; {advice}")
-    return model_path

@@ -14,10 +14,10 @@ import numpy as np
 
 from ..bundle import DecoNoisingModel, load_model, single_channel
 from ..channels import channel_volumes
-from ..errors import ImageError, ModelFileError, OutputError
+from ..errors import ImageError, ModelFileError
 from ..images import as_frames, read_pixels
 from ..io.axes import AxesImage
-from ..outputs import check_outputs, image_source, resolved
+from ..outputs import check_outputs, image_source, refuse_input_model
 from ..sampling import spread
 from ..unet import UNet
 from .config import MIN_PATCH, CompressionConfig
@@ -149,11 +149,9 @@ def checked_out_path(
 
 def refuse_original(out_path: str | Path, source: str | Path | None) -> None:
     """Refuse to save a compressed model over ``source``, the model it was made from."""
-    if source is not None and resolved(out_path) == resolved(source):
-        raise OutputError(
-            f"the output {out_path} is the input model; the original is never overwritten, "
-            "choose another file name"
-        )
+    refuse_input_model(
+        out_path, source, "the original is never overwritten, choose another file name"
+    )
 
 
 def source_name(source_path: Path | None, fingerprint: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from ..errors import ImageError
+from ..errors import ImageError, one_line
 from .axes import AxesImage, check_not_rgb, normalise_spacing, resolve_axes, validate_axes
 from .layer_axes import um_per_unit
 from .tiff_tag import _TAG_KEY, AXES_TAG
@@ -106,8 +106,9 @@ def _damage_log() -> Iterator[_Collect]:
 
 
 def _damaged(path: Path, why: object) -> ImageError:
-    detail = " ".join(str(why).split())  # one line, whatever tifffile or a codec said
-    return ImageError(f"cannot read {path}: the TIFF file is damaged or truncated ({detail})")
+    return ImageError(
+        f"cannot read {path}: the TIFF file is damaged or truncated ({one_line(why)})"
+    )
 
 
 def _load(path: Path, lazy: bool = False) -> _RawTiff:

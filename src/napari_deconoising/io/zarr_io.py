@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ImageError
+from ..errors import ImageError, one_line
 from .axes import AxesImage, normalise_spacing, resolve_axes
 from .layer_axes import um_per_unit
 
@@ -186,8 +186,7 @@ def _lazy_view(path: Path, array: Any) -> Any:
 
 
 def _damaged(path: Path, err: BaseException) -> ImageError:
-    detail = " ".join(str(err).split())  # one line: zarr's validation errors span several
-    return ImageError(f"cannot read {path}: the zarr store is damaged ({detail})")
+    return ImageError(f"cannot read {path}: the zarr store is damaged ({one_line(err)})")
 
 
 def _open_node(path: Path) -> Any:
@@ -195,9 +194,9 @@ def _open_node(path: Path) -> Any:
     try:
         return zarr.open(str(path), mode="r")
     except Exception as err:
-        detail = " ".join(str(err).split())
         raise ImageError(
-            f"cannot read {path}: it is not a zarr store, or its metadata is damaged ({detail})"
+            f"cannot read {path}: it is not a zarr store, or its metadata is damaged "
+            f"({one_line(err)})"
         ) from err
 
 

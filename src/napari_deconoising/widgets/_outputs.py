@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
 from ..outputs import PathLike, check_outputs, resolved
 
 #: ``confirm_overwrite(paths)``: whether the existing ``paths`` may be replaced (Yes/No).
@@ -50,15 +49,10 @@ def permission_to_write(
     return True
 
 
-def file_output(text: str, what: str = "model file") -> Path | None:
-    """The output file typed in a box (``~`` expanded), None when empty; a folder is refused
-    with a :class:`~napari_deconoising.errors.ConfigError`."""
-    if not text:
-        return None
-    path = Path(text).expanduser()
-    if path.is_dir():
-        raise ConfigError(f"'{path}' is a folder; give a {what} name")
-    return path
+def file_output(text: str) -> Path | None:
+    """The output file typed in a box (``~`` expanded), None when empty (a folder is refused
+    by :func:`permission_to_write`)."""
+    return Path(text).expanduser() if text else None
 
 
 def layer_source(layer: Any) -> Path | None:

@@ -46,7 +46,6 @@ from ._models import (
 from ._outputs import (
     ConfirmOverwrite,
     ask_to_replace,
-    file_output,
     layer_source,
     permission_to_write,
 )
@@ -355,7 +354,6 @@ class PredictionWidget(JobWidget):
         target = Path(path).expanduser()
         if target.suffix.lower() != ".zip":  # not the name the dialog asked about
             target, confirmed = target.with_name(target.name + ".zip"), False
-        file_output(str(target), ".zip file")  # refuses a folder
         confirm = (lambda paths: True) if confirmed else self.confirm_overwrite
         overwrite = permission_to_write([target], [model_path], confirm)
         self.jobs.start(

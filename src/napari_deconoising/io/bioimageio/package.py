@@ -194,8 +194,6 @@ def _checked_out_path(out_path: str | Path, overwrite: bool) -> Path:
     path = Path(out_path).expanduser()
     if path.suffix.lower() != ".zip":
         raise ConfigError(f"a bioimage.io package is a .zip file; give a .zip name, not {path}")
-    if path.is_dir():
-        raise ConfigError(f"the output {path} is a folder; give a .zip file name")
     return check_outputs([path], overwrite=overwrite)[0]
 
 
