@@ -118,9 +118,9 @@ def child(argv: list[str]) -> None:
     import contextlib
     import io
 
-    from napari_deconoising.bundle import load_model
     from napari_deconoising.cli import main
-    from napari_deconoising.prediction import Predictor
+    from napari_deconoising.model.bundle import load_model
+    from napari_deconoising.prediction.predictor import Predictor
 
     kind, rest = argv[0], argv[1:]
     start = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Every method trains on all frames of a synthetic recording (``synthetic_recordings.py``:
 filaments and membranes at several PSF widths and photon counts) for ``--minutes`` and then
-predicts every frame. Figures (``napari_deconoising.metrics``): the denoised output's PSNR
+predicts every frame. Figures (``evaluation.metrics``): the denoised output's PSNR
 against the blurred truth for all methods (``20 log10((max - min of truth) / rmse)``, mean over
 frames), DecoNoising's deconvolved output against the sharp truth (with the blurred truth's own
 PSNR against the sharp truth as the reference a deconvolution must beat), and the checkerboard
@@ -57,7 +57,7 @@ from napari_deconoising import (
     train,
 )
 from napari_deconoising import metrics as quality
-from napari_deconoising.figures import side_by_side, write_png
+from napari_deconoising.evaluation.figures import side_by_side, write_png
 from synthetic_recordings import RECORDINGS, Recording
 
 CAREAMICS_PYTHON = os.environ.get("CAREAMICS_PYTHON", "/work/careamics-venv/bin/python")

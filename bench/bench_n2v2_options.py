@@ -3,7 +3,7 @@
 Trains a fixed number of steps per run (reproducible, independent of machine load) with each
 variant of the network and blind-spot options, predicts the noisy frames, and reports the
 denoised PSNR against the blurred truth, the deconvolved PSNR against the sharp truth and the
-checkerboard index (``napari_deconoising.metrics.checkerboard_index``) of both outputs.
+checkerboard index (``napari_deconoising.evaluation.metrics.checkerboard_index``) of both outputs.
 
 Variants: ``default``; ``blur`` (blur-pool down-sampling); ``no_top_skip``; ``median`` (median
 replacement); ``n2v2`` (all three together, as N2V2). ``--psf-scale`` instead trains the default
@@ -25,10 +25,10 @@ import numpy as np
 
 from common import machine, save_results
 from napari_deconoising import Predictor, Trainer, TrainingConfig, psnr
-from napari_deconoising.config import NetworkConfig
-from napari_deconoising.metrics import checkerboard_index
-from napari_deconoising.psf import gaussian_psf
-from napari_deconoising.sample_data import make_sample
+from napari_deconoising.config.settings import NetworkConfig
+from napari_deconoising.data.synthetic import make_sample
+from napari_deconoising.evaluation.metrics import checkerboard_index
+from napari_deconoising.psf.core import gaussian_psf
 from synthetic_recordings import RECORDINGS
 
 #: Network and training settings of each variant (on top of the defaults).

@@ -25,7 +25,7 @@ from qtpy.QtCore import QEventLoop, QTimer
 
 from common import machine, save_results
 from napari_deconoising import make_sample
-from napari_deconoising.training import TrainingStep
+from napari_deconoising.training.trainer import TrainingStep
 from napari_deconoising.widgets._qt import PauseMonitor
 
 

@@ -17,7 +17,7 @@ import time
 
 from common import RESULTS, load_walls, machine, save_results
 from napari_deconoising import Predictor, Trainer, TrainingConfig, psnr
-from napari_deconoising.figures import side_by_side, write_png
+from napari_deconoising.evaluation.figures import side_by_side, write_png
 
 
 def save_crops(name: str, data: dict, denoised, deconvolved) -> None:

@@ -17,11 +17,11 @@ import torch
 
 from common import load_walls, machine, save_results
 from napari_deconoising import NetworkConfig, PredictionConfig, Predictor, TrainingConfig, train
-from napari_deconoising.convolution import psf_tensor
-from napari_deconoising.devices import network_input, place_network, resolve_device
-from napari_deconoising.losses import deconoising_loss
-from napari_deconoising.masking import blind_spot_mask
-from napari_deconoising.unet import UNet, count_parameters
+from napari_deconoising.model.convolution import psf_tensor
+from napari_deconoising.model.devices import network_input, place_network, resolve_device
+from napari_deconoising.model.unet import UNet, count_parameters
+from napari_deconoising.training.losses import deconoising_loss
+from napari_deconoising.training.masking import blind_spot_mask
 
 
 def time_steps(network_config: NetworkConfig, patch: int, batch: int, psf, device, repeats=10):

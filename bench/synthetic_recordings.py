@@ -2,7 +2,7 @@
 
 Each recording is a static scene (thin curved filaments, or the sample data's cell walls)
 blurred with a Gaussian PSF and recorded as a few frames with Poisson photon noise, Gaussian
-read noise and a camera offset (the conventions of ``napari_deconoising.sample_data``). Seeds
+read noise and a camera offset (the conventions of ``napari_deconoising.data.synthetic``). Seeds
 are fixed, so every call returns the same arrays. The scenes were not tuned to any benchmark
 result or to the ../shared benchmark stack.
 
@@ -20,9 +20,9 @@ from functools import partial
 import numpy as np
 from scipy import ndimage
 
-from napari_deconoising.convolution import blur
-from napari_deconoising.psf import gaussian_psf
-from napari_deconoising.sample_data import _recorded, cell_walls
+from napari_deconoising.data.synthetic import _recorded, cell_walls
+from napari_deconoising.model.convolution import blur
+from napari_deconoising.psf.core import gaussian_psf
 
 SHAPE = (256, 256)
 N_FRAMES = 4

@@ -68,7 +68,7 @@ def two_channel_model(tiny_model):
     another normalisation (so the channels give different outputs)."""
     from dataclasses import replace
 
-    from napari_deconoising.bundle import ChannelModels, Normalisation
+    from napari_deconoising.model.bundle import ChannelModels, Normalisation
 
     norm = tiny_model.normalisation
     other = Normalisation(norm.mean * 2 + 50, norm.std * 2, norm.offset * 2 + 50)

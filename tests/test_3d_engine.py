@@ -6,13 +6,13 @@ import pytest
 import torch
 from scipy import ndimage, signal
 
-from napari_deconoising.config import NetworkConfig, PredictionConfig, TrainingConfig
-from napari_deconoising.convolution import convolve, fft_is_cheaper, psf_tensor
+from napari_deconoising.config.settings import NetworkConfig, PredictionConfig, TrainingConfig
 from napari_deconoising.errors import ConfigError
-from napari_deconoising.losses import total_variation
-from napari_deconoising.masking import blind_spot_mask, box_size, z_extent
-from napari_deconoising.sampling import PatchSampler
-from napari_deconoising.unet import UNet, build_unet, pooling_plan
+from napari_deconoising.model.convolution import convolve, fft_is_cheaper, psf_tensor
+from napari_deconoising.model.unet import UNet, build_unet, pooling_plan
+from napari_deconoising.training.losses import total_variation
+from napari_deconoising.training.masking import blind_spot_mask, box_size, z_extent
+from napari_deconoising.training.sampling import PatchSampler
 
 
 def test_pooling_plan_pools_z_only_with_enough_planes():

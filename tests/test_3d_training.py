@@ -28,10 +28,10 @@ from napari_deconoising import (
 )
 from napari_deconoising.cli import main
 from napari_deconoising.compression import Compressor, preset_config
+from napari_deconoising.export.bioimageio import export_bioimageio
+from napari_deconoising.export.onnx import ExportError, export_onnx
 from napari_deconoising.io.axes import AxesImage
-from napari_deconoising.io.bioimageio import export_bioimageio
-from napari_deconoising.onnx_export import ExportError, export_onnx
-from napari_deconoising.unet import UNet
+from napari_deconoising.model.unet import UNet
 
 SPACING = {"Z": 0.3, "Y": 0.1, "X": 0.1}
 
@@ -352,7 +352,7 @@ def test_3d_training_is_reproducible(volume):
 
 
 def test_cli_resamples_a_psf_recorded_at_another_voxel_size(tmp_path):
-    from napari_deconoising.psf import load_psf, match_voxel_size
+    from napari_deconoising.psf.core import load_psf, match_voxel_size
 
     tifffile.imwrite(
         tmp_path / "stack.tif",
@@ -382,7 +382,7 @@ def test_cli_resamples_a_psf_recorded_at_another_voxel_size(tmp_path):
 
 
 def test_blind_spots_the_psf_barely_covers_are_left_out_of_the_loss(volume):
-    from napari_deconoising.channel_session import ChannelSession
+    from napari_deconoising.training.channel_session import ChannelSession
 
     psf = gaussian_psf_3d(sigma_z=1.0, sigma_xy=1.5, half=3)
     config = tiny_config(min_psf_coverage=0.9)

@@ -26,9 +26,8 @@ from napari_deconoising import (
     Predictor,
     load_model,
 )
-from napari_deconoising.bundle import ChannelModels, DecoNoisingModel
 from napari_deconoising.cli.bioimageio import add_commands
-from napari_deconoising.io.bioimageio import (
+from napari_deconoising.export.bioimageio import (
     MODEL_MEMBER,
     ChannelGraph,
     export_bioimageio,
@@ -36,7 +35,8 @@ from napari_deconoising.io.bioimageio import (
     export_steps,
     size_rule,
 )
-from napari_deconoising.unet import UNet
+from napari_deconoising.model.bundle import ChannelModels, DecoNoisingModel
+from napari_deconoising.model.unet import UNet
 
 core = pytest.importorskip("bioimageio.core")
 

@@ -16,8 +16,8 @@ from napari_deconoising import (
     make_sample,
     predict,
 )
-from napari_deconoising.bundle import ChannelModels
 from napari_deconoising.io import AxesImage
+from napari_deconoising.model.bundle import ChannelModels
 
 TINY = TrainingConfig(
     steps=6,
@@ -161,7 +161,7 @@ def test_a_channel_of_a_multi_channel_model_is_the_model_of_that_channel_alone(t
 
 
 def test_frames_are_cut_along_y_and_x_whatever_their_place_in_the_axes():
-    from napari_deconoising.channels import channel_frames, merge_channels
+    from napari_deconoising.data.channels import channel_frames, merge_channels
 
     data = np.random.default_rng(3).random((20, 24, 3, 2)).astype(np.float32)  # Y X T C
     image = AxesImage(data, "YXTC")

@@ -36,8 +36,8 @@ from napari_deconoising.compression import (
     prune_unet,
     weights_fingerprint,
 )
-from napari_deconoising.metrics import psnr
-from napari_deconoising.unet import UNet, count_parameters
+from napari_deconoising.evaluation.metrics import psnr
+from napari_deconoising.model.unet import UNet, count_parameters
 
 REPORT_KEYS = {
     "params_before",

@@ -9,20 +9,20 @@ import pytest
 import tifffile
 import zarr
 
-from napari_deconoising import blockwise
-from napari_deconoising.blockwise import (
+from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.errors import Cancelled, ConfigError, ImageError, OutputError
+from napari_deconoising.io import AxesImage, read_tiff
+from napari_deconoising.io.lazy import open_image
+from napari_deconoising.io.zarr_io import is_complete
+from napari_deconoising.prediction import blockwise
+from napari_deconoising.prediction.blockwise import (
     BlockConfig,
     BlockPredictor,
     PredictionJob,
     halo_sizes,
     plan_blocks,
 )
-from napari_deconoising.config import PredictionConfig
-from napari_deconoising.errors import Cancelled, ConfigError, ImageError, OutputError
-from napari_deconoising.io import AxesImage, read_tiff
-from napari_deconoising.io.lazy import open_image
-from napari_deconoising.io.zarr_io import is_complete
-from napari_deconoising.prediction import Predictor
+from napari_deconoising.prediction.predictor import Predictor
 
 CONFIG = PredictionConfig(tile=96, overlap=32, device="cpu")
 SPACING = {"X": 0.1, "Y": 0.1}
@@ -69,9 +69,9 @@ def volume_model():
     """An untrained 3D model with a 3 x 5 x 5 PSF (weights do not matter for seams)."""
     import torch
 
-    from napari_deconoising.bundle import DecoNoisingModel, Normalisation
-    from napari_deconoising.config import NetworkConfig
-    from napari_deconoising.unet import UNet
+    from napari_deconoising.config.settings import NetworkConfig
+    from napari_deconoising.model.bundle import DecoNoisingModel, Normalisation
+    from napari_deconoising.model.unet import UNet
 
     torch.manual_seed(0)
     network = UNet(NetworkConfig(depth=1, start_filters=4), spatial_dims=3)

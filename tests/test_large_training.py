@@ -12,9 +12,7 @@ import torch
 
 from napari_deconoising import NetworkConfig, Predictor, Trainer, TrainingConfig, make_sample
 from napari_deconoising.cli import main
-from napari_deconoising.errors import ImageError
-from napari_deconoising.io.axes import AxesImage
-from napari_deconoising.lazy_frames import (
+from napari_deconoising.data.lazy_frames import (
     BlockCacheSampler,
     LazyFrame,
     block_shape,
@@ -22,7 +20,9 @@ from napari_deconoising.lazy_frames import (
     lazy_channel_frames,
     lazy_channel_volumes,
 )
-from napari_deconoising.metrics import psnr
+from napari_deconoising.errors import ImageError
+from napari_deconoising.evaluation.metrics import psnr
+from napari_deconoising.io.axes import AxesImage
 
 
 class CountingArray:
@@ -102,7 +102,7 @@ def test_validation_blocks_come_from_held_out_frames_or_a_strip(sample):
     config = tiny_config(validation_fraction=0.25)
     session = Trainer(da.from_array(sample.noisy), sample.psf, config)
     run_frames = session.frames
-    from napari_deconoising.channel_session import ChannelSession
+    from napari_deconoising.training.channel_session import ChannelSession
 
     channel = ChannelSession(run_frames, session.psf, config, torch.device("cpu"), seed=0)
     held = {f.index for f in run_frames} - {f.index for f in channel.train_frames}

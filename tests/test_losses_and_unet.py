@@ -4,9 +4,9 @@ import torch
 from scipy import ndimage
 
 from napari_deconoising import NetworkConfig, gaussian_psf
-from napari_deconoising.convolution import convolve, psf_tensor
-from napari_deconoising.losses import deconoising_loss, total_variation
-from napari_deconoising.unet import UNet, build_unet, count_parameters
+from napari_deconoising.model.convolution import convolve, psf_tensor
+from napari_deconoising.model.unet import UNet, build_unet, count_parameters
+from napari_deconoising.training.losses import deconoising_loss, total_variation
 
 
 def test_convolution_matches_scipy_with_reflection():
@@ -63,7 +63,7 @@ def test_default_network_size():
 
 @pytest.mark.parametrize("method", ["direct", "fft"])
 def test_psf_coverage_is_the_share_of_the_psf_inside_the_patch(method, monkeypatch):
-    from napari_deconoising import convolution
+    from napari_deconoising.model import convolution
 
     monkeypatch.setattr(convolution, "fft_is_cheaper", lambda *_: method == "fft")
     psf = np.zeros((7, 7), np.float32)

@@ -1,6 +1,6 @@
 import torch
 
-from napari_deconoising.masking import blind_spot_mask, box_size
+from napari_deconoising.training.masking import blind_spot_mask, box_size
 
 
 def test_stratified_positions_and_fraction():

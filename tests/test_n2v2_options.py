@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from napari_deconoising import NetworkConfig, Predictor, TrainingConfig, train
-from napari_deconoising.bundle import load_model
 from napari_deconoising.cli import build_parser
 from napari_deconoising.cli.train import training_config
 from napari_deconoising.errors import ConfigError
-from napari_deconoising.masking import blind_spot_mask, z_extent
-from napari_deconoising.unet import BlurPool, UNet, build_unet
+from napari_deconoising.model.bundle import load_model
+from napari_deconoising.model.unet import BlurPool, UNet, build_unet
+from napari_deconoising.training.masking import blind_spot_mask, z_extent
 
 OPTIONS = list(itertools.product(("max", "blur"), (True, False)))
 
@@ -288,7 +288,7 @@ def test_continuing_shows_the_models_options(qtbot):
 def test_a_model_with_the_options_exports_to_onnx(tmp_path):
     pytest.importorskip("onnxruntime")
     from napari_deconoising import DecoNoisingModel, Normalisation, gaussian_psf
-    from napari_deconoising.onnx_export import export_onnx
+    from napari_deconoising.export.onnx import export_onnx
 
     network = _network("blur", False)
     with torch.no_grad():  # weights of a trained size: an untrained output spans too little
@@ -300,10 +300,10 @@ def test_a_model_with_the_options_exports_to_onnx(tmp_path):
 
 
 def test_compressing_a_3d_blur_pool_model_is_refused_before_any_work():
-    from napari_deconoising.bundle import DecoNoisingModel, Normalisation
     from napari_deconoising.compression import Compressor
     from napari_deconoising.errors import DeconoisingError
-    from napari_deconoising.unet import UNet
+    from napari_deconoising.model.bundle import DecoNoisingModel, Normalisation
+    from napari_deconoising.model.unet import UNet
 
     network = UNet(NetworkConfig(depth=1, start_filters=4, downsampling="blur"), spatial_dims=3)
     model = DecoNoisingModel(
@@ -317,9 +317,9 @@ def test_compressing_a_3d_blur_pool_model_is_refused_before_any_work():
 
 
 def test_info_names_the_n2v2_options_and_the_bioimageio_text_follows():
-    from napari_deconoising.bundle import DecoNoisingModel, Normalisation
     from napari_deconoising.cli.info import describe
-    from napari_deconoising.io.bioimageio.describe import _unet_layout
+    from napari_deconoising.export.bioimageio.describe import _unet_layout
+    from napari_deconoising.model.bundle import DecoNoisingModel, Normalisation
 
     network = UNet(NetworkConfig(depth=2, start_filters=8, downsampling="blur", top_skip=False))
     model = DecoNoisingModel(

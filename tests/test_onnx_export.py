@@ -20,8 +20,8 @@ from napari_deconoising import (
     gaussian_psf,
 )
 from napari_deconoising.cli import main as cli_main
-from napari_deconoising.onnx_export import DeconoisingGraph, ExportError, export_onnx
-from napari_deconoising.unet import UNet
+from napari_deconoising.export.onnx import DeconoisingGraph, ExportError, export_onnx
+from napari_deconoising.model.unet import UNet
 
 
 def model_with(psf: np.ndarray | None, depth: int = 2) -> DecoNoisingModel:
@@ -83,7 +83,7 @@ def test_a_noise2void_model_exports_with_equal_outputs(tmp_path):
 
 
 def test_a_failed_check_writes_nothing(tmp_path, monkeypatch):
-    import napari_deconoising.onnx_export as module
+    import napari_deconoising.export.onnx as module
 
     monkeypatch.setattr(module, "TOLERANCE", -1.0)
     with pytest.raises(ExportError, match="differs from torch"):

@@ -14,24 +14,23 @@ from napari_deconoising import (
     OutputError,
     Trainer,
     TrainingConfig,
-    blockwise,
     compress,
     export_onnx,
-    outputs,
 )
-from napari_deconoising.blockwise import BlockPredictor, PredictionJob
 from napari_deconoising.cli import _files, main
 from napari_deconoising.cli._interrupt import first_interrupt_stops
-from napari_deconoising.config import PredictionConfig
+from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.demo import demo_outputs, run_demo
 from napari_deconoising.errors import Cancelled, ImageError
-from napari_deconoising.io import AxesImage, read_tiff
-from napari_deconoising.io.zarr_io import create_zarr, mark_complete
-from napari_deconoising.outputs import (
+from napari_deconoising.io import AxesImage, outputs, read_tiff
+from napari_deconoising.io.outputs import (
     check_outputs,
     interrupts_deferred,
     replace_path,
 )
+from napari_deconoising.io.zarr_io import create_zarr, mark_complete
+from napari_deconoising.prediction import blockwise
+from napari_deconoising.prediction.blockwise import BlockPredictor, PredictionJob
 
 TINY_TRAIN = ["--steps", "2", "--patch-size", "32", "--batch-size", "2", "--start-filters", "8"]
 OLD = b"the user's precious file"

@@ -15,8 +15,8 @@ from napari_deconoising import (
     gaussian_psf,
     load_model,
 )
-from napari_deconoising.prediction import plan_tiles
-from napari_deconoising.unet import UNet
+from napari_deconoising.model.unet import UNet
+from napari_deconoising.prediction.predictor import plan_tiles
 
 
 def identity_like_model(psf=None) -> DecoNoisingModel:

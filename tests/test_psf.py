@@ -3,7 +3,7 @@ import pytest
 import tifffile
 
 from napari_deconoising import PSFError, gaussian_psf, load_psf, prepare_psf, psf_fwhm
-from napari_deconoising.psf import (
+from napari_deconoising.psf.core import (
     gaussian_psf_from_optics,
     remove_background,
     sigma_from_optics,

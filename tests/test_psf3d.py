@@ -11,7 +11,7 @@ import tifffile
 from napari_deconoising import PSFError
 from napari_deconoising.cli import main
 from napari_deconoising.io import read_tiff
-from napari_deconoising.psf import (
+from napari_deconoising.psf.core import (
     default_planes,
     gaussian_psf,
     gaussian_psf_3d,

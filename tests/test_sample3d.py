@@ -5,15 +5,15 @@ import pytest
 from scipy import ndimage
 
 from napari_deconoising import ImageError, PSFError, psnr
-from napari_deconoising.baselines import (
+from napari_deconoising.data.synthetic import make_zstack_sample, zstack_object
+from napari_deconoising.evaluation.baselines import (
     PSFBlur,
     best_gaussian_filter,
     best_richardson_lucy,
     richardson_lucy,
 )
-from napari_deconoising.convolution import blur
-from napari_deconoising.psf import gaussian_psf, gaussian_psf_3d, widefield_psf_3d
-from napari_deconoising.sample_data import make_zstack_sample, zstack_object
+from napari_deconoising.model.convolution import blur
+from napari_deconoising.psf.core import gaussian_psf, gaussian_psf_3d, widefield_psf_3d
 
 SMALL = {"shape": (12, 48, 48), "seed": 2}
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from napari_deconoising import make_sample, psnr
-from napari_deconoising.images import as_frames, estimate_offset
+from napari_deconoising.data.images import as_frames, estimate_offset
 
 
 def test_sample_has_known_truth_and_noise():

@@ -20,7 +20,7 @@ from napari_deconoising import (
     predict,
     psnr,
 )
-from napari_deconoising.training import _Run, last_checkpoint_path
+from napari_deconoising.training.trainer import _Run, last_checkpoint_path
 
 TINY = TrainingConfig(
     steps=12,
@@ -212,7 +212,7 @@ def test_current_model_gives_the_weights_mid_run(sample):
 
 
 def test_cpu_precision_follows_the_setting_and_the_hardware(monkeypatch):
-    from napari_deconoising import devices
+    from napari_deconoising.model import devices
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(devices, "cpu_computes_bfloat16", lambda: True)

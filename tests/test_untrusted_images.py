@@ -21,14 +21,14 @@ import zarr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from napari_deconoising.channels import channel_frames
 from napari_deconoising.cli import main
+from napari_deconoising.data.channels import channel_frames
+from napari_deconoising.data.images import pixel_source, read_pixels
+from napari_deconoising.data.lazy_frames import lazy_channel_frames
 from napari_deconoising.errors import DeconoisingError, ImageError
-from napari_deconoising.images import pixel_source, read_pixels
 from napari_deconoising.io import AxesImage, read_tiff
 from napari_deconoising.io.lazy import open_image
 from napari_deconoising.io.zarr_io import create_zarr, mark_complete, read_zarr
-from napari_deconoising.lazy_frames import lazy_channel_frames
 
 pytestmark = pytest.mark.filterwarnings(  # tifffile on writing odd test images
     "ignore:.*(zero-size array|stored as RGB).*"

@@ -32,12 +32,12 @@ from napari_deconoising import (
     Predictor,
     gaussian_psf,
     load_model,
-    model_checks,
 )
 from napari_deconoising.cli import main
 from napari_deconoising.cli.info import describe
-from napari_deconoising.io.bioimageio import MODEL_MEMBER, importer
-from napari_deconoising.unet import UNet
+from napari_deconoising.export.bioimageio import MODEL_MEMBER, importer
+from napari_deconoising.model import checks as model_checks
+from napari_deconoising.model.unet import UNet
 
 Edit = Callable[[dict[str, Any]], None]
 
@@ -230,7 +230,7 @@ def test_unusable_architectures_are_refused_before_building(
     tiny, tmp_path, monkeypatch, edit, expected
 ):
     built = []
-    monkeypatch.setattr("napari_deconoising.bundle.build_unet", lambda *a: built.append(a))
+    monkeypatch.setattr("napari_deconoising.model.bundle.build_unet", lambda *a: built.append(a))
     message = refusal(edited_file(tmp_path, tiny, edit))
     assert re.search(expected, message), message
     assert built == []

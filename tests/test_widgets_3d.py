@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from napari_deconoising import PredictionConfig, load_model
-from napari_deconoising.psf import (
+from napari_deconoising.psf.core import (
     gaussian_psf_3d,
     gaussian_psf_3d_from_optics,
     psf_fwhm,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from napari_deconoising import PredictionConfig, Predictor
-from napari_deconoising.channels import pixel_size_warning
+from napari_deconoising.data.channels import pixel_size_warning
 from napari_deconoising.errors import ImageError
 from napari_deconoising.io import AxesImage, validate_axes
 from napari_deconoising.widgets._jobs import JobRunner

@@ -5,12 +5,26 @@ The engine is headless (numpy + torch); the napari widgets live in :mod:`.widget
 
 from __future__ import annotations
 
-from ._version import __version__
-from .bundle import ChannelModels, DecoNoisingModel, Normalisation, load_model
-from .channels import as_axes_image
-from .compression import CompressionConfig, CompressionReport, Compressor, compress
-from .config import NetworkConfig, PredictionConfig, TrainingConfig
-from .errors import (
+import importlib
+import warnings
+from typing import Any
+
+from napari_deconoising._version import __version__
+from napari_deconoising.compression import (
+    CompressionConfig,
+    CompressionReport,
+    Compressor,
+    compress,
+)
+from napari_deconoising.config.settings import NetworkConfig, PredictionConfig, TrainingConfig
+from napari_deconoising.data.channels import as_axes_image
+from napari_deconoising.data.synthetic import (
+    SyntheticSample,
+    ZStackSample,
+    make_sample,
+    make_zstack_sample,
+)
+from napari_deconoising.errors import (
     Cancelled,
     ConfigError,
     DeconoisingError,
@@ -19,11 +33,22 @@ from .errors import (
     OutputError,
     PSFError,
 )
-from .io.bioimageio import export_bioimageio
-from .metrics import psnr
-from .onnx_export import export_onnx
-from .prediction import PredictionProgress, PredictionResult, Predictor, predict
-from .psf import (
+from napari_deconoising.evaluation.metrics import psnr
+from napari_deconoising.export.bioimageio import export_bioimageio
+from napari_deconoising.export.onnx import export_onnx
+from napari_deconoising.model.bundle import (
+    ChannelModels,
+    DecoNoisingModel,
+    Normalisation,
+    load_model,
+)
+from napari_deconoising.prediction.predictor import (
+    PredictionProgress,
+    PredictionResult,
+    Predictor,
+    predict,
+)
+from napari_deconoising.psf.core import (
     gaussian_psf,
     gaussian_psf_3d,
     gaussian_psf_3d_from_optics,
@@ -37,8 +62,7 @@ from .psf import (
     widefield_psf,
     widefield_psf_3d,
 )
-from .sample_data import SyntheticSample, ZStackSample, make_sample, make_zstack_sample
-from .training import (
+from napari_deconoising.training.trainer import (
     CheckpointSaved,
     Trainer,
     TrainingFinished,
@@ -100,3 +124,41 @@ __all__ = [
     "widefield_psf",
     "widefield_psf_3d",
 ]
+
+# Modules of 0.1 that moved into packages: ``from napari_deconoising import unet`` still works,
+# with a DeprecationWarning naming the new home.
+_MOVED_MODULES = {
+    "baselines": "evaluation.baselines",
+    "blockwise": "prediction.blockwise",
+    "bundle": "model.bundle",
+    "channel_session": "training.channel_session",
+    "channels": "data.channels",
+    "convolution": "model.convolution",
+    "devices": "model.devices",
+    "figures": "evaluation.figures",
+    "images": "data.images",
+    "lazy_frames": "data.lazy_frames",
+    "losses": "training.losses",
+    "masking": "training.masking",
+    "metrics": "evaluation.metrics",
+    "model_checks": "model.checks",
+    "onnx_export": "export.onnx",
+    "outputs": "io.outputs",
+    "sample_data": "data.synthetic",
+    "sampling": "training.sampling",
+    "training_events": "training.events",
+    "unet": "model.unet",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Old module names (0.1) resolve to their new homes, with a deprecation warning."""
+    if name not in _MOVED_MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    home = f"{__name__}.{_MOVED_MODULES[name]}"
+    warnings.warn(
+        f"napari_deconoising.{name} moved to {home}; import it from there",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return importlib.import_module(home)

@@ -10,14 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from .config import TrainingConfig
-from .figures import side_by_side, write_png
-from .io import write_tiff
-from .metrics import psnr
-from .outputs import check_outputs
-from .prediction import PredictionProgress, Predictor
-from .sample_data import make_sample
-from .training import Trainer, TrainingEvent, last_checkpoint_path
+from napari_deconoising.config.settings import TrainingConfig
+from napari_deconoising.data.synthetic import make_sample
+from napari_deconoising.evaluation.figures import side_by_side, write_png
+from napari_deconoising.evaluation.metrics import psnr
+from napari_deconoising.io import write_tiff
+from napari_deconoising.io.outputs import check_outputs
+from napari_deconoising.prediction.predictor import PredictionProgress, Predictor
+from napari_deconoising.training.trainer import Trainer, TrainingEvent, last_checkpoint_path
 
 #: Wall-time training budget of the demo: with sample creation and prediction the whole demo
 #: ends within 3 minutes on 2 CPU cores.

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ..errors import Cancelled, DeconoisingError
-from . import bioimageio, compress, demo, info, predict, psf, train
-from ._output import EXIT_ERROR, EXIT_INTERRUPTED, say
+from napari_deconoising.cli import bioimageio, compress, demo, info, predict, psf, train
+from napari_deconoising.cli._output import EXIT_ERROR, EXIT_INTERRUPTED, say
+from napari_deconoising.errors import Cancelled, DeconoisingError
 
 USER_ERRORS = (DeconoisingError, FileNotFoundError, IsADirectoryError, PermissionError)
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from . import main
+from napari_deconoising.cli import main
 
 sys.exit(main())

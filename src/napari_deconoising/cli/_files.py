@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImageError, OutputError
-from ..io import AXES, AxesImage, default_axes_message, read_tiff, write_tiff
-from ..io.lazy import open_image
-from ..outputs import check_outputs as check_output_paths
-from ..outputs import give_default_mode, replace_all, temporary_name
-from ._output import say
+from napari_deconoising.cli._output import say
+from napari_deconoising.errors import ImageError, OutputError
+from napari_deconoising.io import AXES, AxesImage, default_axes_message, read_tiff, write_tiff
+from napari_deconoising.io.lazy import open_image
+from napari_deconoising.io.outputs import check_outputs as check_output_paths
+from napari_deconoising.io.outputs import give_default_mode, replace_all, temporary_name
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 DTYPES = ("float32", "input")
@@ -71,7 +71,7 @@ def check_outputs(
     overwrite: bool = False,
 ) -> list[Path]:
     """Refuse, before any work, TIFF outputs that cannot be written: a name without a TIFF
-    suffix, and whatever the output policy refuses (:func:`napari_deconoising.outputs.
+    suffix, and whatever the output policy refuses (:func:`napari_deconoising.io.outputs.
     check_outputs`: an input, the same file twice, a place with no folder to write in, or,
     unless ``overwrite``, a file that exists already)."""
     paths = [Path(path) for path in paths]

@@ -1,5 +1,5 @@
 """Options read from the engine's declared settings: choices, ranges and defaults come from
-:mod:`napari_deconoising.config`, never written down again here."""
+:mod:`napari_deconoising.config.settings`, never written down again here."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from ..config import bounds
+from napari_deconoising.config.settings import bounds
 
 
 @cache

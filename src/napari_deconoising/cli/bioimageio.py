@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..bundle import load_model
-from ..io.bioimageio import export_bioimageio_package
-from ..outputs import check_outputs, refuse_input_model
-from ._files import add_overwrite_option
-from ._output import Progress, add_json_option, report
+from napari_deconoising.cli._files import add_overwrite_option
+from napari_deconoising.cli._output import Progress, add_json_option, report
+from napari_deconoising.export.bioimageio import export_bioimageio_package
+from napari_deconoising.io.outputs import check_outputs, refuse_input_model
+from napari_deconoising.model.bundle import load_model
 
 __all__ = ["add_commands", "run_export_bioimageio"]
 

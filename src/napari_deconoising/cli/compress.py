@@ -10,9 +10,10 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from ..bundle import DecoNoisingModel, load_model, single_channel
-from ..channels import check_channel_count, pixel_size_warning
-from ..compression import (
+from napari_deconoising.cli._files import add_axes_option, add_overwrite_option, read_input
+from napari_deconoising.cli._output import Progress, add_json_option, report, say
+from napari_deconoising.cli._settings import add_setting, given
+from napari_deconoising.compression import (
     PRESET_DESCRIPTIONS,
     PRESETS,
     CompressionConfig,
@@ -22,14 +23,13 @@ from ..compression import (
     Compressor,
     preset_config,
 )
-from ..compression.inputs import refuse_original
-from ..io import AxesImage
-from ..onnx_export import export_onnx
-from ..outputs import check_outputs as check_output_paths
-from ..outputs import refuse_input_model
-from ._files import add_axes_option, add_overwrite_option, read_input
-from ._output import Progress, add_json_option, report, say
-from ._settings import add_setting, given
+from napari_deconoising.compression.inputs import refuse_original
+from napari_deconoising.data.channels import check_channel_count, pixel_size_warning
+from napari_deconoising.export.onnx import export_onnx
+from napari_deconoising.io import AxesImage
+from napari_deconoising.io.outputs import check_outputs as check_output_paths
+from napari_deconoising.io.outputs import refuse_input_model
+from napari_deconoising.model.bundle import DecoNoisingModel, load_model, single_channel
 
 DEFAULT_PRESET = inspect.signature(Compressor).parameters["preset"].default
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
-from ..demo import DEMO_MINUTES, run_demo
-from ._files import add_overwrite_option, write_output
-from ._output import Progress, add_json_option, report
-from .train import training_printer
+from napari_deconoising.cli._files import add_overwrite_option, write_output
+from napari_deconoising.cli._output import Progress, add_json_option, report
+from napari_deconoising.cli.train import training_printer
+from napari_deconoising.demo import DEMO_MINUTES, run_demo
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..bundle import load_model
-from ._output import add_json_option, report
+from napari_deconoising.cli._output import add_json_option, report
+from napari_deconoising.model.bundle import load_model
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -2,7 +2,7 @@
 
 Both outputs keep the input's shape, axes and pixel sizes. A small TIFF with TIFF outputs is
 predicted in memory and both outputs are written together at the end (every file or none). Any
-other run is block-wise (:mod:`napari_deconoising.blockwise`): large or lazily read inputs
+other run is block-wise (:mod:`~.prediction.blockwise`): large or lazily read inputs
 (BigTIFF, compressed TIFF, zarr/OME-Zarr), ``.zarr`` outputs, several inputs (files, globs,
 folders) with ``--output-dir``, or ``--scheduler`` (a dask cluster). Block-wise outputs are
 written as they are computed, under a temporary name, and renamed when complete. Output paths
@@ -16,16 +16,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from ..blockwise import BlockConfig, BlockPredictor, BlockProgress, PredictionJob
-from ..bundle import load_model
-from ..config import PredictionConfig
-from ..errors import ImageError
-from ..io import AxesImage, default_axes_message
-from ..io.lazy import find_inputs, open_image
-from ..io.zarr_io import is_zarr_path
-from ..outputs import check_outputs as check_output_paths
-from ..prediction import PredictionProgress, Predictor
-from ._files import (
+from napari_deconoising.cli._files import (
     DTYPES,
     add_axes_option,
     add_overwrite_option,
@@ -33,9 +24,23 @@ from ._files import (
     read_input,
     write_outputs,
 )
-from ._interrupt import first_interrupt_stops
-from ._output import Progress, add_json_option, report, say
-from ._settings import add_setting, given
+from napari_deconoising.cli._interrupt import first_interrupt_stops
+from napari_deconoising.cli._output import Progress, add_json_option, report, say
+from napari_deconoising.cli._settings import add_setting, given
+from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.errors import ImageError
+from napari_deconoising.io import AxesImage, default_axes_message
+from napari_deconoising.io.lazy import find_inputs, open_image
+from napari_deconoising.io.outputs import check_outputs as check_output_paths
+from napari_deconoising.io.zarr_io import is_zarr_path
+from napari_deconoising.model.bundle import load_model
+from napari_deconoising.prediction.blockwise import (
+    BlockConfig,
+    BlockPredictor,
+    BlockProgress,
+    PredictionJob,
+)
+from napari_deconoising.prediction.predictor import PredictionProgress, Predictor
 
 PREDICTION_SETTINGS = ("tile", "overlap", "tile_z", "overlap_z", "device")
 BLOCK_SETTINGS = ("block_size", "block_z")

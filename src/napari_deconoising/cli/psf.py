@@ -12,21 +12,21 @@ import argparse
 
 import numpy as np
 
-from .. import psf as psf_module
-from ..channels import PIXEL_SIZE_TOLERANCE
-from ..config import OpticsConfig
-from ..errors import DeconoisingError
-from ..io import AxesImage, read_tiff
-from ..psf import StackOpticsConfig
-from ._files import (
+from napari_deconoising.cli._files import (
     add_axes_option,
     add_overwrite_option,
     check_outputs,
     read_input,
     write_output,
 )
-from ._output import add_json_option, report, say
-from ._settings import add_setting
+from napari_deconoising.cli._output import add_json_option, report, say
+from napari_deconoising.cli._settings import add_setting
+from napari_deconoising.config.settings import OpticsConfig
+from napari_deconoising.data.channels import PIXEL_SIZE_TOLERANCE
+from napari_deconoising.errors import DeconoisingError
+from napari_deconoising.io import AxesImage, read_tiff
+from napari_deconoising.psf import core as psf_module
+from napari_deconoising.psf.core import StackOpticsConfig
 
 MODELS = ("gaussian", "widefield")
 OPTICS = (("--na", "na"), ("--wavelength", "wavelength_nm"), ("--pixel-size", "pixel_size_nm"))

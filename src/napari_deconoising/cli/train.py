@@ -18,13 +18,24 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle import load_model
-from ..config import NetworkConfig, TrainingConfig, bounds
-from ..errors import DeconoisingError
-from ..io import AxesImage
-from ..outputs import check_outputs
-from ..psf import gaussian_psf, load_psf
-from ..training import (
+from napari_deconoising.cli._files import add_axes_option, add_overwrite_option, read_input
+from napari_deconoising.cli._interrupt import first_interrupt_stops
+from napari_deconoising.cli._output import (
+    EXIT_INTERRUPTED,
+    Progress,
+    add_json_option,
+    format_seconds,
+    report,
+    say,
+)
+from napari_deconoising.cli._settings import add_setting, given
+from napari_deconoising.config.settings import NetworkConfig, TrainingConfig, bounds
+from napari_deconoising.errors import DeconoisingError
+from napari_deconoising.io import AxesImage
+from napari_deconoising.io.outputs import check_outputs
+from napari_deconoising.model.bundle import load_model
+from napari_deconoising.psf.core import gaussian_psf, load_psf
+from napari_deconoising.training.trainer import (
     Trainer,
     TrainingEvent,
     TrainingFinished,
@@ -34,10 +45,6 @@ from ..training import (
     last_checkpoint_path,
     resolve_mode,
 )
-from ._files import add_axes_option, add_overwrite_option, read_input
-from ._interrupt import first_interrupt_stops
-from ._output import EXIT_INTERRUPTED, Progress, add_json_option, format_seconds, report, say
-from ._settings import add_setting, given
 
 TRAINING_SETTINGS = (
     "steps",

@@ -10,7 +10,7 @@ A trained network is made smaller in three stages:
    connections add) keep their channels of largest group L1 norm. Level ``i`` keeps
    ``keep * taper**i`` of its channels, rounded to a multiple of ``round_to``: deep levels hold
    most of the parameters but little of the compute. The result is an ordinary, narrower
-   :class:`~napari_deconoising.unet.UNet`.
+   :class:`~napari_deconoising.model.unet.UNet`.
 3. **Fine-tuning by distillation** (:mod:`.session`). The pruned network learns to reproduce the
    original's deconvolved image and its PSF convolution (the denoised image) on random patches
    of the user's images, away from the patch borders where the original saw more context.
@@ -30,13 +30,20 @@ here. Tunable constants are read where they are used (``FLOAT16_MAX_ERROR`` in :
 
 from __future__ import annotations
 
-from ..bundle import Storage
-from .compressor import Compressor, compress
-from .config import MIN_PATCH, PRESET_DESCRIPTIONS, PRESETS, CompressionConfig, preset_config
-from .inputs import MAX_INTENSITY_SHIFT, MAX_SPREAD_RATIO, check_images_match
-from .measure import FLOAT16_MAX_ERROR, ms_per_frame, timing_frame, weights_fingerprint
-from .pruning import plan_widths, prune_unet
-from .report import (
+from napari_deconoising.compression.compressor import Compressor, compress
+from napari_deconoising.compression.inputs import (
+    MAX_INTENSITY_SHIFT,
+    MAX_SPREAD_RATIO,
+    check_images_match,
+)
+from napari_deconoising.compression.measure import (
+    FLOAT16_MAX_ERROR,
+    ms_per_frame,
+    timing_frame,
+    weights_fingerprint,
+)
+from napari_deconoising.compression.pruning import plan_widths, prune_unet
+from napari_deconoising.compression.report import (
     METHOD,
     CompressionEvent,
     CompressionFinished,
@@ -46,6 +53,14 @@ from .report import (
     CompressionStarted,
     CompressionStep,
 )
+from napari_deconoising.config.compression import (
+    MIN_PATCH,
+    PRESET_DESCRIPTIONS,
+    PRESETS,
+    CompressionConfig,
+    preset_config,
+)
+from napari_deconoising.model.bundle import Storage
 
 __all__ = [
     "FLOAT16_MAX_ERROR",

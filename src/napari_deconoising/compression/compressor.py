@@ -9,21 +9,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bundle import DecoNoisingModel
-from ..errors import Cancelled, ConfigError
-from ..images import collect_frames
-from ..prediction import Predictor
-from .config import CompressionConfig, preset_config
-from .inputs import (
+from napari_deconoising.compression.inputs import (
     check_images_match,
     checked_out_path,
     collect_volumes,
     load_original,
     select_frames,
 )
-from .pruning import check_prunable, plan_widths
-from .report import CompressionEvent, CompressionResult
-from .session import Session
+from napari_deconoising.compression.pruning import check_prunable, plan_widths
+from napari_deconoising.compression.report import CompressionEvent, CompressionResult
+from napari_deconoising.compression.session import Session
+from napari_deconoising.config.compression import CompressionConfig, preset_config
+from napari_deconoising.data.images import collect_frames
+from napari_deconoising.errors import Cancelled, ConfigError
+from napari_deconoising.model.bundle import DecoNoisingModel
+from napari_deconoising.prediction.predictor import Predictor
 
 
 class Compressor:
@@ -35,7 +35,7 @@ class Compressor:
     :meth:`run` yields events and ends with :class:`CompressionFinished`; :meth:`cancel` makes
     it raise :class:`~napari_deconoising.errors.Cancelled` at the next batch, writing nothing. If
     ``out_path`` is given, the compressed model is saved there (atomically) at the very end;
-    it is checked before any work (:func:`~napari_deconoising.outputs.check_outputs`): never the
+    it is checked before any work (:func:`~napari_deconoising.io.outputs.check_outputs`): never the
     original model or an image file, and an existing file only with ``overwrite``.
     """
 

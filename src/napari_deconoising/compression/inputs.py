@@ -12,15 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from ..bundle import DecoNoisingModel, load_model, single_channel
-from ..channels import channel_volumes
-from ..errors import ImageError, ModelFileError
-from ..images import as_frames, read_pixels
-from ..io.axes import AxesImage
-from ..outputs import check_outputs, image_source, refuse_input_model
-from ..sampling import spread
-from ..unet import UNet
-from .config import MIN_PATCH, CompressionConfig
+from napari_deconoising.config.compression import MIN_PATCH, CompressionConfig
+from napari_deconoising.data.channels import channel_volumes
+from napari_deconoising.data.images import as_frames, read_pixels
+from napari_deconoising.errors import ImageError, ModelFileError
+from napari_deconoising.io.axes import AxesImage
+from napari_deconoising.io.outputs import check_outputs, image_source, refuse_input_model
+from napari_deconoising.model.bundle import DecoNoisingModel, load_model, single_channel
+from napari_deconoising.model.unet import UNet
+from napari_deconoising.training.sampling import spread
 
 #: Images whose median lies this many training standard deviations away from the training mean,
 #: or whose spread differs by this factor, are refused as not matching the model.
@@ -137,7 +137,7 @@ def checked_out_path(
     images: Any = (),
     overwrite: bool = False,
 ) -> Path | None:
-    """The output path, refused (see :func:`~napari_deconoising.outputs.check_outputs`) when it
+    """The output path, refused (see :func:`~napari_deconoising.io.outputs.check_outputs`) when it
     is the original model file or an image file, or exists and ``overwrite`` is not set."""
     if out_path is None:
         return None

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..bundle import DecoNoisingModel, Storage
-from ..config import PredictionConfig
-from ..metrics import psnr
-from ..prediction import PredictionResult, Predictor
+from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.evaluation.metrics import psnr
+from napari_deconoising.model.bundle import DecoNoisingModel, Storage
+from napari_deconoising.prediction.predictor import PredictionResult, Predictor
 
 #: Weights are kept in float16 only if rounding them changes the outputs by at most this root mean
 #: square share of the output's range (1e-3: a PSNR of 60 dB against the float32 outputs).

@@ -3,7 +3,7 @@
 Channel groups come from torch-pruning's dependency graph, which couples the convolutions whose
 outputs the skip connections add; each group keeps its channels of largest L1 norm. Level ``i``
 keeps ``keep * taper**i`` of its channels: deep levels hold most of the parameters but little of
-the compute. The result is an ordinary, narrower :class:`~napari_deconoising.unet.UNet`.
+the compute. The result is an ordinary, narrower :class:`~napari_deconoising.model.unet.UNet`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import DeconoisingError
-from ..unet import UNet, empty_unet
-from .config import CompressionConfig
+from napari_deconoising.config.compression import CompressionConfig
+from napari_deconoising.errors import DeconoisingError
+from napari_deconoising.model.unet import UNet, empty_unet
 
 CONVS = {2: nn.Conv2d, 3: nn.Conv3d}
 TRANSPOSED = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..bundle import DecoNoisingModel
+from napari_deconoising.model.bundle import DecoNoisingModel
 
 METHOD = "structured L1 channel pruning (torch-pruning) + distillation from the original"
 

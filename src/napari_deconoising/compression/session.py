@@ -18,15 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..bundle import DecoNoisingModel, timestamp
-from ..config import PredictionConfig
-from ..convolution import convolve, psf_tensor
-from ..devices import autocast, resolve_device
-from ..prediction import PredictionResult, Predictor
-from ..sampling import PatchSampler, run_generator, set_learning_rate, warmup_cosine
-from ..unet import UNet, count_parameters
-from .inputs import source_name, unique
-from .measure import (
+from napari_deconoising.compression.inputs import source_name, unique
+from napari_deconoising.compression.measure import (
     compute_precision,
     load_average,
     mean_psnr,
@@ -35,8 +28,8 @@ from .measure import (
     timing_frame,
     weights_fingerprint,
 )
-from .pruning import prune_unet
-from .report import (
+from napari_deconoising.compression.pruning import prune_unet
+from napari_deconoising.compression.report import (
     METHOD,
     CompressionEvent,
     CompressionFinished,
@@ -47,9 +40,21 @@ from .report import (
     CompressionStep,
     evaluated_on,
 )
+from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.model.bundle import DecoNoisingModel, timestamp
+from napari_deconoising.model.convolution import convolve, psf_tensor
+from napari_deconoising.model.devices import autocast, resolve_device
+from napari_deconoising.model.unet import UNet, count_parameters
+from napari_deconoising.prediction.predictor import PredictionResult, Predictor
+from napari_deconoising.training.sampling import (
+    PatchSampler,
+    run_generator,
+    set_learning_rate,
+    warmup_cosine,
+)
 
 if TYPE_CHECKING:
-    from .compressor import Compressor
+    from napari_deconoising.compression.compressor import Compressor
 
 #: Fine-tuning's learning rate warms up linearly over this many steps (and runs at least these).
 WARMUP_STEPS = 10

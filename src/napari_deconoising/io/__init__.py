@@ -7,7 +7,7 @@ through ImageJ hyperstacks and OME-TIFF files.
 
 from __future__ import annotations
 
-from .axes import (
+from napari_deconoising.io.axes import (
     AXES,
     AXES_SOURCES,
     SPATIAL_AXES,
@@ -21,8 +21,8 @@ from .axes import (
     to_canonical,
     validate_axes,
 )
-from .layer_axes import axes_from_layer, spacing_from_scale, um_per_unit
-from .tiff import AXES_TAG, read_tiff, write_tiff
+from napari_deconoising.io.layer_axes import axes_from_layer, spacing_from_scale, um_per_unit
+from napari_deconoising.io.tiff import AXES_TAG, read_tiff, write_tiff
 
 __all__ = [
     "AXES",

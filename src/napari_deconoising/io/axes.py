@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ImageError
+from napari_deconoising.errors import ImageError
 
 AXES = "STCZYX"
 """All axis letters, in canonical order."""
@@ -288,7 +288,7 @@ class AxesImage:
     axes_source: str = "user"
     name: str = "image"
     #: The file or store the image was read from (None for arrays in memory): outputs are
-    #: never written over it (see :mod:`napari_deconoising.outputs`).
+    #: never written over it (see :mod:`napari_deconoising.io.outputs`).
     path: Path | None = None
 
     def __post_init__(self) -> None:

@@ -9,8 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ..errors import ImageError
-from .axes import SPATIAL_AXES, check_not_rgb, default_axes, rgb_error, shape_tuple, validate_axes
+from napari_deconoising.errors import ImageError
+from napari_deconoising.io.axes import (
+    SPATIAL_AXES,
+    check_not_rgb,
+    default_axes,
+    rgb_error,
+    shape_tuple,
+    validate_axes,
+)
 
 _LAYER_LABELS = {
     "s": "S",

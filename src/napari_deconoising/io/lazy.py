@@ -15,10 +15,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ImageError
-from .axes import AxesImage, resolve_axes
-from .tiff_read import read_tiff
-from .zarr_io import is_zarr_path, read_zarr
+from napari_deconoising.errors import ImageError
+from napari_deconoising.io.axes import AxesImage, resolve_axes
+from napari_deconoising.io.tiff_read import read_tiff
+from napari_deconoising.io.zarr_io import is_zarr_path, read_zarr
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".zarr")
 

@@ -18,10 +18,16 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from ..errors import ImageError, one_line
-from .axes import AxesImage, check_not_rgb, normalise_spacing, resolve_axes, validate_axes
-from .layer_axes import um_per_unit
-from .tiff_tag import _TAG_KEY, AXES_TAG
+from napari_deconoising.errors import ImageError, one_line
+from napari_deconoising.io.axes import (
+    AxesImage,
+    check_not_rgb,
+    normalise_spacing,
+    resolve_axes,
+    validate_axes,
+)
+from napari_deconoising.io.layer_axes import um_per_unit
+from napari_deconoising.io.tiff_tag import _TAG_KEY, AXES_TAG
 
 _PLAIN_KINDS = ("generic", "shaped", "uniform")  # tifffile series kinds without real axes
 _DAMAGE_WORDS = ("invalid page offset", "truncat", "corrupt")

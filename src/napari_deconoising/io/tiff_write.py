@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from ..errors import ImageError
-from ..outputs import atomic_write, check_outputs
-from .axes import AxesImage, default_axes, normalise_spacing, validate_axes
-from .tiff_tag import _TAG_KEY, AXES_TAG
+from napari_deconoising.errors import ImageError
+from napari_deconoising.io.axes import AxesImage, default_axes, normalise_spacing, validate_axes
+from napari_deconoising.io.outputs import atomic_write, check_outputs
+from napari_deconoising.io.tiff_tag import _TAG_KEY, AXES_TAG
 
 _IMAGEJ_ORDER = "STZCYX"  # S and T both become ImageJ's T (frames)
 _OME_ORDER = "TSCZYX"  # S is written as OME modulo 'Q' ("other"), right after T
@@ -62,7 +62,7 @@ def write_tiff(
     for ImageJ; for OME the caller's order with Y X last, or ``TSCZYX`` when there is an S),
     and the same spacing within 1e-6 (relative).
 
-    An existing file is replaced only with ``overwrite`` (see :mod:`napari_deconoising.outputs`).
+    An existing file is replaced only with ``overwrite`` (see :mod:`napari_deconoising.io.outputs`).
     The parent folder is created; the file is written to a temporary file in the same folder
     and renamed, so a failed write leaves nothing behind. Returns the path.
     """

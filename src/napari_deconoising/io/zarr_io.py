@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ImageError, one_line
-from .axes import AxesImage, normalise_spacing, resolve_axes
-from .layer_axes import um_per_unit
+from napari_deconoising.errors import ImageError, one_line
+from napari_deconoising.io.axes import AxesImage, normalise_spacing, resolve_axes
+from napari_deconoising.io.layer_axes import um_per_unit
 
 NGFF_VERSION = "0.5"
 STORE_ORDER = "TSCZYX"

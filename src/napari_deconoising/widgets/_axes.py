@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Label, LineEdit
 
-from ..errors import DeconoisingError, ImageError
-from ..io import (
+from napari_deconoising.errors import DeconoisingError, ImageError
+from napari_deconoising.io import (
     AXES,
     AxesImage,
     axes_from_layer,
@@ -22,8 +22,8 @@ from ..io import (
     spacing_from_scale,
     validate_axes,
 )
-from ._common import check_layer_given, unwrap
-from ._outputs import layer_source
+from napari_deconoising.widgets._common import check_layer_given, unwrap
+from napari_deconoising.widgets._outputs import layer_source
 
 if TYPE_CHECKING:
     from napari.layers import Image

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container
 
-from ..errors import PSFError
-from ._common import LayerChoices, same_layer
+from napari_deconoising.errors import PSFError
+from napari_deconoising.widgets._common import LayerChoices, same_layer
 
 if TYPE_CHECKING:
     from napari.layers import Image

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import ComboBox
 
-from ..errors import ImageError
-from ..images import read_pixels
+from napari_deconoising.data.images import read_pixels
+from napari_deconoising.errors import ImageError
 
 if TYPE_CHECKING:
     import napari

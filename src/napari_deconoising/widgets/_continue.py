@@ -9,11 +9,11 @@ from typing import Any
 
 from magicgui.widgets import ComboBox, FileEdit, Label
 
-from ..bundle import AnyModel
-from ..errors import ConfigError
-from ..training import last_checkpoint_path
-from ._common import file_text, free_path
-from ._models import model_label, model_registry
+from napari_deconoising.errors import ConfigError
+from napari_deconoising.model.bundle import AnyModel
+from napari_deconoising.training.trainer import last_checkpoint_path
+from napari_deconoising.widgets._common import file_text, free_path
+from napari_deconoising.widgets._models import model_label, model_registry
 
 #: The first entry: train a new network.
 NEW_MODEL = "— new model —"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._common import same_layer, unwrap
+from napari_deconoising.widgets._common import same_layer, unwrap
 
 if TYPE_CHECKING:
     import napari

@@ -26,11 +26,11 @@ from typing import Any
 from magicgui.widgets import PushButton
 from qtpy.QtWidgets import QProgressBar, QWidget
 
-from ..errors import Cancelled as CancelledError
-from ..errors import DeconoisingError
-from ._common import notify_error
-from ._outputs import OverwriteDeclined
-from ._qt import TextLabel, Throttle, clock, on_close
+from napari_deconoising.errors import Cancelled as CancelledError
+from napari_deconoising.errors import DeconoisingError
+from napari_deconoising.widgets._common import notify_error
+from napari_deconoising.widgets._outputs import OverwriteDeclined
+from napari_deconoising.widgets._qt import TextLabel, Throttle, clock, on_close
 
 _log = logging.getLogger(__name__)
 

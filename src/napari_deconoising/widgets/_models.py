@@ -10,9 +10,9 @@ from typing import Any
 from magicgui.widgets import ComboBox, FileEdit
 from psygnal import Signal
 
-from ..bundle import AnyModel, load_model
-from ..errors import ConfigError
-from ._common import file_text
+from napari_deconoising.errors import ConfigError
+from napari_deconoising.model.bundle import AnyModel, load_model
+from napari_deconoising.widgets._common import file_text
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""How the widgets follow the output policy (:mod:`napari_deconoising.outputs`).
+"""How the widgets follow the output policy (:mod:`napari_deconoising.io.outputs`).
 
 Before a worker starts, in the GUI thread, :func:`permission_to_write` checks the outputs: one
 that is, holds or lies inside an input (the layer's file, the model file used) is refused with
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..outputs import PathLike, check_outputs, resolved
+from napari_deconoising.io.outputs import PathLike, check_outputs, resolved
 
 #: ``confirm_overwrite(paths)``: whether the existing ``paths`` may be replaced (Yes/No).
 ConfirmOverwrite = Callable[[list[Path]], bool]

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from ..config import PredictionConfig
-from ..errors import DeconoisingError
-from ..images import read_pixels
-from ..io import AxesImage
-from ..prediction import predict
+from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.data.images import read_pixels
+from napari_deconoising.errors import DeconoisingError
+from napari_deconoising.io import AxesImage
+from napari_deconoising.prediction.predictor import predict
 
 _log = logging.getLogger(__name__)
 

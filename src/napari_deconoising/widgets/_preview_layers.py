@@ -28,14 +28,20 @@ import numpy as np
 from magicgui.widgets import CheckBox
 from qtpy.QtCore import QTimer
 
-from ._common import COPIED, notify_warning, unwrap
-from ._preview import Placement, PreviewReady, PreviewSlot, read_request, view_point
+from napari_deconoising.widgets._common import COPIED, notify_warning, unwrap
+from napari_deconoising.widgets._preview import (
+    Placement,
+    PreviewReady,
+    PreviewSlot,
+    read_request,
+    view_point,
+)
 
 if TYPE_CHECKING:
     import napari
     from napari.layers import Image
 
-    from ..io import AxesImage
+    from napari_deconoising.io import AxesImage
 
 _log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from magicgui.widgets import ComboBox, FloatSpinBox, SpinBox
 
-from ..config import bounds
+from napari_deconoising.config.settings import bounds
 
 
 def default_of(config: type, name: str) -> Any:

@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import PSFError
-from ..psf import prepare_psf
-from ..training import Trainer, TrainingStep
-from ._jobs import Job
-from ._models import load_if_needed
-from ._preview import PreviewSlot, run_preview
+from napari_deconoising.errors import PSFError
+from napari_deconoising.psf.core import prepare_psf
+from napari_deconoising.training.trainer import Trainer, TrainingStep
+from napari_deconoising.widgets._jobs import Job
+from napari_deconoising.widgets._models import load_if_needed
+from napari_deconoising.widgets._preview import PreviewSlot, run_preview
 
 
 def train_job(

@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import ComboBox, Container, FileEdit
 from qtpy.QtWidgets import QVBoxLayout
 
-from ..bundle import single_channel
-from ..channels import channel_frames, check_channel_count
-from ..compression import (
+from napari_deconoising.compression import (
     PRESET_DESCRIPTIONS,
     PRESETS,
     CompressionReport,
@@ -19,9 +17,11 @@ from ..compression import (
     CompressionStep,
     Compressor,
 )
-from ..compression.inputs import refuse_original
-from ._axes import AxesField
-from ._common import (
+from napari_deconoising.compression.inputs import refuse_original
+from napari_deconoising.data.channels import channel_frames, check_channel_count
+from napari_deconoising.model.bundle import single_channel
+from napari_deconoising.widgets._axes import AxesField
+from napari_deconoising.widgets._common import (
     LayerChoices,
     SuggestedPath,
     file_text,
@@ -29,21 +29,27 @@ from ._common import (
     models_folder,
     safe_stem,
 )
-from ._jobs import Finished, Job, JobRunner, JobWidget, Outcome
-from ._models import LOAD_FILE, Loaded, ModelPicker, load_if_needed, model_registry
-from ._outputs import (
+from napari_deconoising.widgets._jobs import Finished, Job, JobRunner, JobWidget, Outcome
+from napari_deconoising.widgets._models import (
+    LOAD_FILE,
+    Loaded,
+    ModelPicker,
+    load_if_needed,
+    model_registry,
+)
+from napari_deconoising.widgets._outputs import (
     ConfirmOverwrite,
     ask_to_replace,
     file_output,
     layer_source,
     permission_to_write,
 )
-from ._qt import TextLabel
+from napari_deconoising.widgets._qt import TextLabel
 
 if TYPE_CHECKING:
     import napari
 
-    from ..compression import CompressionResult
+    from napari_deconoising.compression import CompressionResult
 
 __all__ = ["LOAD_FILE", "CompressionWidget", "compressed_path", "report_html"]
 

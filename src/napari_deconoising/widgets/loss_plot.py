@@ -8,7 +8,7 @@ from qtpy.QtCore import QPointF, QRectF, QSize, Qt
 from qtpy.QtGui import QColor, QPainter, QPainterPath, QPen
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
-from ._qt import Throttle
+from napari_deconoising.widgets._qt import Throttle
 
 TRAIN_COLOUR = QColor(80, 160, 255)
 VALIDATION_COLOUR = QColor(255, 150, 40)

@@ -12,17 +12,23 @@ import numpy as np
 from magicgui.widgets import Container, Label, PushButton
 from qtpy.QtWidgets import QVBoxLayout
 
-from ..blockwise import OUTPUT_KINDS, BlockPredictor, BlockProgress, BlockwiseResult, PredictionJob
-from ..channels import check_channel_count
-from ..config import PredictionConfig
-from ..errors import Cancelled, DeconoisingError
-from ..io.axes import AxesImage, from_canonical
-from ..io.bioimageio import ExportError, ExportProgress, export_steps
-from ..io.zarr_io import store_axes
-from ..metrics import psnr
-from ..prediction import PredictionProgress, PredictionResult, Predictor
-from ._axes import AxesField
-from ._common import (
+from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.data.channels import check_channel_count
+from napari_deconoising.errors import Cancelled, DeconoisingError
+from napari_deconoising.evaluation.metrics import psnr
+from napari_deconoising.export.bioimageio import ExportError, ExportProgress, export_steps
+from napari_deconoising.io.axes import AxesImage, from_canonical
+from napari_deconoising.io.zarr_io import store_axes
+from napari_deconoising.prediction.blockwise import (
+    OUTPUT_KINDS,
+    BlockPredictor,
+    BlockProgress,
+    BlockwiseResult,
+    PredictionJob,
+)
+from napari_deconoising.prediction.predictor import PredictionProgress, PredictionResult, Predictor
+from napari_deconoising.widgets._axes import AxesField
+from napari_deconoising.widgets._common import (
     LayerChoices,
     layer_array,
     looks_like_raw_image,
@@ -33,9 +39,9 @@ from ._common import (
     same_layer,
     show_output,
 )
-from ._grid import SideBySide
-from ._jobs import Finished, Job, JobRunner, JobWidget, Outcome
-from ._models import (
+from napari_deconoising.widgets._grid import SideBySide
+from napari_deconoising.widgets._jobs import Finished, Job, JobRunner, JobWidget, Outcome
+from napari_deconoising.widgets._models import (
     LOAD_FILE,
     Loaded,
     ModelPicker,
@@ -43,13 +49,13 @@ from ._models import (
     load_if_needed,
     model_registry,
 )
-from ._outputs import (
+from napari_deconoising.widgets._outputs import (
     ConfirmOverwrite,
     ask_to_replace,
     layer_source,
     permission_to_write,
 )
-from ._settings import setting_box
+from napari_deconoising.widgets._settings import setting_box
 
 if TYPE_CHECKING:
     import napari
@@ -98,7 +104,7 @@ class PredictionWidget(JobWidget):
     worker; the model's own file is never written over.
 
     A layer larger than :attr:`large_pixels` pixels, or one not held in memory (dask, zarr), is
-    predicted block by block (:class:`~napari_deconoising.blockwise.BlockPredictor`) into two
+    predicted block by block (:class:`~napari_deconoising.prediction.BlockPredictor`) into two
     OME-Zarr stores, ``<layer>_denoised.zarr`` and ``<layer>_deconvolved.zarr``, in a folder
     the user picks (:attr:`ask_output_folder`); replacing existing stores needs a confirmation
     (:attr:`confirm_overwrite`), and the layer's own file or store is never written over. The

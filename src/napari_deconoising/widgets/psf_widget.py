@@ -8,10 +8,10 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container
 from qtpy.QtWidgets import QVBoxLayout
 
-from ..config import OpticsConfig
-from ..errors import PSFError
-from ..io import spacing_from_scale
-from ..psf import (
+from napari_deconoising.config.settings import OpticsConfig
+from napari_deconoising.errors import PSFError
+from napari_deconoising.io import spacing_from_scale
+from napari_deconoising.psf.core import (
     StackOpticsConfig,
     gaussian_psf,
     gaussian_psf_3d,
@@ -23,9 +23,9 @@ from ..psf import (
     widefield_psf,
     widefield_psf_3d,
 )
-from ._common import LayerChoices, check_image_layer, find_layer
-from ._jobs import Finished, Job, JobRunner, JobWidget, Outcome
-from ._settings import setting_box
+from napari_deconoising.widgets._common import LayerChoices, check_image_layer, find_layer
+from napari_deconoising.widgets._jobs import Finished, Job, JobRunner, JobWidget, Outcome
+from napari_deconoising.widgets._settings import setting_box
 
 if TYPE_CHECKING:
     import napari
@@ -46,7 +46,7 @@ class PSFWidget(JobWidget):
 
     The layer is updated in place on every click; the Train widget uses it by default.
     The widefield model and measured PSFs are computed in a thread worker; a measured PSF is
-    made by :func:`~napari_deconoising.psf.prepare_psf` (background removed, centred, cropped),
+    made by :func:`~napari_deconoising.psf.core.prepare_psf` (background removed, centred, cropped),
     exactly as the command line makes it from the same bead image. In the optics modes,
     "pixel size from" fills the pixel size (and, for a layer with Z, the z-step, switching to
     3D) from an image layer's scale and units.

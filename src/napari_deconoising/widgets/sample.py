@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..sample_data import make_sample, make_zstack_sample
+from napari_deconoising.data.synthetic import make_sample, make_zstack_sample
 
 RAW_NAME = "cell walls"
 
@@ -42,7 +42,7 @@ ZSTACK_NAME = "z-stack"
 
 def synthetic_zstack() -> list[tuple[np.ndarray, dict[str, Any], str]]:
     """Layers of a synthetic widefield z-stack made by
-    :func:`napari_deconoising.sample_data.make_zstack_sample`.
+    :func:`napari_deconoising.data.synthetic.make_zstack_sample`.
 
     The noisy stack (32 x 256 x 256, 0.1 µm pixels, 0.25 µm z-step, NA 1.1, 520 nm), the
     noise-free blurred stack (the target of denoising), the sharp object (the target of

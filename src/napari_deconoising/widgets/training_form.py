@@ -12,8 +12,8 @@ from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
 
-from ..config import NetworkConfig, TrainingConfig, bounds
-from ._settings import choice_box, setting_box
+from napari_deconoising.config.settings import NetworkConfig, TrainingConfig, bounds
+from napari_deconoising.widgets._settings import choice_box, setting_box
 
 DEFAULTS = TrainingConfig()
 #: Default budget of the widget, in optimiser steps (at most the command line's default).
@@ -224,7 +224,7 @@ class TrainingSettings:
 
     def follow_model(self, model: Any, continuing: bool) -> None:
         """While ``continuing``, disable the architecture settings and show ``model``'s (a
-        :class:`~napari_deconoising.bundle.DecoNoisingModel`; None: not known yet); afterwards
+        :class:`~napari_deconoising.model.bundle.DecoNoisingModel`; None: not known yet); afterwards
         give back the values the user had set."""
         names = (
             "depth",

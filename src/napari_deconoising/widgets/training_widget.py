@@ -13,9 +13,9 @@ from magicgui.widgets import ComboBox, Container, FileEdit
 from qtpy.QtWidgets import QVBoxLayout
 from superqt import QCollapsible
 
-from ..errors import OutputError, PSFError
-from ..outputs import resolved
-from ..training import (
+from napari_deconoising.errors import OutputError, PSFError
+from napari_deconoising.io.outputs import resolved
+from napari_deconoising.training.trainer import (
     CheckpointSaved,
     TrainingFinished,
     TrainingStarted,
@@ -24,9 +24,9 @@ from ..training import (
     check_continuation,
     last_checkpoint_path,
 )
-from ._axes import AxesField
-from ._channel_psfs import ChannelPSFs
-from ._common import (
+from napari_deconoising.widgets._axes import AxesField
+from napari_deconoising.widgets._channel_psfs import ChannelPSFs
+from napari_deconoising.widgets._common import (
     LayerChoices,
     SuggestedPath,
     file_text,
@@ -37,28 +37,28 @@ from ._common import (
     safe_stem,
     same_layer,
 )
-from ._continue import (
+from napari_deconoising.widgets._continue import (
     ContinueFrom,
     continued_model_path,
     model_files_exist,
     model_psf_choice,
     relabel_psf_choices,
 )
-from ._jobs import Finished, JobRunner, JobWidget, Outcome
-from ._models import Loaded, model_registry
-from ._outputs import (
+from napari_deconoising.widgets._jobs import Finished, JobRunner, JobWidget, Outcome
+from napari_deconoising.widgets._models import Loaded, model_registry
+from napari_deconoising.widgets._outputs import (
     ConfirmOverwrite,
     ask_to_replace,
     file_output,
     layer_source,
     permission_to_write,
 )
-from ._preview import PreviewReady
-from ._preview_layers import LivePreview
-from ._qt import clock
-from ._training_job import train_job
-from .loss_plot import LossPlot
-from .training_form import TrainingSettings
+from napari_deconoising.widgets._preview import PreviewReady
+from napari_deconoising.widgets._preview_layers import LivePreview
+from napari_deconoising.widgets._qt import clock
+from napari_deconoising.widgets._training_job import train_job
+from napari_deconoising.widgets.loss_plot import LossPlot
+from napari_deconoising.widgets.training_form import TrainingSettings
 
 if TYPE_CHECKING:
     import napari
@@ -251,7 +251,7 @@ class TrainingWidget(JobWidget):
 
     def _show_volume(self, n2v: bool) -> None:
         """The 2D/3D settings follow the layer (Z or not) and the PSF (3D or not), as the
-        engine decides (:func:`~napari_deconoising.training.resolve_mode`)."""
+        engine decides (:func:`~napari_deconoising.training.trainer.resolve_mode`)."""
         image = self.axes.image
         has_z = image is not None and image.has("Z")
         chosen = self.settings.mode.value

@@ -1,0 +1,1 @@
+"""Images as the engine sees them: checks, channels, lazy frames and synthetic samples."""

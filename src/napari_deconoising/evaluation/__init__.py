@@ -1,0 +1,1 @@
+"""Measuring results: quality metrics, classical baselines and comparison figures."""

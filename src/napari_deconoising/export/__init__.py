@@ -1,0 +1,1 @@
+"""Exporting models for other tools: ONNX and bioimage.io packages."""

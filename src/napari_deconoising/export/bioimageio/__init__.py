@@ -1,0 +1,96 @@
+"""bioimage.io model packages (BioImage Model Zoo format 0.5): export, and import of our own.
+
+:func:`export_bioimageio` writes a zip that Fiji (deepImageJ), QuPath, ilastik, the BioEngine and
+``bioimageio.core`` can run without napari-deconoising. The package holds:
+
+* ``rdf.yaml``: the description (name, authors, the DecoNoising paper, licence, tags, tensors),
+  built and validated with ``bioimageio.spec``;
+* the whole model as one network, in TorchScript and ONNX: camera units in, ``deconvolved`` and
+  ``denoised`` out in camera units. Normalisation, output scale and PSF convolution are inside
+  (:class:`~napari_deconoising.export.onnx.DeconoisingGraph`), so a consumer needs nothing of
+  ours. Tensors are ``(batch, channel, y, x)``; ``y`` and ``x`` take ``min + n * step`` pixels,
+  where ``step`` is what the U-Net's poolings need and ``min`` also exceeds the PSF's radius.
+  A multi-channel model (:class:`~.model.bundle.ChannelModels`) becomes one network
+  with a channel axis of size C that takes each channel through that channel's network;
+* test input and outputs (``.npy``) computed by the model, a cover image and a README whose
+  "Validation" section says what was checked;
+* our own model file as the attachment ``napari-deconoising-model.pt``, so that
+  :func:`~napari_deconoising.model.bundle.load_model` reads the package back exactly
+  (:func:`load_bioimageio`).
+
+Before anything is written, the TorchScript and ONNX weights are compared with PyTorch, the
+package is validated by ``bioimageio.spec`` and, with ``test=True`` (the default), tested with
+``bioimageio.core``'s model test. The description holds no web address, so none of this needs
+the network. Exporting needs ``pip install 'napari-deconoising[bioimageio]'``; importing needs
+nothing beyond napari-deconoising itself.
+
+The parts: :mod:`.package` (the export steps, the checks and the write), :mod:`.weights` (the
+network, the test tensors, TorchScript and ONNX), :mod:`.describe` (``rdf.yaml``, README, cover),
+:mod:`.importer` (reading a package back) and :mod:`.common` (names and constants they share).
+"""
+
+from __future__ import annotations
+
+from napari_deconoising.export.bioimageio.common import (
+    CONFIG_KEY,
+    COVER_HEIGHT,
+    DEFAULT_AUTHOR,
+    INPUT_ID,
+    LICENSE,
+    MAX_TEST_SIZE,
+    MODEL_MEMBER,
+    NAME_CHARACTERS,
+    ONNX_FILE,
+    OUTPUT_IDS,
+    PACKAGE_FORMAT,
+    PAPER,
+    PAPER_DOI,
+    ROUNDING_STEPS,
+    TAGS,
+    TEST_SIZE,
+    TORCHSCRIPT_FILE,
+    YAML_NAMES,
+)
+from napari_deconoising.export.bioimageio.importer import is_bioimageio_package, load_bioimageio
+from napari_deconoising.export.bioimageio.package import (
+    BioimageioExport,
+    ExportProgress,
+    ProgressCallback,
+    export_bioimageio,
+    export_bioimageio_package,
+    export_steps,
+)
+from napari_deconoising.export.bioimageio.weights import ChannelGraph, size_rule
+from napari_deconoising.export.onnx import ExportError
+
+__all__ = [
+    "CONFIG_KEY",
+    "COVER_HEIGHT",
+    "DEFAULT_AUTHOR",
+    "INPUT_ID",
+    "LICENSE",
+    "MAX_TEST_SIZE",
+    "MODEL_MEMBER",
+    "NAME_CHARACTERS",
+    "ONNX_FILE",
+    "OUTPUT_IDS",
+    "PACKAGE_FORMAT",
+    "PAPER",
+    "PAPER_DOI",
+    "ROUNDING_STEPS",
+    "TAGS",
+    "TEST_SIZE",
+    "TORCHSCRIPT_FILE",
+    "YAML_NAMES",
+    "BioimageioExport",
+    "ChannelGraph",
+    "ExportError",
+    "ExportProgress",
+    "ProgressCallback",
+    "export_bioimageio",
+    "export_bioimageio_package",
+    "export_steps",
+    "is_bioimageio_package",
+    "load_bioimageio",
+    "size_rule",
+]

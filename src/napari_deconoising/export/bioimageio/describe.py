@@ -1,0 +1,303 @@
+"""The package's description (``rdf.yaml``, built with ``bioimageio.spec``), its README and
+its cover image."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from napari_deconoising._version import __version__
+from napari_deconoising.evaluation.figures import side_by_side, to_uint8
+from napari_deconoising.export.bioimageio.common import (
+    CONFIG_KEY,
+    COVER_HEIGHT,
+    DEFAULT_AUTHOR,
+    INPUT_ID,
+    LICENSE,
+    MODEL_MEMBER,
+    ONNX_FILE,
+    OUTPUT_IDS,
+    PACKAGE_FORMAT,
+    PAPER,
+    PAPER_DOI,
+    TAGS,
+    TORCHSCRIPT_FILE,
+)
+from napari_deconoising.export.onnx import OPSET, TOLERANCE, ExportError
+from napari_deconoising.model.bundle import AnyModel
+
+
+@dataclass(frozen=True)
+class _Facts:
+    name: str
+    model: AnyModel
+    minimum: int
+    step: int
+    test_shape: list[int]
+    max_relative_error: float
+    core_version: str | None
+    test_source: str
+
+
+def _description(
+    spec: Any,
+    facts: _Facts,
+    work: Path,
+    files: dict[str, tuple[Path, Path]],
+    description: str | None,
+    authors: Sequence[str] | None,
+    tags: Sequence[str],
+) -> Any:
+    from bioimageio.spec import ValidationContext
+    from bioimageio.spec.model import v0_5
+
+    model = facts.model
+    channel_names = [f"channel{index}" for index in range(model.n_channels)]
+    pixel = model.pixel_size_um
+    units: dict[str, Any] = {} if pixel is None else {"unit": "micrometer", "scale": pixel}
+    size = v0_5.ParameterizedSize(min=facts.minimum, step=facts.step)
+    float32 = v0_5.IntervalOrRatioDataDescr(type="float32")
+    inputs = [
+        v0_5.InputTensorDescr(
+            id=v0_5.TensorId(INPUT_ID),
+            description="raw image in camera units (counts, camera offset included)",
+            axes=[
+                v0_5.BatchAxis(),
+                v0_5.ChannelAxis(channel_names=channel_names),
+                v0_5.SpaceInputAxis(id=v0_5.AxisId("y"), size=size, **units),
+                v0_5.SpaceInputAxis(id=v0_5.AxisId("x"), size=size, **units),
+            ],
+            test_tensor=v0_5.FileDescr(source=files[INPUT_ID][0]),
+            sample_tensor=v0_5.FileDescr(source=files[INPUT_ID][1]),
+            data=float32,
+            preprocessing=[v0_5.EnsureDtypeDescr(kwargs=v0_5.EnsureDtypeKwargs(dtype="float32"))],
+        )
+    ]
+    texts = {
+        "deconvolved": "deconvolved image in camera units (the network's estimate of the "
+        "sharp image)",
+        "denoised": "denoised image in camera units (the deconvolved image convolved with the PSF)",
+    }
+    outputs = [
+        v0_5.OutputTensorDescr(
+            id=v0_5.TensorId(output_id),
+            description=texts[output_id],
+            axes=[
+                v0_5.BatchAxis(),
+                v0_5.ChannelAxis(channel_names=channel_names),
+                *(
+                    v0_5.SpaceOutputAxis(
+                        id=v0_5.AxisId(axis),
+                        size=v0_5.SizeReference(
+                            tensor_id=v0_5.TensorId(INPUT_ID), axis_id=v0_5.AxisId(axis)
+                        ),
+                        **units,
+                    )
+                    for axis in ("y", "x")
+                ),
+            ],
+            test_tensor=v0_5.FileDescr(source=files[output_id][0]),
+            sample_tensor=v0_5.FileDescr(source=files[output_id][1]),
+            data=float32,
+        )
+        for output_id in OUTPUT_IDS
+    ]
+    torch_version = v0_5.Version(torch.__version__.split("+")[0])
+    weights = v0_5.WeightsDescr(
+        torchscript=v0_5.TorchscriptWeightsDescr(
+            source=work / TORCHSCRIPT_FILE, pytorch_version=torch_version
+        ),
+        onnx=v0_5.OnnxWeightsDescr(
+            source=work / ONNX_FILE, opset_version=OPSET, parent="torchscript"
+        ),
+    )
+    first = model.channels[0]
+    training = first.training_config
+    bioimageio_config = v0_5.BioimageioConfig(
+        architecture_type="U-Net (DecoNoising)",
+        architecture_description=(
+            f"2D U-Net ({_unet_layout(first.network.config)}) inside a graph "
+            "that normalises the input, scales the network output and convolves it with the "
+            "PSF (reflected borders)"
+        ),
+        modality="fluorescence light microscopy",
+        task="denoising and deconvolution",
+        model_parameter_count=int(
+            sum(p.numel() for m in model.channels for p in m.network.parameters())
+        ),
+        training=v0_5.TrainingDetails(
+            training_preprocessing="(x - mean) / std with the training data's statistics",
+            training_batch_size=training.get("batch_size"),
+            initial_learning_rate=training.get("learning_rate"),
+            loss_function="DecoNoising: Noise2Void blind-spot loss on the PSF-convolved output, "
+            "plus a positivity penalty on the deconvolved output",
+            optimizer="Adam",
+        ),
+    )
+    ours = {
+        "format": PACKAGE_FORMAT,
+        "version": __version__,
+        "model_file": MODEL_MEMBER,
+        "channels": model.n_channels,
+        "kind": "n2v" if model.is_n2v else "deconoising",
+        "size_min": facts.minimum,
+        "size_step": facts.step,
+        "normalisation": [
+            {"mean": m.normalisation.mean, "std": m.normalisation.std} for m in model.channels
+        ],
+    }
+    if first.metadata.get("compressed_from"):
+        ours["compressed_from"] = str(first.metadata["compressed_from"])
+    config = v0_5.Config.model_validate({"bioimageio": bioimageio_config, CONFIG_KEY: ours})
+    text = description or _summary(model)
+    try:
+        with ValidationContext(perform_io_checks=True, log_warnings=False):
+            return v0_5.ModelDescr(
+                name=facts.name,
+                description=text,
+                authors=[v0_5.Author(name=a) for a in (authors or [DEFAULT_AUTHOR])],
+                cite=[v0_5.CiteEntry(text=PAPER, doi=v0_5.Doi(PAPER_DOI))],
+                license=v0_5.LicenseId(LICENSE),
+                tags=list(dict.fromkeys([*TAGS, *tags])),
+                covers=[v0_5.FileDescr(source=work / "cover.png")],
+                documentation=v0_5.FileDescr(source=work / "README.md"),
+                attachments=[v0_5.FileDescr(source=work / MODEL_MEMBER)],
+                inputs=inputs,
+                outputs=outputs,
+                weights=weights,
+                config=config,
+            )
+    except Exception as err:
+        raise ExportError(f"the bioimage.io description is invalid: {err}") from err
+
+
+def _summary(model: AnyModel) -> str:
+    what = (
+        "Self-supervised denoising (Noise2Void)"
+        if model.is_n2v
+        else "Self-supervised joint denoising and deconvolution (DecoNoising)"
+    )
+    return (
+        f"{what} of 2D fluorescence microscopy images, trained with napari-deconoising "
+        f"{__version__}. Input: raw camera counts. Outputs: the deconvolved image and the "
+        "denoised image (the deconvolved image convolved with the PSF), in camera units. "
+        "Normalisation and PSF convolution are inside the network."
+    )
+
+
+def _readme(facts: _Facts) -> str:
+    model = facts.model
+    channels = model.n_channels
+    pixel = model.pixel_size_um
+    compressed = model.channels[0].metadata.get("compressed_from")
+    lines = [f"# {facts.name}", "", _summary(model), ""]
+    if channels > 1:
+        lines += [
+            f"The model has {channels} channels, each with its own network, normalisation and "
+            "PSF: channel c of the input goes through channel c's network.",
+            "",
+        ]
+    if compressed:
+        lines += [f"It is a compressed (pruned and fine-tuned) version of {compressed}.", ""]
+    lines += [
+        f"Exported by napari-deconoising {__version__} (BioImage Model Zoo format 0.5).",
+        "",
+        "## Method",
+        "",
+        'DecoNoising (Goncharova, Honigmann, Jug, Krull, "Improving Blind Spot Denoising for '
+        f'Microscopy", ECCV 2020 Workshops, doi:{PAPER_DOI}, arXiv:2008.08414) trains a U-Net '
+        "without clean data: a Noise2Void blind-spot loss is applied to the network output "
+        "convolved with the microscope's point spread function (PSF), so that the output itself "
+        "becomes a deconvolved image."
+        + (
+            " This model was trained without a PSF (plain Noise2Void): both outputs are the "
+            "same denoised image."
+            if model.is_n2v
+            else ""
+        ),
+        "",
+        "## Inputs and outputs",
+        "",
+        f"- Input `{INPUT_ID}`: axes (batch, channel, y, x), {channels} channel(s), float32 "
+        "(other types are converted), in raw camera units: give the recorded counts, camera "
+        "offset included. Do not normalise: the normalisation learnt from the training data is "
+        "inside the network.",
+        f"- Height and width: {facts.minimum} + n x {facts.step} pixels (n = 0, 1, 2, ...).",
+        "- Outputs `deconvolved` and `denoised`: the input's shape, in camera units.",
+        "- The network pads with zeros at the image border. For large images, process tiles "
+        "that overlap by about 32 pixels and keep their centres.",
+        "",
+        "## Validation",
+        "",
+        "Checked when the package was written (nothing is written when a check fails):",
+        "",
+        f"- The TorchScript and ONNX weights reproduce PyTorch within "
+        f"{facts.max_relative_error:.1e} of the output range (tolerance {TOLERANCE:.0e} of the "
+        "range, or float32 rounding of the values where that is more) on the "
+        f"test input {tuple(facts.test_shape)} ({facts.test_source}) and on a batch of two "
+        "images of the smallest size.",
+        "- bioimageio.spec validated the description and the files it names.",
+        (
+            f"- bioimageio.core {facts.core_version}: its model test passed on this package "
+            "(for TorchScript and ONNX, the test outputs are reproduced and inference runs at "
+            "the smallest size and the next two steps, with batch sizes 1 and 2)."
+            if facts.core_version
+            else "- bioimageio.core's model test was not run at export."
+        ),
+        "",
+        "The test outputs are this model's outputs for the test input. To validate the model "
+        "on your own data without ground truth, record a static sample many times: the mean "
+        "of the frames is a reference for the denoised output of one frame (compare by PSNR), "
+        "and beads or sharp edges show the resolution the deconvolution gains. "
+        "napari-deconoising's Denoise & Deconvolve widget reports this PSNR when a reference "
+        "layer is chosen.",
+        "",
+        "## Limitations",
+        "",
+        "A self-supervised model is valid only for images like its training data: the same "
+        "microscope, PSF, camera and pixel size"
+        + (f" ({pixel:.4g} µm)" if pixel else "")
+        + ". It assumes pixel-wise independent noise; structured (correlated) noise stays. "
+        "Deconvolved images can show ringing or invented detail: compare them with the raw "
+        "data before drawing conclusions.",
+        "",
+        "## Using it in napari-deconoising",
+        "",
+        f"The attachment `{MODEL_MEMBER}` is the napari-deconoising model file: "
+        '`napari_deconoising.load_model("package.zip")` reads it back exactly.',
+        "",
+        "## Licence and citation",
+        "",
+        f"{LICENSE}. Please cite the DecoNoising paper (`cite` in rdf.yaml).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _cover(raw: np.ndarray, outputs: Sequence[np.ndarray], n2v: bool) -> np.ndarray:
+    """Raw next to the deconvolved (Noise2Void: denoised) first channel, each with its own
+    contrast: a 2:1 image, enlarged to at least ``COVER_HEIGHT`` pixels high."""
+    shown = outputs[1] if n2v else outputs[0]
+    height, gap = raw.shape[2], 4
+    width = height - gap // 2  # two panels and the gap make twice the height
+    panels = []
+    for image in (raw[0, 0, :, :width], shown[0, 0, :, :width]):
+        low, high = np.percentile(image, (0.5, 99.8))
+        panels.append(to_uint8(image, low, high))
+    grey = side_by_side(panels, gap=gap, percentiles=(0, 100))
+    canvas = np.full((height, 2 * height), 255, np.uint8)
+    canvas[:, : grey.shape[1]] = grey
+    zoom = max(1, -(-COVER_HEIGHT // height))
+    return np.repeat(np.repeat(canvas, zoom, axis=0), zoom, axis=1)
+
+
+def _unet_layout(config: Any) -> str:
+    """The U-Net's layout in words: down-sampling, up-sampling and skips."""
+    down = "max-blur-pool" if config.downsampling == "blur" else "max-pool"
+    skips = "additive skips" if config.top_skip else "additive skips but none at full resolution"
+    return f"{down} down, transposed convolution up, {skips}"

@@ -1,0 +1,321 @@
+"""Exporting a model as a bioimage.io package: the checks of the arguments, the steps, the
+``bioimageio.core`` model test and the atomic write."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from napari_deconoising.errors import ConfigError, ModelFileError
+from napari_deconoising.evaluation.figures import write_png
+from napari_deconoising.export.bioimageio.common import (
+    MODEL_MEMBER,
+    NAME_CHARACTERS,
+    ONNX_FILE,
+    TORCHSCRIPT_FILE,
+    _quiet,
+)
+from napari_deconoising.export.bioimageio.describe import _cover, _description, _Facts, _readme
+from napari_deconoising.export.bioimageio.weights import (
+    ChannelGraph,
+    _check_weights,
+    _test_input,
+    _write_onnx,
+    _write_tensors,
+    _write_torchscript,
+    size_rule,
+)
+from napari_deconoising.export.onnx import ExportError
+from napari_deconoising.io.outputs import atomic_write, check_outputs
+from napari_deconoising.model.bundle import AnyModel, ChannelModels, DecoNoisingModel
+
+#: ``progress(fraction, text)``: how far the export is (0..1) and what it does now.
+ProgressCallback = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class BioimageioExport:
+    """What :func:`export_bioimageio_package` wrote and checked."""
+
+    path: Path
+    bytes: int
+    name: str
+    channels: int
+    min_size: int
+    step: int
+    test_shape: list[int]
+    weights: list[str]
+    max_relative_error: float
+    core_version: str | None
+    spec_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able figures."""
+        return {
+            "path": str(self.path),
+            "bytes": self.bytes,
+            "name": self.name,
+            "channels": self.channels,
+            "min_size": self.min_size,
+            "step": self.step,
+            "test_shape": self.test_shape,
+            "weights": self.weights,
+            "max_relative_error": self.max_relative_error,
+            "bioimageio_core_test": self.core_version is not None,
+            "bioimageio_core_version": self.core_version,
+            "bioimageio_spec_version": self.spec_version,
+        }
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    """How far an export is (``fraction``, 0..1) and what it does now."""
+
+    fraction: float
+    text: str
+
+
+def export_bioimageio(
+    model: AnyModel,
+    out_path: str | Path,
+    *,
+    progress: ProgressCallback | None = None,
+    **options: Any,
+) -> Path:
+    """Write ``model`` as a bioimage.io model package (a ``.zip``) at ``out_path``; its path.
+
+    The ``options`` are the keyword arguments of :func:`export_steps` (``name``, ``overwrite``,
+    ``description``, ``authors``, ``tags``, ``test_image``, ``test``), which also says what is
+    checked; ``progress(fraction, text)`` is called at every step.
+    """
+    return export_bioimageio_package(model, out_path, progress=progress, **options).path
+
+
+def export_bioimageio_package(
+    model: AnyModel,
+    out_path: str | Path,
+    *,
+    progress: ProgressCallback | None = None,
+    **options: Any,
+) -> BioimageioExport:
+    """As :func:`export_bioimageio`, returning what was written and checked."""
+    steps = export_steps(model, out_path, **options)
+    while True:
+        try:
+            event = next(steps)
+        except StopIteration as done:
+            return done.value
+        if progress is not None:
+            progress(event.fraction, event.text)
+
+
+def export_steps(
+    model: AnyModel,
+    out_path: str | Path,
+    *,
+    name: str | None = None,
+    overwrite: bool = False,
+    description: str | None = None,
+    authors: Sequence[str] | None = None,
+    tags: Sequence[str] = (),
+    test_image: np.ndarray | None = None,
+    test: bool = True,
+) -> Generator[ExportProgress, None, BioimageioExport]:
+    """Export ``model`` (single- or multi-channel, original or compressed) to ``out_path``,
+    yielding :class:`ExportProgress` before every step and returning a
+    :class:`BioimageioExport`. Closing the generator early writes nothing.
+
+    ``name`` (5-128 letters, digits, spaces and ``_+-()``) defaults to one made from the model;
+    ``authors`` (names) default to "napari-deconoising"; ``tags`` are added to ours.
+    ``test_image`` (``(Y, X)``, or ``(C, Y, X)`` for a C-channel model, camera units) gives the
+    test input and the cover; by default a synthetic image with each channel's intensity
+    statistics is used. ``out_path`` must end in ``.zip``; an existing file is replaced only
+    with ``overwrite=True``. The file is written atomically, once every check has passed:
+    TorchScript and ONNX reproduce PyTorch within ``TOLERANCE`` of the output range,
+    ``bioimageio.spec`` accepts the package and, with ``test``, ``bioimageio.core``'s model
+    test passes. Raises :class:`ExportError` (or :class:`ConfigError`/:class:`ImageError` for
+    bad arguments) otherwise.
+    """
+    out_path = _checked_out_path(out_path, overwrite)
+    models = _checked_models(model)
+    name = _checked_name(name, model)
+    spec = _require_spec()
+    core_version = _core_version() if test else None
+    minimum, step = size_rule(model)
+    with tempfile.TemporaryDirectory(prefix="deconoising-bioimageio-") as folder:
+        work = Path(folder)
+        yield ExportProgress(0.02, "computing the test outputs")
+        graph = ChannelGraph(models).eval()
+        raw = _test_input(models, test_image, minimum, step)
+        with torch.inference_mode():
+            outputs = [t.numpy() for t in graph(torch.from_numpy(raw))]
+        files = _write_tensors(work, raw, outputs)
+        yield ExportProgress(0.1, "writing TorchScript and ONNX weights")
+        _write_torchscript(graph, raw, work / TORCHSCRIPT_FILE)
+        _write_onnx(graph, raw, work / ONNX_FILE)
+        yield ExportProgress(0.25, "checking TorchScript and ONNX against PyTorch")
+        error = _check_weights(graph, work, raw, (minimum, step))
+        write_png(work / "cover.png", _cover(raw, outputs, model.is_n2v))
+        (work / MODEL_MEMBER).write_bytes(model.to_bytes())
+        source = "a crop of the image given at export"
+        if test_image is None:
+            source = "synthetic, with the model's intensity statistics"
+        facts = _Facts(name, model, minimum, step, list(raw.shape), error, core_version, source)
+        (work / "README.md").write_text(_readme(facts), encoding="utf-8")
+        yield ExportProgress(0.4, "describing and validating the package")
+        descr = _description(spec, facts, work, files, description, authors, tags)
+        package = work / "package.zip"
+        _save_package(spec, descr, package)
+        if test:
+            yield ExportProgress(0.5, "testing the package with bioimageio.core")
+            _run_core_test(package)
+        yield ExportProgress(0.98, f"writing {out_path.name}")
+        _place(package, out_path, overwrite)
+    return BioimageioExport(
+        path=out_path,
+        bytes=out_path.stat().st_size,
+        name=name,
+        channels=len(models),
+        min_size=minimum,
+        step=step,
+        test_shape=list(raw.shape),
+        weights=["torchscript", "onnx"],
+        max_relative_error=error,
+        core_version=core_version,
+        spec_version=spec.__version__,
+    )
+
+
+# -- checks of the arguments -------------------------------------------------------------------
+def _checked_out_path(out_path: str | Path, overwrite: bool) -> Path:
+    path = Path(out_path).expanduser()
+    if path.suffix.lower() != ".zip":
+        raise ConfigError(f"a bioimage.io package is a .zip file; give a .zip name, not {path}")
+    return check_outputs([path], overwrite=overwrite)[0]
+
+
+def _checked_models(model: AnyModel) -> list[DecoNoisingModel]:
+    if not isinstance(model, DecoNoisingModel | ChannelModels):
+        raise ModelFileError(
+            f"expected a napari-deconoising model or a model file, got {type(model).__name__}"
+        )
+    if model.spatial_dims == 3:
+        raise ExportError(
+            "bioimage.io export of 3D models is not available yet; export the 3D model to ONNX "
+            "instead (deconoising export-onnx), which takes (N, 1, Z, Y, X) volumes"
+        )
+    return list(model.channels)
+
+
+def _checked_name(name: str | None, model: AnyModel) -> str:
+    if name is None:
+        kind = "Noise2Void denoising" if model.is_n2v else "DecoNoising denoising and deconvolution"
+        compressed = any(m.metadata.get("compressed_from") for m in model.channels)
+        channels = f" {model.n_channels} channels" if model.n_channels > 1 else ""
+        return f"{kind} 2D{channels}{' (compressed)' if compressed else ''}"
+    name = name.strip()
+    if not NAME_CHARACTERS.match(name):
+        raise ConfigError(
+            f"a bioimage.io model name has 5 to 128 characters, only letters, digits, spaces "
+            f"and _+-(); got {name!r}"
+        )
+    return name
+
+
+def _require_spec() -> Any:
+    try:
+        import bioimageio.spec as spec
+        import pydantic
+        from bioimageio.spec.model import v0_5  # noqa: F401
+    except ImportError as err:
+        raise ExportError(
+            "bioimage.io export needs bioimageio.core: pip install 'napari-deconoising[bioimageio]'"
+        ) from err
+    if _numbers(spec.__version__) < (0, 5, 14) and _numbers(pydantic.VERSION) >= (2, 14):
+        raise ExportError(
+            f"bioimageio.spec {spec.__version__} cannot write packages with pydantic "
+            f"{pydantic.VERSION}: pip install 'pydantic<2.14' (or a bioimageio.spec >= 0.5.14)"
+        )
+    return spec
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    """The leading numbers of a version: (0, 5, 12) for "0.5.12.0", (2, 14) for "2.14b1"."""
+    numbers = []
+    for part in version.split("."):
+        digits = re.match(r"\d+", part)
+        if digits is None:
+            break
+        numbers.append(int(digits.group()))
+        if digits.group() != part:
+            break
+    return tuple(numbers)
+
+
+def _core_version() -> str:
+    try:
+        import bioimageio.core as core
+    except ImportError as err:
+        raise ExportError(
+            "testing the package needs bioimageio.core: pip install "
+            "'napari-deconoising[bioimageio]' (or export with test=False)"
+        ) from err
+    return str(core.__version__)
+
+
+def _save_package(spec: Any, descr: Any, package: Path) -> None:
+    try:
+        with spec.ValidationContext(log_warnings=False), _quiet():
+            spec.save_bioimageio_package(descr, output_path=package)
+    except Exception as err:
+        raise ExportError(f"bioimageio.spec rejected the package: {err}") from err
+
+
+def _run_core_test(package: Path) -> None:
+    import bioimageio.core as core
+    from bioimageio.spec import ValidationContext
+
+    with ValidationContext(log_warnings=False), _quiet(), _kept_random_state():
+        summary = core.test_model(package, devices=["cpu"])
+    if summary.status != "passed":
+        failures = [
+            f"{detail.name}: {'; '.join(e.msg for e in detail.errors)[:300]}"
+            for detail in summary.details
+            if detail.status == "failed"
+        ]
+        raise ExportError(
+            "the package failed bioimageio.core's model test; nothing was written: "
+            + (" | ".join(failures) or summary.status)
+        )
+
+
+@contextlib.contextmanager
+def _kept_random_state() -> Iterator[None]:
+    """Undo what bioimageio.core's test does to the session: it seeds numpy's and torch's global
+    generators and sets torch's deterministic-algorithms flag."""
+    numpy_state, torch_state = np.random.get_state(), torch.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        yield
+    finally:
+        np.random.set_state(numpy_state)
+        torch.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+def _place(package: Path, out_path: Path, overwrite: bool) -> None:
+    check_outputs([out_path], overwrite=overwrite)
+    atomic_write(out_path, lambda temporary: shutil.copyfile(package, temporary))

@@ -1,0 +1,67 @@
+"""Choosing the compute device and its precision."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU. Asking for CUDA without it is an error."""
+    from napari_deconoising.errors import ConfigError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("CUDA was requested but no CUDA GPU is available; use --device cpu")
+    return torch.device(name)
+
+
+def cpu_computes_bfloat16() -> bool:
+    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX), with which
+    torch's bfloat16 convolutions run about twice as fast as float32 ones."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def mixed_precision(device: torch.device, precision: str = "auto", cpu: bool = False) -> str | None:
+    """The reduced precision a network's forward pass uses on ``device``, or None (float32).
+
+    On CUDA: bfloat16 (float16 on older GPUs). On the CPU only where ``cpu`` is set (training)
+    and ``precision`` is ``"mixed"``, or ``"auto"`` on a CPU with native bfloat16. ``"float32"``
+    turns it off everywhere.
+    """
+    if precision == "float32":
+        return None
+    if device.type == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    if cpu and (precision == "mixed" or (precision == "auto" and cpu_computes_bfloat16())):
+        return "bfloat16"
+    return None
+
+
+def autocast(
+    device: torch.device, precision: str = "auto", cpu: bool = False
+) -> contextlib.AbstractContextManager:
+    """Mixed precision as :func:`mixed_precision` decides, or nothing."""
+    dtype = mixed_precision(device, precision, cpu)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=getattr(torch, dtype))
+
+
+def _channels_last(spatial_dims: int) -> torch.memory_format:
+    return torch.channels_last_3d if spatial_dims == 3 else torch.channels_last
+
+
+def place_network(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move a network to ``device`` in channels-last layout (faster convolutions on CPU and
+    on tensor-core GPUs); 3D networks (``spatial_dims == 3``) in its 3D form."""
+    memory_format = _channels_last(getattr(network, "spatial_dims", 2))
+    return network.to(device=device, memory_format=memory_format)
+
+
+def network_input(batch: torch.Tensor) -> torch.Tensor:
+    """A (B, 1, H, W) or (B, 1, D, H, W) batch in the layout :func:`place_network` expects."""
+    return batch.contiguous(memory_format=_channels_last(batch.ndim - 2))
