@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from napari_deconoising.config.settings import DEVICES, Device, _Config, setting
+from napari_deconoising.config.settings import DEVICES, Device, Config, setting
 from napari_deconoising.errors import ConfigError
 from napari_deconoising.model.bundle import Storage
 
@@ -13,7 +13,7 @@ MIN_PATCH = 32
 
 
 @dataclass(frozen=True)
-class CompressionConfig(_Config):
+class CompressionConfig(Config):
     """Everything that defines a compression run.
 
     ``keep`` is the share of channels kept at full resolution and ``taper`` the factor applied per

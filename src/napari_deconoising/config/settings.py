@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 
 from napari_deconoising.errors import ConfigError
 
-C = TypeVar("C", bound="_Config")
+C = TypeVar("C", bound="Config")
 
 DEVICES = ("auto", "cpu", "cuda")
 Device = Literal["auto", "cpu", "cuda"]
@@ -104,7 +104,7 @@ def bounds(config: type | Any, name: str) -> Bounds:
     raise KeyError(f"{getattr(config, '__name__', type(config).__name__)} has no setting {name}")
 
 
-class _Config:
+class Config:
     """Shared behaviour: validation against declared bounds, dict round trip, ``replace``."""
 
     def __post_init__(self) -> None:
@@ -141,7 +141,7 @@ def _check(condition: bool, message: str) -> None:
 
 
 @dataclass(frozen=True)
-class NetworkConfig(_Config):
+class NetworkConfig(Config):
     """U-Net architecture: ``depth`` poolings, ``start_filters`` channels at full resolution."""
 
     depth: int = setting(2, low=1, high=5, help="number of poolings")
@@ -166,7 +166,7 @@ class NetworkConfig(_Config):
 
 
 @dataclass(frozen=True)
-class TrainingConfig(_Config):
+class TrainingConfig(Config):
     """Everything that defines a DecoNoising (or plain N2V) training run.
 
     The budget is ``steps`` optimiser steps or ``minutes`` of wall time, whichever is set
@@ -245,7 +245,7 @@ class TrainingConfig(_Config):
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
-    return value.to_dict() if isinstance(value, _Config) else dict(value)
+    return value.to_dict() if isinstance(value, Config) else dict(value)
 
 
 #: What 3D training changes from the class defaults: a network and batch that train usefully
@@ -259,7 +259,7 @@ DEFAULTS_3D: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class PredictionConfig(_Config):
+class PredictionConfig(Config):
     """Tiled inference settings. ``tile`` is rounded up to what the network needs.
 
     3D models cut volumes into tiles of at most ``tile_z`` planes and ``tile`` pixels in Y and
@@ -287,7 +287,7 @@ class PredictionConfig(_Config):
 
 
 @dataclass(frozen=True)
-class OpticsConfig(_Config):
+class OpticsConfig(Config):
     """The microscope optics a PSF is computed from (and the Gaussian sigma when given directly)."""
 
     sigma: float = setting(1.5, low=0.1, high=50, help="Gaussian PSF sigma (px)")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from napari_deconoising.config.settings import OpticsConfig, _Config, bounds, setting
+from napari_deconoising.config.settings import OpticsConfig, Config, bounds, setting
 from napari_deconoising.errors import PSFError
 
 #: Share of a PSF's total energy kept when cropping it to its support.
@@ -46,7 +46,7 @@ MAX_RESAMPLING = 8.0
 
 
 @dataclass(frozen=True)
-class StackOpticsConfig(_Config):
+class StackOpticsConfig(Config):
     """The axial side of a 3D PSF: the z-step, the immersion medium and the number of planes.
 
     Used with :class:`~napari_deconoising.config.OpticsConfig` (NA, wavelength, pixel size).
