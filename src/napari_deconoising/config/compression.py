@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from napari_deconoising.config.settings import DEVICES, Device, Config, setting
+from napari_deconoising.config.settings import DEVICES, Config, Device, setting
 from napari_deconoising.errors import ConfigError
 from napari_deconoising.model.bundle import Storage
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_deconoising.config.settings import PredictionConfig, Config, setting
+from napari_deconoising.config.settings import Config, PredictionConfig, setting
 from napari_deconoising.data.channels import check_channel_count, pixel_size_warning
 from napari_deconoising.data.images import pixel_source, read_pixels
 from napari_deconoising.errors import Cancelled, ConfigError, DeconoisingError, ImageError

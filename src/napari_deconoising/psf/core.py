@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from napari_deconoising.config.settings import OpticsConfig, Config, bounds, setting
+from napari_deconoising.config.settings import Config, OpticsConfig, bounds, setting
 from napari_deconoising.errors import PSFError
 
 #: Share of a PSF's total energy kept when cropping it to its support.
