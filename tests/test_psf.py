@@ -3,12 +3,10 @@ import pytest
 import tifffile
 
 from napari_deconoising import PSFError, gaussian_psf, load_psf, prepare_psf, psf_fwhm
-from napari_deconoising.psf.core import (
-    gaussian_psf_from_optics,
-    remove_background,
-    sigma_from_optics,
-    widefield_psf,
-)
+from napari_deconoising.psf.beads import remove_background
+from napari_deconoising.psf.models import gaussian_psf_from_optics, widefield_psf
+from napari_deconoising.psf.optics import sigma_from_optics
+from napari_deconoising.psf.recipe import PSFRecipe, make_psf
 
 
 def test_gaussian_is_cropped_normalised_and_centred():
@@ -93,3 +91,26 @@ def test_remove_background_subtracts_the_border_level_only_when_there_is_one():
     bead = gaussian_psf(1.5, size=31).astype(np.float64)
     np.testing.assert_allclose(remove_background(bead * 1000 + 20), bead * 1000, atol=1e-6)
     np.testing.assert_array_equal(remove_background(bead), bead)  # analytic: left alone
+
+
+def test_recipe_makes_the_2d_psfs_of_the_model_functions():
+    np.testing.assert_array_equal(make_psf(PSFRecipe(sigma=1.5)), gaussian_psf(1.5))
+    optics = PSFRecipe(na=1.4, wavelength_nm=520, voxel_nm=(65.0, 65.0))
+    np.testing.assert_array_equal(make_psf(optics), gaussian_psf_from_optics(1.4, 520, 65))
+    bead = gaussian_psf(1.5, size=31) * 1000 + 20
+    np.testing.assert_array_equal(make_psf(PSFRecipe(bead=bead)), prepare_psf(bead))
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        ({"spatial_dims": 4, "sigma": 1.0}, "2D or 3D"),
+        ({"model": "confocal", "sigma": 1.0}, "unknown PSF model"),
+        ({"voxel_nm": (100.0,), "na": 1.2, "wavelength_nm": 520}, "one voxel size per axis"),
+        ({"model": "widefield", "sigma": 1.0}, "needs the optics"),
+        ({"na": 1.2, "wavelength_nm": 520}, "voxel size"),
+    ],
+)
+def test_bad_recipes_are_refused_with_a_reason(recipe, message):
+    with pytest.raises(PSFError, match=message):
+        make_psf(PSFRecipe(**recipe))

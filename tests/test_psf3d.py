@@ -11,21 +11,18 @@ import tifffile
 from napari_deconoising import PSFError
 from napari_deconoising.cli import main
 from napari_deconoising.io import read_tiff
-from napari_deconoising.psf.core import (
-    default_planes,
+from napari_deconoising.psf.load import load_psf, psf_from_bead_stack
+from napari_deconoising.psf.measure import psf_fwhm, psf_fwhm_z
+from napari_deconoising.psf.models import (
     gaussian_psf,
     gaussian_psf_3d,
     gaussian_psf_3d_from_optics,
-    load_psf,
-    match_voxel_size,
-    prepare_psf,
-    psf_from_bead_stack,
-    psf_fwhm,
-    psf_fwhm_z,
-    sigmas_3d_from_optics,
     widefield_psf,
     widefield_psf_3d,
 )
+from napari_deconoising.psf.optics import default_planes, sigmas_3d_from_optics
+from napari_deconoising.psf.prepare import match_voxel_size, prepare_psf
+from napari_deconoising.psf.recipe import PSFRecipe, make_psf
 
 WATER = {"na": 1.1, "wavelength_nm": 520.0, "pixel_size_nm": 100.0, "z_step_nm": 250.0}
 
@@ -263,3 +260,22 @@ def test_cli_bad_3d_input_is_one_line_and_writes_nothing(capsys, tmp_path, args,
     assert code == 2 and stdout == ""
     assert len(err.strip().splitlines()) == 1 and message in err
     assert not out.exists()
+
+
+def test_recipe_makes_the_3d_psfs_of_the_model_functions():
+    sigmas = PSFRecipe(spatial_dims=3, sigma=1.5, sigma_z=2.0, planes=9)
+    np.testing.assert_array_equal(make_psf(sigmas), gaussian_psf_3d(1.5, 2.0, planes=9))
+    voxel_nm = (WATER["z_step_nm"], WATER["pixel_size_nm"], WATER["pixel_size_nm"])
+    optics = PSFRecipe(spatial_dims=3, na=1.1, wavelength_nm=520.0, voxel_nm=voxel_nm)
+    np.testing.assert_array_equal(make_psf(optics), gaussian_psf_3d_from_optics(**WATER))
+    assert optics.voxel_um == pytest.approx((0.25, 0.1, 0.1))
+
+
+def test_bead_recipe_is_resampled_to_the_voxel_size():
+    stack = np.pad(gaussian_psf_3d(1.2, 1.5) * 5e4, ((3, 2), (4, 6), (6, 4))) + 30
+    fine, coarse = (125.0, 50.0, 50.0), (250.0, 100.0, 100.0)
+    measured = make_psf(PSFRecipe(spatial_dims=3, bead=stack, bead_voxel_nm=fine))
+    np.testing.assert_array_equal(measured, psf_from_bead_stack(stack))
+    resampled = make_psf(PSFRecipe(spatial_dims=3, bead=stack, bead_voxel_nm=fine, voxel_nm=coarse))
+    expected = match_voxel_size(measured, (0.125, 0.05, 0.05), (0.25, 0.1, 0.1))
+    np.testing.assert_array_equal(resampled, expected)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from napari_deconoising.cli._files import (
     add_axes_option,
     add_overwrite_option,
@@ -25,10 +23,10 @@ from napari_deconoising.config.settings import OpticsConfig
 from napari_deconoising.data.channels import PIXEL_SIZE_TOLERANCE
 from napari_deconoising.errors import DeconoisingError
 from napari_deconoising.io import AxesImage, read_tiff
-from napari_deconoising.psf import core as psf_module
-from napari_deconoising.psf.core import StackOpticsConfig
+from napari_deconoising.psf.measure import psf_widths
+from napari_deconoising.psf.optics import StackOpticsConfig
+from napari_deconoising.psf.recipe import MODELS, PSFRecipe, make_psf
 
-MODELS = ("gaussian", "widefield")
 OPTICS = (("--na", "na"), ("--wavelength", "wavelength_nm"), ("--pixel-size", "pixel_size_nm"))
 NM_PER_UM = 1000.0
 
@@ -97,33 +95,56 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     psf.set_defaults(handler=run)
 
 
+#: What ``--dims`` 2 or 3 lacks, when the options do not make a PSF.
+EITHER_SIGMA_OR_OPTICS = {
+    2: "give either --sigma or the optics (--na, --wavelength, --pixel-size or --image)",
+    3: "give either --sigma (with --sigma-z) or the optics (--na, --wavelength, --pixel-size "
+    "or --image)",
+}
+SIGMA_OR_OPTICS_NEEDED = {
+    2: "give --sigma, or all of --na, --wavelength and --pixel-size (or --image)",
+    3: "a 3D PSF needs --sigma, or all of --na, --wavelength, --pixel-size and --z-step "
+    "(the last two may come from --image)",
+}
+#: The line printed for a PSF of 2 or 3 spatial dimensions, and its voxel size when known.
+SUMMARY = {
+    2: "PSF {size}, FWHM {fwhm_px:.2f} px{voxel} -> {out}",
+    3: "3D PSF {size} (ZYX), FWHM {fwhm_px:.2f} px x {fwhm_z_planes:.2f} planes{voxel} -> {out}",
+}
+VOXEL = {
+    2: " at {pixel_size_nm:.4g} nm pixels",
+    3: " at {z_step_nm:.4g} x {pixel_size_nm:.4g} nm voxels",
+}
+#: The names of the axial voxel sizes in the figures, one per leading axis (Z).
+AXIAL_SIZE_NAMES = ("z_step_nm",)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Make the PSF, write it and print its size and FWHM."""
+    """Make the PSF, write it with its voxel size and print its size and FWHMs."""
     check_outputs([args.out], [args.image, args.bead], overwrite=args.overwrite)
-    if wants_3d(args):
-        return run_3d(args)
-    if args.bead is not None:
-        raise DeconoisingError("--bead makes a 3D PSF; leave out --dims 2")
-    pixel_size_nm = pixel_size(args)
-    kernel = make_psf(args, pixel_size_nm)
-    size_um = None if pixel_size_nm is None else pixel_size_nm / NM_PER_UM
-    spacing = {} if size_um is None else {"X": size_um, "Y": size_um}
-    write_output(args.out, AxesImage(kernel, "YX", spacing, name="psf"), args.overwrite)
+    dims = spatial_dims(args)
+    make_recipe = model_recipe if args.bead is None else bead_recipe
+    recipe, voxel_nm = make_recipe(args, dims)
+    kernel = make_psf(recipe)
+    axes = "ZYX"[-dims:]
+    spacing = {axis: size / NM_PER_UM for axis, size in zip(axes, voxel_nm, strict=True) if size}
+    write_output(args.out, AxesImage(kernel, axes, spacing, name="psf"), args.overwrite)
     figures = {
         "shape": list(kernel.shape),
-        "fwhm_px": psf_module.psf_fwhm(kernel),
-        "pixel_size_nm": pixel_size_nm,
+        **psf_widths(kernel),
+        "pixel_size_nm": voxel_nm[-1],
+        **dict(zip(AXIAL_SIZE_NAMES, voxel_nm[:-2], strict=False)),
         "out": str(args.out),
     }
+    voxel = "" if None in voxel_nm else VOXEL[dims].format(**figures)
     size = "x".join(str(side) for side in kernel.shape)
-    pixels = "" if pixel_size_nm is None else f" at {pixel_size_nm:.4g} nm pixels"
-    line = f"PSF {size}, FWHM {figures['fwhm_px']:.2f} px{pixels} -> {args.out}"
-    report(figures, [line], args.json)
+    report(figures, [SUMMARY[dims].format(size=size, voxel=voxel, **figures)], args.json)
     return 0
 
 
-def wants_3d(args: argparse.Namespace) -> bool:
-    """Whether a 3D PSF is asked for: ``--dims 3``, or a 3D option without ``--dims``."""
+def spatial_dims(args: argparse.Namespace) -> int:
+    """``--dims``, else 3 when a 3D option is given, else 2; 3D options with ``--dims 2`` are
+    refused."""
     options_3d = {
         "--z-step": args.z_step_nm,
         "--planes": args.planes,
@@ -132,96 +153,81 @@ def wants_3d(args: argparse.Namespace) -> bool:
         "--bead": args.bead,
     }
     given = [flag for flag, value in options_3d.items() if value is not None]
-    if args.dims == 2 and given:
+    needed = 3 if given else 2
+    dims = args.dims or needed
+    if dims < needed:
         raise DeconoisingError(f"{', '.join(given)} make(s) a 3D PSF; leave out --dims 2")
-    return args.dims == 3 or bool(given)
+    return dims
 
 
-def run_3d(args: argparse.Namespace) -> int:
-    """Make a 3D PSF (ZYX), write it with its voxel size and print its size and FWHMs."""
-    if args.bead is not None:
-        kernel, voxel_nm = bead_psf(args)
-    else:
-        voxel_nm = voxel_size(args)
-        kernel = make_psf_3d(args, voxel_nm)
-    spacing = {axis: size / NM_PER_UM for axis, size in zip("ZYX", voxel_nm, strict=True) if size}
-    write_output(args.out, AxesImage(kernel, "ZYX", spacing, name="psf"), args.overwrite)
-    figures = {
-        "shape": list(kernel.shape),
-        "fwhm_px": psf_module.psf_fwhm(kernel),
-        "fwhm_z_planes": psf_module.psf_fwhm_z(kernel),
-        "pixel_size_nm": voxel_nm[2],
-        "z_step_nm": voxel_nm[0],
-        "out": str(args.out),
-    }
-    size = "x".join(str(side) for side in kernel.shape)
-    voxel = "" if None in voxel_nm else f" at {voxel_nm[0]:.4g} x {voxel_nm[2]:.4g} nm voxels"
-    line = (
-        f"3D PSF {size} (ZYX), FWHM {figures['fwhm_px']:.2f} px x "
-        f"{figures['fwhm_z_planes']:.2f} planes{voxel} -> {args.out}"
+def model_recipe(args: argparse.Namespace, dims: int) -> tuple[PSFRecipe, tuple]:
+    """The recipe of a Gaussian of ``--sigma`` (``--sigma-z``), or of the model for the optics
+    and voxel size; with the voxel size (nm, Z first, None where unknown) it is written for."""
+    voxel_nm = voxel_size(args, dims)
+    check_sigma_or_optics(args, voxel_nm)
+    recipe = PSFRecipe(
+        spatial_dims=dims,
+        model=args.model,
+        sigma=args.sigma,
+        sigma_z=args.sigma_z,
+        na=args.na,
+        wavelength_nm=args.wavelength_nm,
+        voxel_nm=voxel_nm,
+        immersion_index=args.immersion_index,
+        planes=args.planes,
     )
-    report(figures, [line], args.json)
-    return 0
+    return recipe, voxel_nm
 
 
-def voxel_size(args: argparse.Namespace) -> tuple[float | None, float | None, float | None]:
-    """(z-step, pixel, pixel) in nm from the options, else the ``--image`` file's metadata."""
-    pixel = pixel_size(args)
-    z_step = args.z_step_nm
-    if z_step is None and args.image is not None:
-        image = read_input(args.image, args.axes, command=args.command)
-        z_um = image.spacing.get("Z") if image.has("Z") else None
-        z_step = None if z_um is None else z_um * NM_PER_UM
-    return (z_step, pixel, pixel)
-
-
-def make_psf_3d(args: argparse.Namespace, voxel_nm: tuple) -> np.ndarray:
-    """The 3D PSF the options describe: a Gaussian of ``--sigma``/``--sigma-z`` (planes), or one
-    from the optics (Gaussian or widefield) for the voxel size."""
-    z_step, pixel = voxel_nm[0], voxel_nm[2]
+def check_sigma_or_optics(args: argparse.Namespace, voxel_nm: tuple) -> None:
+    """Refuse options that give both a Gaussian's ``--sigma`` and the optics, or neither."""
+    dims = len(voxel_nm)
     if args.sigma is not None:
         if args.model == "widefield":
             raise DeconoisingError("the widefield model needs the optics, not --sigma")
-        if any(value is not None for value in (args.na, args.wavelength_nm, pixel)):
-            raise DeconoisingError(
-                "give either --sigma (with --sigma-z) or the optics (--na, --wavelength, "
-                "--pixel-size or --image)"
-            )
-        return psf_module.gaussian_psf_3d(
-            args.sigma, args.sigma_z or psf_module.StackOpticsConfig().sigma_z,
-            planes=args.planes,
-        )  # fmt: skip
+        if any(value is not None for value in (args.na, args.wavelength_nm, voxel_nm[-1])):
+            raise DeconoisingError(EITHER_SIGMA_OR_OPTICS[dims])
+        return
     if args.sigma_z is not None:
         raise DeconoisingError("--sigma-z goes with --sigma; from the optics it is computed")
-    optics = (args.na, args.wavelength_nm, pixel, z_step)
-    if any(value is None for value in optics):
-        raise DeconoisingError(
-            "a 3D PSF needs --sigma, or all of --na, --wavelength, --pixel-size and --z-step "
-            "(the last two may come from --image)"
-        )
-    make = (
-        psf_module.widefield_psf_3d if args.model == "widefield"
-        else psf_module.gaussian_psf_3d_from_optics
-    )  # fmt: skip
-    return make(*optics, immersion_index=args.immersion_index, planes=args.planes)
+    if any(value is None for value in (args.na, args.wavelength_nm, *voxel_nm)):
+        raise DeconoisingError(SIGMA_OR_OPTICS_NEEDED[dims])
 
 
-def bead_psf(args: argparse.Namespace) -> tuple[np.ndarray, tuple]:
-    """The PSF from the ``--bead`` stack, resampled to the ``--image`` voxel size when both
-    are known; with the voxel size (nm) it is written for."""
+def voxel_size(args: argparse.Namespace, dims: int) -> tuple[float | None, ...]:
+    """One size (nm) per spatial axis, Z first: the z-step for the axial axis, then the pixel
+    size for Y and X (see :func:`pixel_size` and :func:`z_step`)."""
+    pixel = pixel_size(args)
+    axial = tuple(z_step(args) for _ in range(dims - 2))
+    return (*axial, pixel, pixel)
+
+
+def z_step(args: argparse.Namespace) -> float | None:
+    """The z-step in nm: ``--z-step``, else the ``--image`` file's; None without both."""
+    if args.z_step_nm is not None or args.image is None:
+        return args.z_step_nm
+    image = read_input(args.image, args.axes, command=args.command)
+    z_um = image.spacing.get("Z") if image.has("Z") else None
+    return None if z_um is None else z_um * NM_PER_UM
+
+
+def bead_recipe(args: argparse.Namespace, dims: int) -> tuple[PSFRecipe, tuple]:
+    """The recipe of the PSF from the ``--bead`` stack, resampled to the ``--image`` voxel size
+    when both are known; with the voxel size (nm) it is written for."""
     optics = {"--sigma": args.sigma, "--na": args.na, "--wavelength": args.wavelength_nm}
     extra = [flag for flag, value in optics.items() if value is not None]
     extra += [flag for flag, value in (("--planes", args.planes),) if value is not None]
     if extra:
         raise DeconoisingError(f"--bead makes the PSF from the stack; leave out {', '.join(extra)}")
     bead = read_tiff(args.bead)
-    kernel = psf_module.psf_from_bead_stack(np.asarray(bead.data))
     own = tuple(
-        None if bead.spacing.get(axis) is None else bead.spacing[axis] * NM_PER_UM for axis in "ZYX"
+        None if bead.spacing.get(axis) is None else bead.spacing[axis] * NM_PER_UM
+        for axis in "ZYX"[-dims:]
     )
+    measured = PSFRecipe(spatial_dims=dims, bead=bead.data, bead_voxel_nm=own)
     if args.image is None and args.pixel_size_nm is None and args.z_step_nm is None:
-        return kernel, own
-    target = voxel_size(args)
+        return measured, own
+    target = voxel_size(args, dims)
     if None in own:
         raise DeconoisingError(
             f"{args.bead} has no voxel size in its metadata, so it cannot be matched to the "
@@ -229,9 +235,8 @@ def bead_psf(args: argparse.Namespace) -> tuple[np.ndarray, tuple]:
             "voxel size"
         )
     if None in target:
-        return kernel, own
-    kernel = psf_module.match_voxel_size(kernel, own, target)
-    return kernel, target
+        return measured, own
+    return PSFRecipe(spatial_dims=dims, bead=bead.data, bead_voxel_nm=own, voxel_nm=target), target
 
 
 def pixel_size(args: argparse.Namespace) -> float | None:
@@ -264,23 +269,3 @@ def pixel_size(args: argparse.Namespace) -> float | None:
             f"of {args.image}; using --pixel-size",
         )
     return args.pixel_size_nm
-
-
-def make_psf(args: argparse.Namespace, pixel_size_nm: float | None) -> np.ndarray:
-    """The PSF the options describe: a Gaussian of ``--sigma``, or one from the optics."""
-    optics = (args.na, args.wavelength_nm, pixel_size_nm)
-    if args.sigma is not None and any(value is not None for value in optics):
-        raise DeconoisingError(
-            "give either --sigma or the optics (--na, --wavelength, --pixel-size or --image)"
-        )
-    if args.sigma is None and any(value is None for value in optics):
-        raise DeconoisingError(
-            "give --sigma, or all of --na, --wavelength and --pixel-size (or --image)"
-        )
-    if args.model == "widefield":
-        if args.sigma is not None:
-            raise DeconoisingError("the widefield model needs the optics, not --sigma")
-        return psf_module.widefield_psf(*optics)
-    if args.sigma is not None:
-        return psf_module.gaussian_psf(args.sigma)
-    return psf_module.gaussian_psf_from_optics(*optics)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,18 +12,10 @@ from qtpy.QtWidgets import QVBoxLayout
 from napari_deconoising.config.settings import OpticsConfig
 from napari_deconoising.errors import PSFError
 from napari_deconoising.io import spacing_from_scale
-from napari_deconoising.psf.core import (
-    StackOpticsConfig,
-    gaussian_psf,
-    gaussian_psf_3d,
-    gaussian_psf_3d_from_optics,
-    gaussian_psf_from_optics,
-    prepare_psf,
-    psf_fwhm,
-    psf_fwhm_z,
-    widefield_psf,
-    widefield_psf_3d,
-)
+from napari_deconoising.psf.measure import psf_widths
+from napari_deconoising.psf.optics import StackOpticsConfig
+from napari_deconoising.psf.recipe import GAUSSIAN, PSFRecipe, make_psf
+from napari_deconoising.psf.recipe import WIDEFIELD as WIDEFIELD_MODEL
 from napari_deconoising.widgets._common import LayerChoices, check_image_layer, find_layer
 from napari_deconoising.widgets._jobs import Finished, Job, JobRunner, JobWidget, Outcome
 from napari_deconoising.widgets._settings import setting_box
@@ -37,6 +30,16 @@ WIDEFIELD = "Widefield from optics"
 FROM_LAYER = "From an image layer"
 MODES = (GAUSSIAN_SIGMA, GAUSSIAN_OPTICS, WIDEFIELD, FROM_LAYER)
 PLANAR, VOLUME = "2D (Y, X)", "3D (Z, Y, X)"
+#: The number of spatial dimensions of each "dimensions" choice.
+SPATIAL_DIMS = {PLANAR: 2, VOLUME: 3}
+#: The PSF model of each optics mode.
+OPTICS_MODELS = {GAUSSIAN_OPTICS: GAUSSIAN, WIDEFIELD: WIDEFIELD_MODEL}
+#: How the status line names a PSF of 2 or 3 spatial dimensions, and shows its widths.
+DIMS_PREFIX = {2: "", 3: "3D "}
+WIDTHS_TEXT = {
+    2: "FWHM {fwhm_px:.2f} px, kernel {sides} px",
+    3: "FWHM {fwhm_px:.2f} px × {fwhm_z_planes:.2f} planes, kernel {sides} (Z×Y×X)",
+}
 #: The "planes" and "immersion index" boxes show this value for "automatic".
 AUTOMATIC = 0
 
@@ -45,11 +48,11 @@ class PSFWidget(JobWidget):
     """Makes a PSF (Gaussian, widefield or measured) and shows it as the image layer ``PSF``.
 
     The layer is updated in place on every click; the Train widget uses it by default.
-    The widefield model and measured PSFs are computed in a thread worker; a measured PSF is
-    made by :func:`~napari_deconoising.psf.core.prepare_psf` (background removed, centred, cropped),
-    exactly as the command line makes it from the same bead image. In the optics modes,
-    "pixel size from" fills the pixel size (and, for a layer with Z, the z-step, switching to
-    3D) from an image layer's scale and units.
+    Every PSF is made by :func:`~napari_deconoising.psf.recipe.make_psf`, as the command line
+    makes it; the widefield model and measured PSFs (background removed, centred, cropped) are
+    computed in a thread worker. In the optics modes, "pixel size from" fills the pixel size
+    (and, for a layer with Z, the z-step, switching to 3D) from an image layer's scale and
+    units.
 
     "dimensions" 3D makes a (Z, Y, X) PSF: from the optics with the z-step, the planes (0:
     enough for the axial spread) and the immersion index (0: from the NA), as a Gaussian with
@@ -102,7 +105,6 @@ class PSFWidget(JobWidget):
             "1.33, water above 0.95, else air)",
         )  # fmt: skip
         self.view_3d = CheckBox(label="show in 3D", value=True)
-        self._voxel_um: tuple[float | None, ...] | None = None  # of the 3D PSF being made
         self.jobs = JobRunner(
             self,
             action="Making the PSF",
@@ -191,101 +193,82 @@ class PSFWidget(JobWidget):
         self.jobs.trigger()
 
     def _make(self) -> None:
-        mode = self.mode.value
-        if self.dims.value == VOLUME:
-            self._make_3d(mode)
-        elif mode == GAUSSIAN_SIGMA:
-            self.show_psf(gaussian_psf(self.sigma.value))
-        elif mode == GAUSSIAN_OPTICS:
-            self.show_psf(gaussian_psf_from_optics(*self._optics()))
-        elif mode == WIDEFIELD:
+        dims = SPATIAL_DIMS[self.dims.value]
+        if self.mode.value == FROM_LAYER:
+            self._make_from_layer(dims)
+            return
+        recipe = self._recipe(dims)
+        if recipe.model == WIDEFIELD_MODEL:
             self.jobs.start(
-                _widefield,
-                self._optics(),
-                status="Computing the widefield PSF…",
-                on_done=self._done,
+                _make_psf,
+                recipe,
+                status=f"Computing the {DIMS_PREFIX[dims]}widefield PSF…",
+                on_done=partial(self._done, recipe.voxel_um),
             )
-        else:
-            layer = self.source.value
-            check_image_layer(layer, "the measured PSF")
-            self.jobs.start(
-                _from_layer,
-                layer.data,
-                layer.name,
-                status=f"Making a PSF from '{layer.name}'…",
-                on_done=self._done,
-            )
+            return
+        self.show_psf(make_psf(recipe), recipe.voxel_um)
 
-    def _make_3d(self, mode: str) -> None:
+    def _recipe(self, dims: int) -> PSFRecipe:
+        """The recipe of the Gaussian or optics PSF the fields describe."""
         planes = None if self.planes.value == AUTOMATIC else int(self.planes.value)
-        if mode == GAUSSIAN_SIGMA:
-            self.show_psf(gaussian_psf_3d(self.sigma.value, self.sigma_z.value, planes=planes))
-            return
-        if mode == FROM_LAYER:
-            layer = self.source.value
-            check_image_layer(layer, "the measured PSF")
-            self._voxel_um = _layer_voxel_um(layer)
-            self.jobs.start(
-                _from_layer,
-                layer.data,
-                layer.name,
-                3,
-                status=f"Making a 3D PSF from '{layer.name}'…",
-                on_done=self._done,
-            )
-            return
+        if self.mode.value == GAUSSIAN_SIGMA:
+            sigmas = {"sigma": self.sigma.value, "sigma_z": self.sigma_z.value}
+            return PSFRecipe(spatial_dims=dims, planes=planes, **sigmas)
         immersion = None if self.immersion.value == AUTOMATIC else float(self.immersion.value)
-        optics = (*self._optics(), self.z_step.value)
-        settings = {"immersion_index": immersion, "planes": planes}
-        self._voxel_um = (optics[3] / 1000, optics[2] / 1000, optics[2] / 1000)
-        if mode == GAUSSIAN_OPTICS:
-            self.show_psf(gaussian_psf_3d_from_optics(*optics, **settings), self._voxel_um)
-            return
-        self.jobs.start(
-            _widefield_3d,
-            optics,
-            settings,
-            status="Computing the 3D widefield PSF…",
-            on_done=self._done,
+        pixel = self.pixel_size.value
+        return PSFRecipe(
+            spatial_dims=dims,
+            model=OPTICS_MODELS[self.mode.value],
+            na=self.na.value,
+            wavelength_nm=self.wavelength.value,
+            voxel_nm=(self.z_step.value,) * (dims - 2) + (pixel, pixel),
+            immersion_index=immersion,
+            planes=planes,
         )
 
-    def _optics(self) -> tuple[float, float, float]:
-        return (self.na.value, self.wavelength.value, self.pixel_size.value)
+    def _make_from_layer(self, dims: int) -> None:
+        layer = self.source.value
+        check_image_layer(layer, "the measured PSF")
+        spacing = _layer_spacing_um(layer)
+        self.jobs.start(
+            _from_layer,
+            layer.data,
+            layer.name,
+            dims,
+            status=f"Making a {DIMS_PREFIX[dims]}PSF from '{layer.name}'…",
+            on_done=partial(self._done, tuple(spacing.get(axis) for axis in "ZYX"[-dims:])),
+        )
 
-    def _done(self, outcome: Outcome) -> None:
+    def _done(self, voxel_um: tuple[float | None, ...] | None, outcome: Outcome) -> None:
         if isinstance(outcome, Finished):
-            psf = outcome.value
-            self.show_psf(psf, self._voxel_um if psf.ndim == 3 else None)
+            self.show_psf(outcome.value, voxel_um)
 
-    def show_psf(self, psf: np.ndarray, voxel_um: tuple[float, ...] | None = None) -> None:
+    def show_psf(self, psf: np.ndarray, voxel_um: tuple[float | None, ...] | None = None) -> None:
         """Show ``psf`` in the ``PSF`` layer (created, updated in place, or replaced when its
         dimensionality changes) and its FWHM. A 3D PSF gets ``voxel_um`` (Z, Y, X) as its scale
         in µm and, with "show in 3D", the viewer's 3D view."""
         from napari.layers import Image
 
         layer = find_layer(self.viewer, PSF_LAYER)
-        spatial = _layer_geometry(psf.ndim, voxel_um)
         if isinstance(layer, Image) and layer.ndim == psf.ndim:
             layer.data = psf
-            for key, value in spatial.items():
-                setattr(layer, key, value)
             layer.reset_contrast_limits()
         else:
             if layer is not None:
                 self.viewer.layers.remove(layer)
-            extra = {"rendering": "mip"} if psf.ndim == 3 else {}
-            layer = self.viewer.add_image(psf, name=PSF_LAYER, colormap="magma", **spatial, **extra)
-        fwhm = psf_fwhm(psf)
+            layer = self.viewer.add_image(psf, name=PSF_LAYER, colormap="magma", rendering="mip")
+        sides = "×".join(str(side) for side in psf.shape)
+        self.fwhm_label.value = WIDTHS_TEXT[psf.ndim].format(sides=sides, **psf_widths(psf))
         if psf.ndim == 3:
-            self.fwhm_label.value = (
-                f"FWHM {fwhm:.2f} px × {psf_fwhm_z(psf):.2f} planes, kernel "
-                f"{psf.shape[0]}×{psf.shape[1]}×{psf.shape[2]} (Z×Y×X)"
-            )
-            if self.view_3d.value:
-                self.viewer.dims.ndisplay = 3
-                self.viewer.reset_view()
-            return
-        self.fwhm_label.value = f"FWHM {fwhm:.2f} px, kernel {psf.shape[0]}×{psf.shape[1]} px"
+            self._show_volume(layer, voxel_um)
+
+    def _show_volume(self, layer: Any, voxel_um: tuple[float | None, ...] | None) -> None:
+        """Give a 3D PSF layer its voxel size (when known) and, with "show in 3D", the 3D view."""
+        if voxel_um is not None and None not in voxel_um:
+            layer.scale, layer.units = tuple(voxel_um), ("µm",) * len(voxel_um)
+        if self.view_3d.value:
+            self.viewer.dims.ndisplay = 3
+            self.viewer.reset_view()
 
     @property
     def fwhm_text(self) -> str:
@@ -296,52 +279,36 @@ class PSFWidget(JobWidget):
 def layer_pixel_size_nm(layer: Any) -> float | None:
     """The X (else Y) pixel size of an image layer in nm, from its scale and units, or None
     when they give no physical size."""
-    scale = tuple(layer.scale)[-2:]
-    units = getattr(layer, "units", None)
-    spacing = spacing_from_scale("YX", scale, None if units is None else tuple(units)[-2:])
+    spacing = _layer_spacing_um(layer)
     size_um = spacing.get("X", spacing.get("Y"))
     return None if size_um is None else round(size_um * 1000, 6)
 
 
 def layer_z_step_nm(layer: Any) -> float | None:
-    """The Z step of an image layer in nm, when it has a Z axis (axis labels, else its third
-    last dimension of a 3D layer) with a physical scale; else None."""
-    voxel = _layer_voxel_um(layer)
-    return None if voxel is None or voxel[0] is None else round(voxel[0] * 1000, 6)
+    """The Z step of an image layer in nm, when it has a Z axis (the third last dimension of a
+    3D or larger layer) with a physical scale; else None."""
+    z_um = _layer_spacing_um(layer).get("Z")
+    return None if z_um is None else round(z_um * 1000, 6)
 
 
-def _layer_voxel_um(layer: Any) -> tuple[float | None, float | None, float | None] | None:
-    """(Z, Y, X) sizes in µm from a 3D (or more) layer's last three scale entries and units,
-    None for a 2D layer."""
-    if layer.ndim < 3:
-        return None
-    scale = tuple(layer.scale)[-3:]
+def _layer_spacing_um(layer: Any) -> dict[str, float]:
+    """The physical sizes (µm) of a layer's last (up to three) axes, Z, Y, X, from its scale and
+    units; an axis without one is left out."""
+    axes = "ZYX"[-layer.ndim :]
+    scale = tuple(layer.scale)[-len(axes) :]
     units = getattr(layer, "units", None)
-    spacing = spacing_from_scale("ZYX", scale, None if units is None else tuple(units)[-3:])
-    return tuple(spacing.get(axis) for axis in "ZYX")  # type: ignore[return-value]
+    return spacing_from_scale(axes, scale, None if units is None else tuple(units)[-len(axes) :])
 
 
-def _layer_geometry(ndim: int, voxel_um: tuple[float | None, ...] | None) -> dict[str, Any]:
-    """The scale and units a PSF layer gets: its voxel size in µm when it is known."""
-    if ndim != 3 or voxel_um is None or any(size is None for size in voxel_um):
-        return {}
-    return {"scale": tuple(voxel_um), "units": ("µm",) * 3}
-
-
-def _widefield(job: Job, optics: tuple[float, float, float]) -> np.ndarray:
-    """Worker: the widefield PSF."""
-    return widefield_psf(*optics)
-
-
-def _widefield_3d(job: Job, optics: tuple[float, ...], settings: dict[str, Any]) -> np.ndarray:
-    """Worker: the 3D widefield PSF."""
-    return widefield_psf_3d(*optics, **settings)
+def _make_psf(job: Job, recipe: PSFRecipe) -> np.ndarray:
+    """Worker: the PSF of ``recipe``."""
+    return make_psf(recipe)
 
 
 def _from_layer(job: Job, data, name: str, spatial_dims: int = 2) -> np.ndarray:
-    """Worker: the PSF made from a layer's pixels, as :func:`prepare_psf` makes it (a 3D one
-    from a bead stack with ``spatial_dims`` 3)."""
+    """Worker: the PSF made from a layer's pixels (a 3D one from a bead stack with
+    ``spatial_dims`` 3), as the command line makes it from a bead file."""
     try:
-        return prepare_psf(np.asarray(data), spatial_dims=spatial_dims)
+        return make_psf(PSFRecipe(spatial_dims=spatial_dims, bead=np.asarray(data)))
     except PSFError as err:
         raise PSFError(f"layer '{name}' is not usable as a PSF: {err}") from err
