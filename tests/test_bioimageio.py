@@ -271,10 +271,10 @@ def test_cli_command_exports_and_prints_json(capsys, tiny_model, tmp_path):
 def test_widget_button_exports_to_the_chosen_path(
     make_napari_viewer, qtbot, tiny_model, clean_registry, notifications, tmp_path, monkeypatch
 ):
-    from napari_deconoising.widgets import prediction_widget
+    from napari_deconoising.widgets import _bioimageio_export
 
     # the export itself is tested above: here the button, the worker and the messages
-    monkeypatch.setattr(prediction_widget, "export_steps", partial(export_steps, test=False))
+    monkeypatch.setattr(_bioimageio_export, "export_steps", partial(export_steps, test=False))
     clean_registry.add("trained: tiny", tiny_model)
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-deconoising", "Denoise & Deconvolve")

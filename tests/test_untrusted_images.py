@@ -22,9 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from napari_deconoising.cli import main
-from napari_deconoising.data.channels import channel_frames
 from napari_deconoising.data.images import pixel_source, read_pixels
-from napari_deconoising.data.lazy_frames import lazy_channel_frames
+from napari_deconoising.data.stacks import channel_stacks
 from napari_deconoising.errors import DeconoisingError, ImageError
 from napari_deconoising.io import AxesImage, read_tiff
 from napari_deconoising.io.lazy import open_image
@@ -71,8 +70,8 @@ def read_all_pixels(image: AxesImage) -> np.ndarray | None:
     try:
         pixels = read_pixels(image.data, source=pixel_source(image))
         assert pixels.shape == image.shape
-        channel_frames(image)
-        for frames in lazy_channel_frames(image):
+        channel_stacks(image, 2)
+        for frames in channel_stacks(image, 2, lazy=True):
             for frame in frames[:2]:
                 frame.read((0,) * frame.ndim, frame.shape)
     except DeconoisingError as err:
@@ -293,8 +292,8 @@ def test_damaged_compressed_pixels_name_the_file_wherever_they_are_read(tmp_path
     image = open_image(path)
     for read in (
         lambda: read_pixels(image.data, source=pixel_source(image)),
-        lambda: channel_frames(image),
-        lambda: lazy_channel_frames(image)[0][1].read((0, 0), (64, 64)),
+        lambda: channel_stacks(image, 2),
+        lambda: channel_stacks(image, 2, lazy=True)[0][1].read((0, 0), (64, 64)),
     ):
         with pytest.raises(ImageError, match=r"cells\.tif: the file is damaged or unreadable"):
             read()

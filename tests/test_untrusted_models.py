@@ -35,7 +35,8 @@ from napari_deconoising import (
 )
 from napari_deconoising.cli import main
 from napari_deconoising.cli.info import describe
-from napari_deconoising.export.bioimageio import MODEL_MEMBER, importer
+from napari_deconoising.export.bioimageio import MODEL_MEMBER
+from napari_deconoising.model import archive_checks, package_reader
 from napari_deconoising.model import checks as model_checks
 from napari_deconoising.model.unet import UNet
 
@@ -391,7 +392,7 @@ def test_a_model_file_declaring_a_huge_member_is_refused_before_torch_reads_it(
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was called"))
     assert "would unpack to 8 MiB from" in refusal(path)
     # the declared sizes count too: a stored (uncompressed) member above the cap
-    monkeypatch.setattr(model_checks, "MAX_MODEL_BYTES", 1 << 20)
+    monkeypatch.setattr(archive_checks, "MAX_MODEL_BYTES", 1 << 20)
     stored = tmp_path / "big.pt"
     stored.write_bytes(tiny.to_bytes())
     with zipfile.ZipFile(stored, "a") as archive:
@@ -435,17 +436,17 @@ def package_with_model(folder: Path, data: bytes, name: str = "package.zip") -> 
 
 
 def test_package_members_above_the_caps_are_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(importer, "MAX_MODEL_BYTES", 1 << 20)
+    monkeypatch.setattr(package_reader, "MAX_MODEL_BYTES", 1 << 20)
     path = package_with_model(tmp_path, np.random.default_rng(0).bytes(2 << 20))
     assert "the model member would unpack to 2 MiB (at most 1 MiB)" in refusal(path)
-    monkeypatch.setattr(importer, "MAX_DESCRIPTION_BYTES", 10)
+    monkeypatch.setattr(package_reader, "MAX_DESCRIPTION_BYTES", 10)
     assert "the description rdf.yaml would unpack to" in refusal(path)
 
 
 def test_unpacking_stops_at_the_cap_even_when_the_header_lies(tmp_path, monkeypatch):
     """The bytes are counted as they are unpacked, whatever the declared size says."""
-    monkeypatch.setattr(importer, "MAX_MODEL_BYTES", 1 << 20)
-    monkeypatch.setattr(importer, "unpacked_size_problem", lambda member, limit: None)
+    monkeypatch.setattr(package_reader, "MAX_MODEL_BYTES", 1 << 20)
+    monkeypatch.setattr(package_reader, "unpacked_size_problem", lambda member, limit: None)
     path = package_with_model(tmp_path, bytes(3 << 20))
     assert "the model member would unpack to more than 1 MiB" in refusal(path)
 

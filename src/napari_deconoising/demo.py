@@ -17,7 +17,9 @@ from napari_deconoising.evaluation.metrics import psnr
 from napari_deconoising.io import write_tiff
 from napari_deconoising.io.outputs import check_outputs
 from napari_deconoising.prediction.predictor import PredictionProgress, Predictor
-from napari_deconoising.training.trainer import Trainer, TrainingEvent, last_checkpoint_path
+from napari_deconoising.training.events import TrainingEvent
+from napari_deconoising.training.inputs import last_checkpoint_path
+from napari_deconoising.training.trainer import Trainer
 
 #: Wall-time training budget of the demo: with sample creation and prediction the whole demo
 #: ends within 3 minutes on 2 CPU cores.

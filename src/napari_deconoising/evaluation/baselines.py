@@ -135,16 +135,27 @@ def best_gaussian_filter(
     data = np.asarray(image, dtype=np.float64)
     if data.shape != np.shape(truth):
         raise ImageError(f"image {data.shape} and truth {np.shape(truth)} differ in shape")
-    axial: Sequence[float | None] = axial_sigmas if data.ndim == 3 and axial_sigmas else [None]
     best = GaussianFilterResult(data.astype(np.float32), (0.0,) * data.ndim, psnr(truth, data))
-    for lateral in sigmas:
-        for along_z in axial:
-            sigma = (lateral,) * data.ndim if along_z is None else (along_z, lateral, lateral)
-            filtered = ndimage.gaussian_filter(data, sigma, mode="reflect")
-            score = psnr(truth, filtered)
-            if score > best.psnr:
-                best = GaussianFilterResult(filtered.astype(np.float32), sigma, score)
+    for sigma in _filter_sigmas(data.ndim, sigmas, axial_sigmas):
+        filtered = ndimage.gaussian_filter(data, sigma, mode="reflect")
+        score = psnr(truth, filtered)
+        if score > best.psnr:
+            best = GaussianFilterResult(filtered.astype(np.float32), sigma, score)
     return best
+
+
+def _filter_sigmas(
+    ndim: int, sigmas: Sequence[float], axial_sigmas: Sequence[float] | None
+) -> list[tuple[float, ...]]:
+    """Per-axis sigmas to try, each once: a lateral sigma on the last two axes and an axial one
+    on the axes before them (Z of a stack; none in 2D), the lateral one when no axial sigmas are
+    given."""
+    axial_axes = max(ndim - 2, 0)
+    candidates: dict[tuple[float, ...], None] = {}
+    for lateral in sigmas:
+        for along_z in axial_sigmas or [lateral]:
+            candidates[(along_z,) * axial_axes + (lateral,) * (ndim - axial_axes)] = None
+    return list(candidates)
 
 
 def _photons(image: np.ndarray, psf: np.ndarray, offset: float) -> np.ndarray:

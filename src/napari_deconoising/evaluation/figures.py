@@ -1,13 +1,12 @@
-"""A dependency-free PNG writer for side-by-side comparison figures."""
+"""Side-by-side comparison figures, written as 8-bit greyscale PNG files with Pillow."""
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from napari_deconoising.io.outputs import atomic_write
 
@@ -33,16 +32,6 @@ def side_by_side(images: Sequence[np.ndarray], gap: int = 4, percentiles=(0.5, 9
 
 
 def write_png(path: str | Path, grey: np.ndarray) -> Path:
-    """Write an 8-bit greyscale PNG."""
-    grey = np.ascontiguousarray(grey, dtype=np.uint8)
-    height, width = grey.shape
-    rows = np.concatenate([np.zeros((height, 1), np.uint8), grey], axis=1).tobytes()
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-    png += chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
-    return atomic_write(path, lambda temporary: temporary.write_bytes(png))
+    """Write ``grey`` (height, width; cast to 8 bits) as a greyscale PNG, atomically."""
+    picture = Image.fromarray(np.ascontiguousarray(grey, dtype=np.uint8))
+    return atomic_write(path, lambda temporary: picture.save(temporary, format="PNG"))

@@ -43,6 +43,13 @@ OPSET = 17
 #: Largest allowed difference between onnxruntime and torch, relative to the output's range.
 TOLERANCE = 1e-4
 INPUT, OUTPUTS = "image", ("deconvolved", "denoised")
+#: How to run the exported file (its ``usage`` metadata), by spatial dims.
+USAGE = {
+    2: "input (N,1,H,W) float32 camera units, H and W multiples of size_multiple; "
+    "outputs deconvolved and denoised in camera units",
+    3: "input (N,1,D,H,W) float32 camera units, D, H and W multiples of size_multiples "
+    "(z, y, x); outputs deconvolved and denoised in camera units",
+}
 
 
 class ExportError(DeconoisingError):
@@ -112,7 +119,7 @@ def export_onnx(
     onnx = _require("onnx")
     path = Path(path)
     check_outputs([path], overwrite=overwrite)
-    graph = DeconoisingGraph(_cpu_copy(model)).eval()
+    graph = DeconoisingGraph(cpu_copy(model)).eval()
     multiple = model.network.size_multiples
     proto = _export(graph, multiple, opset, onnx)
     _add_metadata(proto, model)
@@ -130,7 +137,9 @@ def _require(name: str) -> Any:
         ) from err
 
 
-def _cpu_copy(model: DecoNoisingModel) -> DecoNoisingModel:
+def cpu_copy(model: DecoNoisingModel) -> DecoNoisingModel:
+    """A shallow copy of ``model`` with a float32 copy of its network on the CPU, in eval mode
+    (what is traced; the model itself is left as it is)."""
     clone = copy.copy(model)
     clone.network = copy.deepcopy(model.network).cpu().float().eval()
     return clone
@@ -207,11 +216,7 @@ def _add_metadata(proto: Any, model: DecoNoisingModel) -> None:
         "normalisation": json.dumps(info["normalisation"]),
         "psf_shape": json.dumps(info["psf_shape"]),
         "compressed_from": str(info["compressed_from"] or ""),
-        "usage": "input (N,1,H,W) float32 camera units, H and W multiples of size_multiple; "
-        "outputs deconvolved and denoised in camera units"
-        if model.spatial_dims == 2
-        else "input (N,1,D,H,W) float32 camera units, D, H and W multiples of size_multiples "
-        "(z, y, x); outputs deconvolved and denoised in camera units",
+        "usage": USAGE[model.spatial_dims],
         "spatial_dims": str(model.spatial_dims),
         "size_multiples": json.dumps(list(model.network.size_multiples)),
     }

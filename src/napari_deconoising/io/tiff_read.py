@@ -3,7 +3,6 @@ plain TIFF, and the private tag (:data:`~.tiff_tag.AXES_TAG`) of files written h
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import math
@@ -27,7 +26,8 @@ from napari_deconoising.io.axes import (
     validate_axes,
 )
 from napari_deconoising.io.layer_axes import um_per_unit
-from napari_deconoising.io.tiff_tag import _TAG_KEY, AXES_TAG
+from napari_deconoising.io.tiff_pixels import read_pixels
+from napari_deconoising.io.tiff_tag import AXES_TAG, TAG_KEY
 
 _PLAIN_KINDS = ("generic", "shaped", "uniform")  # tifffile series kinds without real axes
 _DAMAGE_WORDS = ("invalid page offset", "truncat", "corrupt")
@@ -126,7 +126,7 @@ def _load(path: Path, lazy: bool = False) -> _RawTiff:
             with tifffile.TiffFile(path) as tif:
                 raw = _gather(tif)
                 _check_intact(path, tif, log)
-                raw.data = _read_array(path, tif, lazy)
+                raw.data = read_pixels(path, tif, lazy)
         except ImageError:
             raise
         except tifffile.TiffFileError as err:
@@ -183,111 +183,6 @@ def _gather(tif: tifffile.TiffFile) -> _RawTiff:
             tif.imagej_metadata, *(t.value if t is not None else None for t in resolution)
         )
     return raw
-
-
-def _read_array(path: Path, tif: tifffile.TiffFile, lazy: bool = False) -> Any:
-    """Return the pixels of the first series: the one place that reads image data.
-
-    A read-only ``numpy.memmap`` when the data are uncompressed and contiguous (nothing is read
-    until used), else the whole array. With ``lazy``, a dask array that reads what is indexed
-    on demand: uncompressed contiguous data by plain file reads of the rows needed (a memory
-    map would keep every page it touched resident), anything else through tifffile's zarr view.
-    """
-    if lazy and len(tif.series[0].shape) >= 2 and importlib.util.find_spec("zarr") is not None:
-        series = tif.series[0]
-        if _whole_contiguous(path, series):
-            return _contiguous_array(path, series)
-        if series.dataoffset is None and series.nbytes > 0:
-            return _lazy_array(tif)
-        # empty or cut contiguous data: the eager path below says what is wrong
-    try:
-        return tifffile.memmap(path, series=0, mode="r")
-    except ValueError:  # compressed, tiled, scattered, or the file is too short
-        _check_fits_in_memory(path, tif.series[0].nbytes)
-        return tif.series[0].asarray()
-
-
-def _check_fits_in_memory(path: Path, nbytes: int) -> None:
-    """Refuse to decode ``nbytes`` of pixels into memory when the machine has less (a damaged
-    header may declare absurd sizes; a real image that large is opened lazily instead)."""
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not POSIX: let the allocation decide
-        return
-    if nbytes > memory:
-        raise ImageError(
-            f"cannot read {path}: its pixels would take {nbytes / 2**30:.1f} GiB, more than this "
-            f"machine's {memory / 2**30:.1f} GiB of memory (is the file damaged?)"
-        )
-
-
-class _FileRows:
-    """Uncompressed contiguous pixels in a file: indexing reads only the rows it needs."""
-
-    def __init__(self, path: Path, offset: int, shape: tuple[int, ...], dtype: np.dtype):
-        self.path, self.offset = str(path), int(offset)
-        self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        key = key if isinstance(key, tuple) else (key,)
-        key = key + (slice(None),) * (self.ndim - len(key))
-        ranges = [
-            range(*k.indices(n)) if isinstance(k, slice) else range(k, k + 1)
-            for k, n in zip(key, self.shape, strict=True)
-        ]
-        rows, columns = ranges[-2], ranges[-1]
-        out = np.empty([len(r) for r in ranges], self.dtype)
-        row_bytes = self.shape[-1] * self.dtype.itemsize
-        plane_strides = np.cumprod((1, *self.shape[-3::-1]))[::-1][1:] if self.ndim > 2 else []
-        with open(self.path, "rb", buffering=0) as handle:
-            for index in np.ndindex(*out.shape[:-2]):
-                plane = sum(int(ranges[d][i]) * int(plane_strides[d]) for d, i in enumerate(index))
-                start = self.offset + (plane * self.shape[-2] + rows.start) * row_bytes
-                count = (rows.stop - rows.start) if rows.step == 1 else (rows[-1] - rows.start + 1)
-                handle.seek(start)
-                buffer = np.frombuffer(handle.read(count * row_bytes), self.dtype)
-                block = buffer.reshape(count, self.shape[-1])[:: rows.step]
-                out[index] = block[:, columns.start : columns.stop : columns.step][: len(rows)]
-        return out
-
-
-def _whole_contiguous(path: Path, series: Any) -> bool:
-    """Uncompressed contiguous pixel data that the file holds completely."""
-    offset = series.dataoffset
-    return (
-        offset is not None
-        and series.nbytes > 0
-        and not series.levels[1:]
-        and offset + series.nbytes <= path.stat().st_size
-    )
-
-
-#: Bytes of one dask chunk (a band of rows of one plane) over uncompressed TIFF data: dask
-#: reads whole chunks, so a small window costs at most a few bands, never a whole plane.
-CHUNK_BYTES = 4 * 2**20
-
-
-def _contiguous_array(path: Path, series: Any) -> Any:
-    """A dask array over :class:`_FileRows`, in chunks of bands of rows (see
-    :data:`CHUNK_BYTES`)."""
-    import dask.array as da
-
-    dtype = np.dtype(series.dtype).newbyteorder(series.parent.byteorder)
-    rows = _FileRows(path, series.dataoffset, tuple(series.shape), dtype)
-    height = max(1, min(rows.shape[-2], CHUNK_BYTES // max(rows.shape[-1] * dtype.itemsize, 1)))
-    chunks = (1,) * (rows.ndim - 2) + (height, rows.shape[-1])
-    return da.from_array(rows, chunks=chunks, asarray=False, fancy=False).astype(
-        dtype.newbyteorder("=")
-    )
-
-
-def _lazy_array(tif: tifffile.TiffFile) -> Any:
-    """The first series as a dask array over tifffile's zarr store (reopens the file itself)."""
-    import dask.array as da
-    import zarr
-
-    store = tif.series[0].aszarr(level=0)
-    return da.from_zarr(zarr.open_array(store, mode="r"))
 
 
 def _ratio(rational: Any) -> float | None:
@@ -377,7 +272,7 @@ def _stored_layout(
         return None
     try:
         stored = json.loads(text)
-        if not isinstance(stored, dict) or stored.get(_TAG_KEY) != 1:
+        if not isinstance(stored, dict) or stored.get(TAG_KEY) != 1:
             return None
         shape = tuple(int(n) for n in stored["shape"])
         axes = validate_axes(str(stored["axes"]), shape)

@@ -11,4 +11,5 @@ from __future__ import annotations
 AXES_TAG = 65117
 """Private TIFF tag holding this package's axes/shape/spacing JSON."""
 
-_TAG_KEY = "napari_deconoising"
+TAG_KEY = "napari_deconoising"
+"""The key of the tag's JSON object that marks it as ours (its value is the layout version, 1)."""

@@ -14,16 +14,13 @@ import tifffile
 
 from napari_deconoising.errors import ImageError
 from napari_deconoising.io.axes import AxesImage, default_axes, normalise_spacing, validate_axes
+from napari_deconoising.io.dtypes import convert_values, output_dtype
 from napari_deconoising.io.outputs import atomic_write, check_outputs
-from napari_deconoising.io.tiff_tag import _TAG_KEY, AXES_TAG
+from napari_deconoising.io.tiff_tag import AXES_TAG, TAG_KEY
 
 _IMAGEJ_ORDER = "STZCYX"  # S and T both become ImageJ's T (frames)
 _OME_ORDER = "TSCZYX"  # S is written as OME modulo 'Q' ("other"), right after T
 _IMAGEJ_DTYPES = tuple(np.dtype(t) for t in ("uint8", "uint16", "float32"))
-_OME_DTYPES = tuple(
-    np.dtype(t)
-    for t in ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
-)
 
 
 def write_tiff(
@@ -70,15 +67,15 @@ def write_tiff(
     check_outputs([path], overwrite=overwrite)
     kind = _format_for(path)
     data, axes, spacing, source_dtype = _unpack(image, axes, spacing)
-    target = _target_dtype(dtype, source_dtype, input_dtype)
-    array = _convert(np.asarray(data), target)
+    target = output_dtype(dtype, source_dtype, input_dtype)
+    array = convert_values(np.asarray(data), target)
     if kind == "imagej" and target not in _IMAGEJ_DTYPES:
         kind = "ome"
     if kind == "imagej":
         array, written, options = _imagej_layout(array, axes, spacing)
     else:
         array, written, options = _ome_layout(array, axes, spacing)
-    stored = {_TAG_KEY: 1, "axes": written[0], "shape": list(written[1]), "spacing": spacing}
+    stored = {TAG_KEY: 1, "axes": written[0], "shape": list(written[1]), "spacing": spacing}
     options["extratags"] = [(AXES_TAG, "s", 0, json.dumps(stored), True)]
     _write_atomic(path, array, options)
     return path
@@ -105,41 +102,6 @@ def _unpack(
         axes = default_axes(np.shape(data)) if axes is None else axes
     axes = validate_axes(axes, np.shape(data))
     return data, axes, normalise_spacing(spacing, axes), np.dtype(data.dtype)
-
-
-def _target_dtype(dtype: Any, source: np.dtype, input_dtype: Any) -> np.dtype:
-    """The type to write, from the ``dtype`` argument of :func:`write_tiff`."""
-    if isinstance(dtype, str) and dtype == "float32":
-        return np.dtype(np.float32)
-    if isinstance(dtype, str) and dtype == "input":
-        kind = np.dtype(input_dtype) if input_dtype is not None else source
-        if kind == np.bool_:
-            return np.dtype(np.uint8)
-        return kind.newbyteorder("=") if kind.kind in "iu" else np.dtype(np.float32)
-    try:
-        target = np.dtype(dtype).newbyteorder("=")
-    except TypeError as err:
-        raise ImageError(f"unknown output data type {dtype!r}") from err
-    if target == np.float16:
-        return np.dtype(np.float32)
-    if target not in _OME_DTYPES:
-        names = ", ".join(t.name for t in _OME_DTYPES)
-        raise ImageError(f"cannot write {target.name} TIFFs; use one of {names}")
-    return target
-
-
-def _convert(array: np.ndarray, target: np.dtype) -> np.ndarray:
-    """Cast to ``target``; integer targets get rounded values clipped to their range."""
-    if np.iscomplexobj(array):
-        raise ImageError("cannot write complex images to TIFF")
-    if target.kind not in "iu" or array.dtype == target:
-        return array.astype(target, copy=False)
-    info = np.iinfo(target)
-    if array.dtype.kind in "iu" and np.can_cast(array.dtype, target):
-        return array.astype(target)
-    work = array.astype(np.float64)
-    work = np.nan_to_num(np.rint(work), nan=0.0)
-    return np.clip(work, info.min, info.max).astype(target)
 
 
 def _imagej_layout(
@@ -222,7 +184,7 @@ def write_tiff_planes(
         if axis in spacing:
             metadata[f"PhysicalSize{axis}"] = spacing[axis]
             metadata[f"PhysicalSize{axis}Unit"] = "µm"
-    stored = {_TAG_KEY: 1, "axes": axes, "shape": list(shape), "spacing": spacing}
+    stored = {TAG_KEY: 1, "axes": axes, "shape": list(shape), "spacing": spacing}
     try:
         with tifffile.TiffWriter(path, bigtiff=True, ome=True) as tif:
             tif.write(

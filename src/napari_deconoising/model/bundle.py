@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import io
 import json
-import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
 from napari_deconoising._version import __version__
+from napari_deconoising.config.settings import Storage
 from napari_deconoising.errors import ModelFileError, one_line
 from napari_deconoising.io.outputs import atomic_write, check_outputs
-from napari_deconoising.model.checks import (
-    check_archive,
-    check_format,
-    check_model,
-    damaged,
-    parse_metadata,
-)
+from napari_deconoising.model.archive_checks import read_payload
+from napari_deconoising.model.checks import check_model, parse_metadata
+from napari_deconoising.model.package_reader import is_bioimageio_package, packaged_model_file
+from napari_deconoising.model.refusals import damaged
 from napari_deconoising.model.unet import UNet, build_unet, count_parameters
 
 FORMAT = "napari-deconoising-model"
@@ -38,7 +35,6 @@ SINGLE_CHANNEL_FORMAT, MULTI_CHANNEL_FORMAT = 1, 2
 FORMAT_VERSION = MULTI_CHANNEL_FORMAT
 
 #: How the weights are stored: float16 halves the file; loading always gives float32 weights.
-Storage = Literal["float32", "float16"]
 
 
 @dataclass(frozen=True)
@@ -153,7 +149,7 @@ class DecoNoisingModel(_ModelFile):
         """A 3D model's training voxel size ``(z, y, x)`` in µm (None for 2D models, or when
         the training images did not say)."""
         value = self.metadata.get("voxel_size_um")
-        if self.spatial_dims != 3 or value is None:
+        if value is None or len(value) != self.spatial_dims:  # one size per spatial axis
             return None
         z, y, x = (float(v) for v in value)
         return z, y, x
@@ -176,7 +172,7 @@ class DecoNoisingModel(_ModelFile):
         """Rebuild from :meth:`to_metadata` output and a state dict (any float dtype).
 
         The parts are trusted here: :func:`load_model` checks a file's parts first
-        (:mod:`.model_checks`)."""
+        (:mod:`.checks`)."""
         network = build_unet(meta["architecture"])
         network.load_state_dict({k: v.float() for k, v in state.items()})
         psf = None if meta["psf"] is None else np.asarray(meta["psf"], dtype=np.float32)
@@ -213,7 +209,7 @@ class DecoNoisingModel(_ModelFile):
             "pixel_size_um": self.pixel_size_um,
             "spatial_dims": self.spatial_dims,
             "voxel_size_um": None if self.voxel_size_um is None else list(self.voxel_size_um),
-            "pooling": None if self.spatial_dims == 2 else arch["pooling"],
+            "pooling": arch.get("pooling"),  # only 3D descriptions have one
         }
 
 
@@ -327,50 +323,31 @@ def _state(network: UNet, storage: Storage) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().to(dtype) for k, v in network.state_dict().items()}
 
 
-def _read_payload(path: Path) -> dict[str, Any]:
-    """The payload of model file ``path``, once its archive and format are checked."""
-    if not path.is_file():
-        raise ModelFileError(f"model file not found: {path}")
-    check_archive(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ModelFileError(_unreadable(path, err)) from err
-    check_format(payload, str(path), FORMAT, (SINGLE_CHANNEL_FORMAT, MULTI_CHANNEL_FORMAT))
-    return payload
-
-
-def _unreadable(path: Path, err: Exception) -> str:
-    """Why ``torch.load`` refused ``path``, in our words: never torch's advice to load it
-    without ``weights_only``."""
-    if isinstance(err, pickle.UnpicklingError) or "weights_only" in str(err):
-        return (
-            f"{path} is not a napari-deconoising model file: it holds Python objects other than "
-            "network weights and plain values (or is damaged); such files are never loaded, "
-            "since opening them could run code"
-        )
-    return f"{path} is not a napari-deconoising model file ({one_line(err)})"
-
-
 def load_model(path: str | Path) -> DecoNoisingModel | ChannelModels:
     """Read a model file: a :class:`DecoNoisingModel`, or :class:`ChannelModels` for a model
     trained on several channels. Raises :class:`ModelFileError` for anything else.
 
     Model files are untrusted input: the file's archive, format, metadata and weights are
-    checked (:mod:`.model_checks`) before the network is built. A bioimage.io package (a zip
-    with an ``rdf.yaml``) that napari-deconoising exported is read through the model file it
-    carries (see :mod:`.io.bioimageio`)."""
-    from napari_deconoising.export.bioimageio import is_bioimageio_package, load_bioimageio
-
+    checked (:mod:`.archive_checks`, :mod:`.checks`) before the network is built. A bioimage.io
+    package (a zip with an ``rdf.yaml``) that napari-deconoising exported is read through the
+    model file it carries (:func:`load_bioimageio`)."""
     if is_bioimageio_package(path):
         return load_bioimageio(path)
     return load_model_file(path)
 
 
+def load_bioimageio(path: str | Path) -> DecoNoisingModel | ChannelModels:
+    """Read back the model of a package that :func:`~napari_deconoising.export_bioimageio`
+    wrote (its attached model file, exactly); a clear :class:`ModelFileError` for other
+    packages or damage (:mod:`.package_reader`)."""
+    with packaged_model_file(path) as inner:
+        return load_model_file(inner)
+
+
 def load_model_file(path: str | Path) -> DecoNoisingModel | ChannelModels:
     """Read a model file itself (:func:`load_model` without its look for a bioimage.io
     package, so that a package's model member is never read as a package in turn)."""
-    payload = _read_payload(Path(path))
+    payload = read_payload(Path(path), FORMAT, (SINGLE_CHANNEL_FORMAT, MULTI_CHANNEL_FORMAT))
     multi_channel = payload["format_version"] == MULTI_CHANNEL_FORMAT
     meta = parse_metadata(payload.get("metadata"), str(path))
     check_model(meta, payload.get("state_dict"), str(path), multi_channel)

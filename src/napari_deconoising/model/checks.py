@@ -1,20 +1,19 @@
-"""Checks of a model file before anything is built from it: model files are untrusted input.
+"""Checks of a model file's metadata and weights before anything is built from them: model
+files are untrusted input.
 
 A model file (``torch.save`` of ``{"format", "format_version", "metadata", "state_dict"}``, see
-:mod:`.bundle`) may be damaged, edited by hand or made to do harm. The checks here run before
-the network is built, the PSF becomes an array or the weights are converted, and every refusal
-is a :class:`~napari_deconoising.errors.ModelFileError` with a one-line message that names the
-file and the field:
+:mod:`.bundle`) may be damaged, edited by hand or made to do harm. Its container is checked
+first (:mod:`.archive_checks`); the checks here run before the network is built, the PSF becomes
+an array or the weights are converted, and every refusal is a
+:class:`~napari_deconoising.errors.ModelFileError` with a one-line message that names the file
+and the field (:mod:`.refusals`):
 
-* :func:`check_archive`: the zip archive that ``torch.save`` writes declares no member larger
-  than :data:`MAX_MODEL_BYTES` (no pickle larger than :data:`MAX_PICKLE_BYTES`) and none packed
-  more than :data:`MAX_COMPRESSION_RATIO` times, so ``torch.load`` never inflates a bomb;
-* :func:`check_format` and :func:`parse_metadata`: the format, a known format version, and
-  metadata JSON of at most :data:`MAX_METADATA_CHARS` characters;
+* :func:`parse_metadata`: metadata JSON of at most
+  :data:`~.archive_checks.MAX_METADATA_CHARS` characters, parsed;
 * :func:`check_model`: every field that sizes a tensor or enters the computation, against the
   bounds the configs declare (:class:`~napari_deconoising.config.NetworkConfig`, the output
   scale of :class:`~napari_deconoising.config.TrainingConfig`,
-  :data:`~napari_deconoising.psf.core.MAX_PSF_SIZE`), and the weights against the architecture.
+  :data:`~napari_deconoising.psf.prepare.MAX_PSF_SIZE`), and the weights against the architecture.
 """
 
 from __future__ import annotations
@@ -22,11 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import reprlib
-import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,28 +29,16 @@ import torch
 
 from napari_deconoising.config.settings import Bounds, NetworkConfig, TrainingConfig, bounds
 from napari_deconoising.errors import ConfigError, ModelFileError, one_line
+from napari_deconoising.model.archive_checks import MAX_METADATA_CHARS, MAX_MODEL_BYTES
+from napari_deconoising.model.refusals import MISSING, damaged, format_bytes, is_whole, shown
 from napari_deconoising.model.unet import UNet
-from napari_deconoising.psf.core import MAX_PSF_SIZE
+from napari_deconoising.psf.prepare import MAX_PSF_SIZE
 
-#: Largest unpacked content of a model file (each archive member, and all together), largest
-#: model member of a bioimage.io package, and largest network (as float32 weights) a file may
-#: describe. The default network has about half a million weights (2 MB); this leaves room for
-#: any network that trains on one machine.
-MAX_MODEL_BYTES = 1 << 30
-#: Longest metadata JSON (characters). The PSF is its largest part: a 3D PSF of a million
-#: values takes about 25 MB.
-MAX_METADATA_CHARS = 64 << 20
-#: Largest pickle in a model file: the metadata plus the names of the weights.
-MAX_PICKLE_BYTES = MAX_METADATA_CHARS + (1 << 20)
-#: Largest ratio of unpacked to packed size of an archive member (weights pack about 1.1:1),
-#: checked for members above :data:`RATIO_CHECKED_ABOVE` bytes.
-MAX_COMPRESSION_RATIO = 200
-RATIO_CHECKED_ABOVE = 1 << 20
 #: The smallest standard deviation training writes (it clamps there), and the largest magnitude
 #: of the intensity statistics: beyond it float32 network inputs and outputs overflow.
 MIN_STD = 1e-6
 MAX_INTENSITY = 1e12
-#: A saved PSF sums to 1 (:func:`~napari_deconoising.psf.core.prepare_psf`), within this; its
+#: A saved PSF sums to 1 (:func:`~napari_deconoising.psf.prepare.prepare_psf`), within this; its
 #: negative values are rounding noise, above this share of its peak (as prepare_psf accepts).
 PSF_SUM_TOLERANCE = 0.01
 PSF_NEGATIVE_TOLERANCE = 1e-6
@@ -69,90 +52,11 @@ POOLING_FACTORS = (1, 2)
 #: The dtypes weights may be stored in (loading turns them into float32).
 WEIGHT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
-_MISSING = object()
-_SHOWN_CHARS = 40
-_SHORT_REPR = reprlib.Repr()  # a few items of two levels at most, whatever the value's size
-_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict = 2, 4, 3
-_SHORT_REPR.maxstring = _SHORT_REPR.maxother = _SHORT_REPR.maxlong = _SHOWN_CHARS
-
-
-def damaged(name: str, problem: str) -> ModelFileError:
-    """The refusal of the damaged model file ``name`` because of ``problem``."""
-    return ModelFileError(f"{name} is a damaged napari-deconoising model file: {problem}")
-
-
-def format_bytes(count: float) -> str:
-    """``2.5 GiB``, ``300 MiB``, ``12 KiB``, ``7 bytes``."""
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if count >= size:
-            return f"{count / size:.3g} {unit}"
-    return f"{int(count)} bytes"
-
-
-def unpacked_size_problem(member: zipfile.ZipInfo, limit: int) -> str | None:
-    """Why archive ``member`` may not be unpacked (its declared size above ``limit``, or packed
-    more than :data:`MAX_COMPRESSION_RATIO` times), as ``would unpack to ...``; None if it may."""
-    size, packed = member.file_size, member.compress_size
-    if size > limit:
-        return f"would unpack to {format_bytes(size)} (at most {format_bytes(limit)})"
-    if size > RATIO_CHECKED_ABOVE and size > MAX_COMPRESSION_RATIO * max(packed, 1):
-        return (
-            f"would unpack to {format_bytes(size)} from {format_bytes(packed)} "
-            f"({size / max(packed, 1):.0f} times; at most {MAX_COMPRESSION_RATIO})"
-        )
-    return None
-
-
-def check_archive(path: Path) -> None:
-    """Refuse a model file that is not a zip archive (what ``torch.save`` writes), or whose
-    members would unpack to more than the caps, before ``torch.load`` reads it."""
-    not_ours = f"{path} is not a napari-deconoising model file"
-    if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{not_ours} (it is not the zip archive that torch.save writes)")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        raise ModelFileError(f"{not_ours} ({one_line(err)})") from err
-    for member in members:
-        limit = MAX_PICKLE_BYTES if member.filename.endswith("data.pkl") else MAX_MODEL_BYTES
-        problem = unpacked_size_problem(member, limit)
-        if problem is not None:
-            raise ModelFileError(
-                f"{path}: its part {_shown(member.filename)} {problem}; the file is damaged or "
-                "not a napari-deconoising model file"
-            )
-    total = sum(member.file_size for member in members)
-    if total > MAX_MODEL_BYTES:
-        raise ModelFileError(
-            f"{path}: its parts would unpack to {format_bytes(total)} (at most "
-            f"{format_bytes(MAX_MODEL_BYTES)}); the file is damaged or not a napari-deconoising "
-            "model file"
-        )
-
-
-def check_format(payload: Any, name: str, expected: str, versions: Sequence[int]) -> int:
-    """The format version of a loaded ``payload``; a :class:`ModelFileError` when it is not a
-    ``expected`` file or its version is not one of ``versions`` (a newer one: please upgrade)."""
-    found = payload.get("format") if isinstance(payload, dict) else None
-    if not isinstance(found, str) or found != expected:
-        raise ModelFileError(f"{name} is not a napari-deconoising model file")
-    version = payload.get("format_version", _MISSING)
-    whole = _is_whole(version)
-    if whole and version > max(versions):
-        raise ModelFileError(
-            f"{name} was written by a newer napari-deconoising (format {version}); please upgrade"
-        )
-    if not whole or version not in versions:
-        known = " or ".join(str(v) for v in versions)
-        raise damaged(name, f"format_version must be {known}, got {_shown(version)}")
-    return int(version)
-
 
 def parse_metadata(text: Any, name: str) -> dict[str, Any]:
     """The metadata JSON of a model file, parsed, once its length is checked."""
     if not isinstance(text, str):
-        raise damaged(name, f"metadata must be JSON text, got {_shown(text)}")
+        raise damaged(name, f"metadata must be JSON text, got {shown(text)}")
     if len(text) > MAX_METADATA_CHARS:
         raise damaged(
             name,
@@ -163,7 +67,7 @@ def parse_metadata(text: Any, name: str) -> dict[str, Any]:
     except (ValueError, RecursionError) as err:
         raise damaged(name, f"its metadata is not valid JSON ({one_line(err)})") from err
     if not isinstance(meta, dict):
-        raise damaged(name, f"metadata must be a JSON object, got {_shown(meta)}")
+        raise damaged(name, f"metadata must be a JSON object, got {shown(meta)}")
     return meta
 
 
@@ -171,7 +75,7 @@ def check_model(meta: dict[str, Any], state: Any, name: str, multi_channel: bool
     """Check the parsed metadata ``meta`` and the weights ``state`` of model file ``name``
     (format 2 when ``multi_channel``) before anything is built from them."""
     if not isinstance(state, dict) or not all(isinstance(key, str) for key in state):
-        raise damaged(name, f"state_dict must map weight names to tensors, got {_shown(state)}")
+        raise damaged(name, f"state_dict must map weight names to tensors, got {shown(state)}")
     if multi_channel:
         _check_channels(meta, state, name)
     else:
@@ -187,7 +91,7 @@ class _Field:
 
     def invalid(self, field: str, requirement: str, value: Any) -> ModelFileError:
         """``FILE is a damaged ...: [channel N] FIELD must be REQUIREMENT, got VALUE``."""
-        return self.problem(f"{field} must be {requirement}, got {_shown(value)}")
+        return self.problem(f"{field} must be {requirement}, got {shown(value)}")
 
     def problem(self, text: str) -> ModelFileError:
         """The refusal for ``text``, prefixed with the channel when there is one."""
@@ -207,7 +111,7 @@ class _Layout:
 
 def _check_channels(meta: dict[str, Any], state: dict[str, Any], name: str) -> None:
     """A format-2 file: two or more channels, each checked with its own weights."""
-    channels = meta.get("channels", _MISSING)
+    channels = meta.get("channels", MISSING)
     if not isinstance(channels, list) or len(channels) < 2:
         raise _Field(name).invalid("channels", "a list of two or more channels", channels)
     prefixes = [f"channel{index}." for index in range(len(channels))]
@@ -224,7 +128,7 @@ def _check_channels(meta: dict[str, Any], state: dict[str, Any], name: str) -> N
         dims.add(layout.spatial_dims)
     if len(dims) > 1:
         raise damaged(name, "its channels mix 2D and 3D networks")
-    _check_free_metadata(meta.get("metadata", _MISSING), _Field(name))
+    _check_free_metadata(meta.get("metadata", MISSING), _Field(name))
     _check_network_size(total, name)
 
 
@@ -234,15 +138,15 @@ def _check_channel(
     """Check one network's metadata and weights; its layout and its weights' shapes."""
     if not isinstance(meta, dict):
         raise field.invalid("metadata", "a JSON object", meta)
-    layout = _check_architecture(meta.get("architecture", _MISSING), field)
-    _check_normalisation(meta.get("normalisation", _MISSING), field)
+    layout = _check_architecture(meta.get("architecture", MISSING), field)
+    _check_normalisation(meta.get("normalisation", MISSING), field)
     scale = bounds(TrainingConfig, "output_scale")
-    _check_setting(meta.get("output_scale", _MISSING), "output_scale", scale, False, field)
-    _check_psf(meta.get("psf", _MISSING), layout.spatial_dims, field)
+    _check_setting(meta.get("output_scale", MISSING), "output_scale", scale, False, field)
+    _check_psf(meta.get("psf", MISSING), layout.spatial_dims, field)
     config = meta.get("training_config", {})
     if not isinstance(config, dict):
         raise field.invalid("training_config", "a JSON object", config)
-    _check_free_metadata(meta.get("metadata", _MISSING), field)
+    _check_free_metadata(meta.get("metadata", MISSING), field)
     expected = _expected_weights(layout, field)
     _check_network_size(expected, field.name)
     _check_weights(state, expected, field)
@@ -253,13 +157,13 @@ def _check_channel(
 def _check_architecture(architecture: Any, field: _Field) -> _Layout:
     if not isinstance(architecture, dict):
         raise field.invalid("architecture", "a JSON object", architecture)
-    network = architecture.get("network", _MISSING)
+    network = architecture.get("network", MISSING)
     if not isinstance(network, dict):
         raise field.invalid("architecture network", "a JSON object of settings", network)
     settings = {item.name: item for item in dataclasses.fields(NetworkConfig)}
     unknown = [key for key in network if key not in settings]
     if unknown:
-        raise field.problem(f"architecture network has unknown settings {_shown(unknown)}")
+        raise field.problem(f"architecture network has unknown settings {shown(unknown)}")
     for key, value in network.items():
         declared = settings[key].metadata.get("bounds", Bounds())
         whole = settings[key].type in ("int", int)
@@ -269,7 +173,7 @@ def _check_architecture(architecture: Any, field: _Field) -> _Layout:
     except ConfigError as err:  # the settings were checked one by one: a safety net
         raise field.problem(f"architecture network: {err}") from err
     dims = architecture.get("spatial_dims", 2)
-    if not _is_whole(dims) or dims not in (2, 3):
+    if not is_whole(dims) or dims not in (2, 3):
         raise field.invalid("architecture spatial_dims", "2 or 3", dims)
     widths = _check_widths(architecture.get("widths"), config.depth, field)
     pooling = _check_pooling(architecture.get("pooling"), config.depth, dims, field)
@@ -281,7 +185,7 @@ def _check_widths(widths: Any, depth: int, field: _Field) -> list[int] | None:
     if widths is None:
         return None
     fits = isinstance(widths, list) and len(widths) == depth + 1
-    if not fits or not all(_is_whole(w) and 1 <= w <= MAX_WIDTH for w in widths):
+    if not fits or not all(is_whole(w) and 1 <= w <= MAX_WIDTH for w in widths):
         requirement = f"a list of {depth + 1} whole numbers from 1 to {MAX_WIDTH}"
         raise field.invalid("architecture widths", requirement, widths)
     return [int(w) for w in widths]
@@ -295,7 +199,7 @@ def _check_pooling(pooling: Any, depth: int, dims: int, field: _Field) -> list[l
     levels_fit = fits and all(
         isinstance(level, list)
         and len(level) == dims
-        and all(_is_whole(f) and f in POOLING_FACTORS for f in level)
+        and all(is_whole(f) and f in POOLING_FACTORS for f in level)
         for level in pooling
     )
     if not levels_fit:
@@ -360,9 +264,9 @@ def _is_weight_tensor(value: Any) -> bool:
 def _listed(label: str, keys: list[str]) -> str:
     if not keys:
         return ""
-    shown = ", ".join(_shown(key) for key in keys[:3])
+    names = ", ".join(shown(key) for key in keys[:3])
     more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
-    return f"{label} {shown}{more}"
+    return f"{label} {names}{more}"
 
 
 # -- values --------------------------------------------------------------------------------------
@@ -375,7 +279,7 @@ def _check_normalisation(norm: Any, field: _Field) -> None:
         "offset": (-MAX_INTENSITY, MAX_INTENSITY),
     }
     for key, (low, high) in ranges.items():
-        value = norm.get(key, _MISSING)
+        value = norm.get(key, MISSING)
         if not (_is_number(value) and low <= value <= high):  # NaN fails the comparison
             requirement = f"a finite number from {low:g} to {high:g}"
             raise field.invalid(f"normalisation {key}", requirement, value)
@@ -388,7 +292,7 @@ def _check_setting(value: Any, name: str, declared: Bounds, whole: bool, field: 
             raise field.invalid(name, declared.describe(), value)
         return
     kind = "whole number" if whole else "finite number"
-    numeric = _is_whole(value) if whole else _is_number(value)
+    numeric = is_whole(value) if whole else _is_number(value)
     # The magnitude is compared first: a huge JSON integer has no float value to check.
     if not (numeric and abs(value) <= 2**63 and declared.accepts(value)):
         raise field.invalid(name, f"a {kind} {declared.describe()}", value)
@@ -397,7 +301,7 @@ def _check_setting(value: Any, name: str, declared: Bounds, whole: bool, field: 
 def _check_free_metadata(values: Any, field: _Field) -> None:
     """The free-form ``metadata``: a JSON object whose sizes and step count, when given, are
     usable."""
-    if values is _MISSING:
+    if values is MISSING:
         return
     if not isinstance(values, dict):
         raise field.invalid("metadata", "a JSON object", values)
@@ -410,7 +314,7 @@ def _check_free_metadata(values: Any, field: _Field) -> None:
         requirement = "three positive numbers (z, y, x) or null"
         raise field.invalid("metadata voxel_size_um", requirement, voxel)
     steps = values.get("steps")
-    if steps is not None and not (_is_whole(steps) and steps >= 0):
+    if steps is not None and not (is_whole(steps) and steps >= 0):
         raise field.invalid("metadata steps", "a whole number >= 0 or null", steps)
 
 
@@ -479,17 +383,5 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _is_whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_positive(value: Any) -> bool:
     return _is_number(value) and 0 < value < math.inf
-
-
-def _shown(value: Any) -> str:
-    """A short one-line rendering of a refused value (never the whole of a large one)."""
-    if value is _MISSING:
-        return "nothing (it is missing)"
-    text = _SHORT_REPR.repr(value)
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."

@@ -51,17 +51,17 @@ def autocast(
     return torch.autocast(device.type, dtype=getattr(torch, dtype))
 
 
-def _channels_last(spatial_dims: int) -> torch.memory_format:
-    return torch.channels_last_3d if spatial_dims == 3 else torch.channels_last
+#: The channels-last memory format of a network input, by spatial dims.
+CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 
 
 def place_network(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """Move a network to ``device`` in channels-last layout (faster convolutions on CPU and
     on tensor-core GPUs); 3D networks (``spatial_dims == 3``) in its 3D form."""
-    memory_format = _channels_last(getattr(network, "spatial_dims", 2))
+    memory_format = CHANNELS_LAST[getattr(network, "spatial_dims", 2)]
     return network.to(device=device, memory_format=memory_format)
 
 
 def network_input(batch: torch.Tensor) -> torch.Tensor:
     """A (B, 1, H, W) or (B, 1, D, H, W) batch in the layout :func:`place_network` expects."""
-    return batch.contiguous(memory_format=_channels_last(batch.ndim - 2))
+    return batch.contiguous(memory_format=CHANNELS_LAST[batch.ndim - 2])

@@ -30,6 +30,9 @@ MAX_ELONGATION_TO_POOL_Z = 2.0
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 _POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}
 _UP = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+#: The layout entries that :meth:`UNet.architecture` writes, by spatial dims: none for a 2D
+#: network, whose description stays as it was before 3D existed (older versions read it).
+_LAYOUT_ENTRIES = {2: (), 3: ("spatial_dims", "pooling")}
 
 Pooling = list[tuple[int, ...]]
 
@@ -216,10 +219,12 @@ class UNet(nn.Module):
     def architecture(self) -> dict:
         """JSON description from which :func:`build_unet` rebuilds this network (a 2D network's
         is the same as before 3D existed)."""
+        layout = {
+            "spatial_dims": self.spatial_dims,
+            "pooling": [list(level) for level in self.pooling],
+        }
         description = {"network": self.config.to_dict(), "widths": list(self.widths)}
-        if self.spatial_dims == 3:
-            description["spatial_dims"] = 3
-            description["pooling"] = [list(level) for level in self.pooling]
+        description.update({key: layout[key] for key in _LAYOUT_ENTRIES[self.spatial_dims]})
         return description
 
 

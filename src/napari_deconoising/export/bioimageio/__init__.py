@@ -16,7 +16,7 @@
   "Validation" section says what was checked;
 * our own model file as the attachment ``napari-deconoising-model.pt``, so that
   :func:`~napari_deconoising.model.bundle.load_model` reads the package back exactly
-  (:func:`load_bioimageio`).
+  (:func:`load_bioimageio`, :mod:`napari_deconoising.model.package_reader`).
 
 Before anything is written, the TorchScript and ONNX weights are compared with PyTorch, the
 package is validated by ``bioimageio.spec`` and, with ``test=True`` (the default), tested with
@@ -25,20 +25,19 @@ the network. Exporting needs ``pip install 'napari-deconoising[bioimageio]'``; i
 nothing beyond napari-deconoising itself.
 
 The parts: :mod:`.package` (the export steps, the checks and the write), :mod:`.weights` (the
-network, the test tensors, TorchScript and ONNX), :mod:`.describe` (``rdf.yaml``, README, cover),
-:mod:`.importer` (reading a package back) and :mod:`.common` (names and constants they share).
+network, the test tensors, TorchScript and ONNX), :mod:`.describe` (``rdf.yaml``, README, cover) and
+:mod:`.common` (names and constants they share). Reading a package back belongs to the model
+file (:mod:`napari_deconoising.model.package_reader`); it is re-exported here.
 """
 
 from __future__ import annotations
 
 from napari_deconoising.export.bioimageio.common import (
-    CONFIG_KEY,
     COVER_HEIGHT,
     DEFAULT_AUTHOR,
     INPUT_ID,
     LICENSE,
     MAX_TEST_SIZE,
-    MODEL_MEMBER,
     NAME_CHARACTERS,
     ONNX_FILE,
     OUTPUT_IDS,
@@ -49,9 +48,7 @@ from napari_deconoising.export.bioimageio.common import (
     TAGS,
     TEST_SIZE,
     TORCHSCRIPT_FILE,
-    YAML_NAMES,
 )
-from napari_deconoising.export.bioimageio.importer import is_bioimageio_package, load_bioimageio
 from napari_deconoising.export.bioimageio.package import (
     BioimageioExport,
     ExportProgress,
@@ -62,6 +59,13 @@ from napari_deconoising.export.bioimageio.package import (
 )
 from napari_deconoising.export.bioimageio.weights import ChannelGraph, size_rule
 from napari_deconoising.export.onnx import ExportError
+from napari_deconoising.model.bundle import load_bioimageio
+from napari_deconoising.model.package_reader import (
+    CONFIG_KEY,
+    MODEL_MEMBER,
+    YAML_NAMES,
+    is_bioimageio_package,
+)
 
 __all__ = [
     "CONFIG_KEY",

@@ -1,5 +1,7 @@
 """What the parts of a bioimage.io package share: file and tensor names, the paper, the tags,
-sizes and tolerances, and :func:`_quiet` for the exporters' chatter."""
+sizes and tolerances, and :func:`quiet` for the exporters' chatter. The names that reading a
+package back needs too (:data:`MODEL_MEMBER`, :data:`CONFIG_KEY`, :data:`YAML_NAMES`) live with
+the reader, :mod:`napari_deconoising.model.package_reader`."""
 
 from __future__ import annotations
 
@@ -9,11 +11,6 @@ import re
 import warnings
 from collections.abc import Iterator
 
-#: The names a bioimage.io package may give its description (``bioimageio.spec``'s list).
-YAML_NAMES = ("rdf.yaml", "bioimageio.yaml", "model.yaml")
-#: Our model file inside the package, and our block in the description's ``config``.
-MODEL_MEMBER = "napari-deconoising-model.pt"
-CONFIG_KEY = "napari_deconoising"
 PACKAGE_FORMAT = 1
 INPUT_ID = "raw"
 OUTPUT_IDS = ("deconvolved", "denoised")
@@ -48,7 +45,7 @@ NAME_CHARACTERS = re.compile(r"^[A-Za-z0-9_+\- ()]{5,128}$")
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """No tracer warnings or exporter chatter."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")

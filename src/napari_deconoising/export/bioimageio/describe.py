@@ -14,12 +14,10 @@ import torch
 from napari_deconoising._version import __version__
 from napari_deconoising.evaluation.figures import side_by_side, to_uint8
 from napari_deconoising.export.bioimageio.common import (
-    CONFIG_KEY,
     COVER_HEIGHT,
     DEFAULT_AUTHOR,
     INPUT_ID,
     LICENSE,
-    MODEL_MEMBER,
     ONNX_FILE,
     OUTPUT_IDS,
     PACKAGE_FORMAT,
@@ -30,10 +28,16 @@ from napari_deconoising.export.bioimageio.common import (
 )
 from napari_deconoising.export.onnx import OPSET, TOLERANCE, ExportError
 from napari_deconoising.model.bundle import AnyModel
+from napari_deconoising.model.package_reader import CONFIG_KEY, MODEL_MEMBER
 
 
 @dataclass(frozen=True)
-class _Facts:
+class PackageFacts:
+    """What the description and the README say about an export: the package's name, the model,
+    the size rule, the test input, the weights' largest difference from PyTorch, the
+    ``bioimageio.core`` version that tested it (None: untested) and where the test input came
+    from."""
+
     name: str
     model: AnyModel
     minimum: int
@@ -44,15 +48,19 @@ class _Facts:
     test_source: str
 
 
-def _description(
+def build_description(
     spec: Any,
-    facts: _Facts,
+    facts: PackageFacts,
     work: Path,
     files: dict[str, tuple[Path, Path]],
     description: str | None,
     authors: Sequence[str] | None,
     tags: Sequence[str],
 ) -> Any:
+    """The package's ``bioimageio.spec`` model description (format 0.5), validated: the files in
+    ``work`` (test and sample tensors in ``files``, per tensor id), ``description`` (default: a
+    summary of the model), ``authors`` (default: napari-deconoising) and ``tags`` added to ours.
+    Raises :class:`ExportError` when ``bioimageio.spec`` refuses it."""
     from bioimageio.spec import ValidationContext
     from bioimageio.spec.model import v0_5
 
@@ -190,7 +198,8 @@ def _summary(model: AnyModel) -> str:
     )
 
 
-def _readme(facts: _Facts) -> str:
+def readme(facts: PackageFacts) -> str:
+    """The package's README (Markdown): the model, how to run it, and what was checked."""
     model = facts.model
     channels = model.n_channels
     pixel = model.pixel_size_um
@@ -279,7 +288,7 @@ def _readme(facts: _Facts) -> str:
     return "\n".join(lines)
 
 
-def _cover(raw: np.ndarray, outputs: Sequence[np.ndarray], n2v: bool) -> np.ndarray:
+def cover(raw: np.ndarray, outputs: Sequence[np.ndarray], n2v: bool) -> np.ndarray:
     """Raw next to the deconvolved (Noise2Void: denoised) first channel, each with its own
     contrast: a 2:1 image, enlarged to at least ``COVER_HEIGHT`` pixels high."""
     shown = outputs[1] if n2v else outputs[0]

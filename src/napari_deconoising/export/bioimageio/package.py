@@ -18,25 +18,30 @@ import torch
 from napari_deconoising.errors import ConfigError, ModelFileError
 from napari_deconoising.evaluation.figures import write_png
 from napari_deconoising.export.bioimageio.common import (
-    MODEL_MEMBER,
     NAME_CHARACTERS,
     ONNX_FILE,
     TORCHSCRIPT_FILE,
-    _quiet,
+    quiet,
 )
-from napari_deconoising.export.bioimageio.describe import _cover, _description, _Facts, _readme
+from napari_deconoising.export.bioimageio.describe import (
+    PackageFacts,
+    build_description,
+    cover,
+    readme,
+)
 from napari_deconoising.export.bioimageio.weights import (
     ChannelGraph,
-    _check_weights,
-    _test_input,
-    _write_onnx,
-    _write_tensors,
-    _write_torchscript,
+    check_weights,
+    make_test_input,
     size_rule,
+    write_onnx,
+    write_tensors,
+    write_torchscript,
 )
 from napari_deconoising.export.onnx import ExportError
 from napari_deconoising.io.outputs import atomic_write, check_outputs
 from napari_deconoising.model.bundle import AnyModel, ChannelModels, DecoNoisingModel
+from napari_deconoising.model.package_reader import MODEL_MEMBER
 
 #: ``progress(fraction, text)``: how far the export is (0..1) and what it does now.
 ProgressCallback = Callable[[float, str], None]
@@ -155,24 +160,26 @@ def export_steps(
         work = Path(folder)
         yield ExportProgress(0.02, "computing the test outputs")
         graph = ChannelGraph(models).eval()
-        raw = _test_input(models, test_image, minimum, step)
+        raw = make_test_input(models, test_image, minimum, step)
         with torch.inference_mode():
             outputs = [t.numpy() for t in graph(torch.from_numpy(raw))]
-        files = _write_tensors(work, raw, outputs)
+        files = write_tensors(work, raw, outputs)
         yield ExportProgress(0.1, "writing TorchScript and ONNX weights")
-        _write_torchscript(graph, raw, work / TORCHSCRIPT_FILE)
-        _write_onnx(graph, raw, work / ONNX_FILE)
+        write_torchscript(graph, raw, work / TORCHSCRIPT_FILE)
+        write_onnx(graph, raw, work / ONNX_FILE)
         yield ExportProgress(0.25, "checking TorchScript and ONNX against PyTorch")
-        error = _check_weights(graph, work, raw, (minimum, step))
-        write_png(work / "cover.png", _cover(raw, outputs, model.is_n2v))
+        error = check_weights(graph, work, raw, (minimum, step))
+        write_png(work / "cover.png", cover(raw, outputs, model.is_n2v))
         (work / MODEL_MEMBER).write_bytes(model.to_bytes())
         source = "a crop of the image given at export"
         if test_image is None:
             source = "synthetic, with the model's intensity statistics"
-        facts = _Facts(name, model, minimum, step, list(raw.shape), error, core_version, source)
-        (work / "README.md").write_text(_readme(facts), encoding="utf-8")
+        facts = PackageFacts(
+            name, model, minimum, step, list(raw.shape), error, core_version, source
+        )
+        (work / "README.md").write_text(readme(facts), encoding="utf-8")
         yield ExportProgress(0.4, "describing and validating the package")
-        descr = _description(spec, facts, work, files, description, authors, tags)
+        descr = build_description(spec, facts, work, files, description, authors, tags)
         package = work / "package.zip"
         _save_package(spec, descr, package)
         if test:
@@ -274,7 +281,7 @@ def _core_version() -> str:
 
 def _save_package(spec: Any, descr: Any, package: Path) -> None:
     try:
-        with spec.ValidationContext(log_warnings=False), _quiet():
+        with spec.ValidationContext(log_warnings=False), quiet():
             spec.save_bioimageio_package(descr, output_path=package)
     except Exception as err:
         raise ExportError(f"bioimageio.spec rejected the package: {err}") from err
@@ -284,7 +291,7 @@ def _run_core_test(package: Path) -> None:
     import bioimageio.core as core
     from bioimageio.spec import ValidationContext
 
-    with ValidationContext(log_warnings=False), _quiet(), _kept_random_state():
+    with ValidationContext(log_warnings=False), quiet(), _kept_random_state():
         summary = core.test_model(package, devices=["cpu"])
     if summary.status != "passed":
         failures = [

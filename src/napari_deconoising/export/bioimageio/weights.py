@@ -3,6 +3,7 @@ check against PyTorch."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,13 +20,13 @@ from napari_deconoising.export.bioimageio.common import (
     ROUNDING_STEPS,
     TEST_SIZE,
     TORCHSCRIPT_FILE,
-    _quiet,
+    quiet,
 )
 from napari_deconoising.export.onnx import (
     TOLERANCE,
     DeconoisingGraph,
     ExportError,
-    _cpu_copy,
+    cpu_copy,
     trace_to_onnx,
 )
 from napari_deconoising.model.bundle import AnyModel, DecoNoisingModel
@@ -38,7 +39,7 @@ class ChannelGraph(nn.Module):
 
     def __init__(self, models: Sequence[DecoNoisingModel]):
         super().__init__()
-        self.graphs = nn.ModuleList(DeconoisingGraph(_cpu_copy(m)).eval() for m in models)
+        self.graphs = nn.ModuleList(DeconoisingGraph(cpu_copy(m)).eval() for m in models)
 
     def forward(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         deconvolved, denoised = [], []
@@ -58,10 +59,12 @@ def size_rule(model: AnyModel) -> tuple[int, int]:
     return step * (radius // step + 1), step
 
 
-def _test_input(
+def make_test_input(
     models: Sequence[DecoNoisingModel], image: np.ndarray | None, minimum: int, step: int
 ) -> np.ndarray:
-    """``(1, C, H, W)`` float32 camera units: a crop of ``image``, or a synthetic image."""
+    """The test input, ``(1, C, H, W)`` float32 camera units, sides multiples of ``step`` and at
+    least ``minimum``: a crop of ``image`` (``(Y, X)``, or ``(C, Y, X)`` for C channels), or a
+    synthetic image with each channel's intensity statistics."""
     if image is None:
         from napari_deconoising.data.synthetic import make_sample
 
@@ -74,11 +77,11 @@ def _test_input(
             planes.append((frame - frame.mean()) / spread * norm.std + norm.mean)
         return np.stack(planes)[None].astype(np.float32)
     array = np.asarray(image, dtype=np.float32)
-    if array.ndim == 2:
-        array = array[None]
-    if array.ndim != 3 or array.shape[0] != len(models):
+    channels = array.shape[:-2]  # () for (Y, X), (C,) for (C, Y, X)
+    if array.ndim not in (2, 3) or math.prod(channels) != len(models):
         want = "(Y, X)" if len(models) == 1 else f"({len(models)}, Y, X)"
         raise ImageError(f"the test image must be {want} for this model, got {array.shape}")
+    array = array.reshape(len(models), *array.shape[-2:])
     if not np.all(np.isfinite(array)):
         raise ImageError("the test image holds NaN or infinite values")
     sides = [min(size // step * step, MAX_TEST_SIZE // step * step) for size in array.shape[1:]]
@@ -90,7 +93,7 @@ def _test_input(
     return np.ascontiguousarray(array[None, :, top : top + sides[0], left : left + sides[1]])
 
 
-def _write_tensors(
+def write_tensors(
     work: Path, raw: np.ndarray, outputs: Sequence[np.ndarray]
 ) -> dict[str, tuple[Path, Path]]:
     """Per tensor id: the test tensor (``.npy``, with the batch axis) and the sample tensor
@@ -112,20 +115,24 @@ def _write_tensors(
     return files
 
 
-def _write_torchscript(graph: ChannelGraph, raw: np.ndarray, path: Path) -> None:
+def write_torchscript(graph: ChannelGraph, raw: np.ndarray, path: Path) -> None:
+    """Trace ``graph`` on ``raw`` into a TorchScript file at ``path`` (quietly); any failure
+    becomes :class:`ExportError`."""
     try:
-        with _quiet(), torch.no_grad():
+        with quiet(), torch.no_grad():
             traced = torch.jit.trace(graph, torch.from_numpy(raw), check_trace=False)
             torch.jit.save(traced, str(path))
     except Exception as err:
         raise ExportError(f"TorchScript export failed: {type(err).__name__}: {err}") from err
 
 
-def _write_onnx(graph: ChannelGraph, raw: np.ndarray, path: Path) -> None:
+def write_onnx(graph: ChannelGraph, raw: np.ndarray, path: Path) -> None:
+    """Trace ``graph`` on ``raw`` into an ONNX file at ``path``, with batch, ``y`` and ``x``
+    dynamic."""
     trace_to_onnx(graph, torch.from_numpy(raw), str(path), INPUT_ID, OUTPUT_IDS, ("y", "x"))
 
 
-def _check_weights(
+def check_weights(
     graph: ChannelGraph, work: Path, raw: np.ndarray, sizes: tuple[int, int]
 ) -> float:
     """The largest difference between TorchScript or ONNX and PyTorch, relative to the output
@@ -147,7 +154,7 @@ def _check_weights(
     session = ort.InferenceSession(
         str(work / ONNX_FILE), options, providers=["CPUExecutionProvider"]
     )
-    with _quiet():
+    with quiet():
         scripted = torch.jit.load(str(work / TORCHSCRIPT_FILE), map_location="cpu")
     worst = 0.0
     for array in (raw, second):

@@ -1,28 +1,37 @@
-"""Reading back a bioimage.io package that napari-deconoising exported: its attached model file.
+"""The model file inside a bioimage.io package that napari-deconoising exported.
 
-Needs nothing beyond napari-deconoising itself (no ``bioimageio.spec``). Packages are untrusted
+A package (a zip with a description, ``rdf.yaml``, at its top) carries our model file as the
+attachment :data:`MODEL_MEMBER`; :func:`packaged_model_file` unpacks it so that
+:func:`~napari_deconoising.model.bundle.load_model` reads the package back exactly. Needs
+nothing beyond napari-deconoising itself (no ``bioimageio.spec``). Packages are untrusted
 input: the description and the model member are unpacked only up to a size cap
-(:data:`MAX_DESCRIPTION_BYTES`, :data:`~napari_deconoising.model.checks.MAX_MODEL_BYTES`) and
-compression ratio (:data:`~napari_deconoising.model.checks.MAX_COMPRESSION_RATIO`), checked on
-the declared sizes first and again on the bytes as they are unpacked; the model file itself is
-then checked as every model file is (:mod:`napari_deconoising.model.checks`)."""
+(:data:`MAX_DESCRIPTION_BYTES`, :data:`~.archive_checks.MAX_MODEL_BYTES`) and compression ratio
+(:data:`~.archive_checks.MAX_COMPRESSION_RATIO`), checked on the declared sizes first and again
+on the bytes as they are unpacked; the model file itself is then checked as every model file is
+(:mod:`.archive_checks`, :mod:`.checks`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from napari_deconoising.errors import ModelFileError
-from napari_deconoising.export.bioimageio.common import CONFIG_KEY, MODEL_MEMBER, YAML_NAMES
-from napari_deconoising.model.bundle import AnyModel, load_model_file
-from napari_deconoising.model.checks import MAX_MODEL_BYTES, format_bytes, unpacked_size_problem
+from napari_deconoising.model.archive_checks import MAX_MODEL_BYTES, unpacked_size_problem
+from napari_deconoising.model.refusals import format_bytes
 
+#: The names a bioimage.io package may give its description (``bioimageio.spec``'s list).
+YAML_NAMES = ("rdf.yaml", "bioimageio.yaml", "model.yaml")
+#: Our model file inside the package, and our block in the description's ``config``.
+MODEL_MEMBER = "napari-deconoising-model.pt"
+CONFIG_KEY = "napari_deconoising"
 #: Largest description (``rdf.yaml``) read from a package; ours take a few kB.
 MAX_DESCRIPTION_BYTES = 16 << 20
 #: Bytes unpacked at a time.
@@ -53,15 +62,17 @@ def is_bioimageio_package(path: str | Path) -> bool:
     return _yaml_name(names) is not None
 
 
-def load_bioimageio(path: str | Path) -> AnyModel:
-    """Read back the model of a package that :func:`export_bioimageio` wrote (its attached
-    model file, exactly); a clear :class:`ModelFileError` for other packages or damage."""
+@contextlib.contextmanager
+def packaged_model_file(path: str | Path) -> Iterator[Path]:
+    """The model file of package ``path``, unpacked within the caps into a temporary folder
+    (removed on leaving). A :class:`ModelFileError` raised while reading it is reworded to name
+    the package; a clear one too for other packages (not ours) or damage."""
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="deconoising-import-") as folder:
         inner = Path(folder) / MODEL_MEMBER
         _unpack_model_file(path, inner)
         try:
-            return load_model_file(inner)
+            yield inner
         except ModelFileError as err:
             reason = str(err).replace(str(inner), MODEL_MEMBER)
             raise ModelFileError(
