@@ -161,15 +161,15 @@ def test_a_channel_of_a_multi_channel_model_is_the_model_of_that_channel_alone(t
 
 
 def test_frames_are_cut_along_y_and_x_whatever_their_place_in_the_axes():
-    from napari_deconoising.data.channels import channel_frames, merge_channels
+    from napari_deconoising.data.stacks import channel_stacks, merge_channel_stacks
 
     data = np.random.default_rng(3).random((20, 24, 3, 2)).astype(np.float32)  # Y X T C
     image = AxesImage(data, "YXTC")
-    stacks = channel_frames(image)
+    stacks = channel_stacks(image, 2)
     assert [s.shape for s in stacks] == [(3, 20, 24), (3, 20, 24)]
     np.testing.assert_array_equal(stacks[1][2], data[:, :, 2, 1])
-    np.testing.assert_array_equal(merge_channels(stacks, image), data)
+    np.testing.assert_array_equal(merge_channel_stacks(stacks, image, 2), data)
     single = AxesImage(data[..., 0], "YXT")
-    (frames,) = channel_frames(single)
+    (frames,) = channel_stacks(single, 2)
     np.testing.assert_array_equal(frames[1], data[:, :, 1, 0])
-    np.testing.assert_array_equal(merge_channels([frames], single), data[..., 0])
+    np.testing.assert_array_equal(merge_channel_stacks([frames], single, 2), data[..., 0])

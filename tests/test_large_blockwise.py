@@ -15,13 +15,9 @@ from napari_deconoising.io import AxesImage, read_tiff
 from napari_deconoising.io.lazy import open_image
 from napari_deconoising.io.zarr_io import is_complete
 from napari_deconoising.prediction import blockwise
-from napari_deconoising.prediction.blockwise import (
-    BlockConfig,
-    BlockPredictor,
-    PredictionJob,
-    halo_sizes,
-    plan_blocks,
-)
+from napari_deconoising.prediction.blocks import BlockConfig, halo_sizes, plan_blocks
+from napari_deconoising.prediction.blockwise import BlockPredictor
+from napari_deconoising.prediction.jobs import PredictionJob
 from napari_deconoising.prediction.predictor import Predictor
 
 CONFIG = PredictionConfig(tile=96, overlap=32, device="cpu")

@@ -12,7 +12,7 @@ from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.errors import ImageError
 from napari_deconoising.io.lazy import find_inputs, lazy_image, open_image
 from napari_deconoising.io.zarr_io import create_zarr, mark_complete
-from napari_deconoising.prediction.blockwise import BlockConfig, BlockPredictor, PredictionJob
+from napari_deconoising.prediction import BlockConfig, BlockPredictor, PredictionJob
 
 FRAMES = np.random.default_rng(0).integers(0, 4000, (3, 40, 48)).astype(np.uint16)
 

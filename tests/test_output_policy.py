@@ -29,8 +29,9 @@ from napari_deconoising.io.outputs import (
     replace_path,
 )
 from napari_deconoising.io.zarr_io import create_zarr, mark_complete
-from napari_deconoising.prediction import blockwise
-from napari_deconoising.prediction.blockwise import BlockPredictor, PredictionJob
+from napari_deconoising.prediction import stores
+from napari_deconoising.prediction.blockwise import BlockPredictor
+from napari_deconoising.prediction.jobs import PredictionJob
 
 TINY_TRAIN = ["--steps", "2", "--patch-size", "32", "--batch-size", "2", "--start-filters", "8"]
 OLD = b"the user's precious file"
@@ -307,7 +308,7 @@ def test_a_ctrl_c_while_a_tiff_is_finalised_leaves_no_partial_file(
         path.write_bytes(b"half a TIFF")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(blockwise, "_zarr_to_tiff", half_written)
+    monkeypatch.setattr(stores, "_zarr_to_tiff", half_written)
     with pytest.raises(KeyboardInterrupt):
         predictor.predict([job])
     assert _only_previous_outputs(tmp_path)
@@ -317,7 +318,7 @@ def test_an_output_store_that_cannot_be_created_is_one_message(tmp_path, tiny_mo
     def refuse(*args, **kwargs):
         raise OSError("the disk refuses")
 
-    monkeypatch.setattr(blockwise, "create_zarr", refuse)
+    monkeypatch.setattr(stores, "create_zarr", refuse)
     predictor, job = _tiff_job(tiny_model, tmp_path)
     with pytest.raises(ImageError, match=r"cannot create .*den\.tif: the disk refuses"):
         predictor.predict([job])
@@ -330,7 +331,7 @@ def test_a_second_ctrl_c_during_the_clean_up_still_removes_everything(
 ):
     """A stop while TIFFs are finalised, then Ctrl-C while the partial outputs are removed."""
     predictor, job = _tiff_job(tiny_model, tmp_path)
-    real_remove = blockwise.remove_path
+    real_remove = stores.remove_path
 
     def remove_after_a_ctrl_c(path):
         os.kill(os.getpid(), signal.SIGINT)
@@ -338,7 +339,7 @@ def test_a_second_ctrl_c_during_the_clean_up_still_removes_everything(
 
     def stop_when_writing(event):
         if event.stage == "writing":
-            monkeypatch.setattr(blockwise, "remove_path", remove_after_a_ctrl_c)
+            monkeypatch.setattr(stores, "remove_path", remove_after_a_ctrl_c)
             predictor.cancel()
 
     with pytest.raises(KeyboardInterrupt):

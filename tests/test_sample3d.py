@@ -13,7 +13,7 @@ from napari_deconoising.evaluation.baselines import (
     richardson_lucy,
 )
 from napari_deconoising.model.convolution import blur
-from napari_deconoising.psf.core import gaussian_psf, gaussian_psf_3d, widefield_psf_3d
+from napari_deconoising.psf.models import gaussian_psf, gaussian_psf_3d, widefield_psf_3d
 
 SMALL = {"shape": (12, 48, 48), "seed": 2}
 

@@ -46,11 +46,13 @@ def read_input(
 
     ``axes`` (the user's ``--axes``) wins over the file's metadata. When the axes are only a
     guess by the number of dimensions, one ``note:`` line on stderr says so and how to correct
-    it (not for 2D images, which have nothing to guess). With ``lazy``, a TIFF file or a
-    (OME-)Zarr store is opened without reading its pixels (see :func:`~..io.lazy.open_image`).
+    it (not when the guess is only Y and X: a 2D image has nothing to guess). With ``lazy``, a
+    TIFF file or a (OME-)Zarr store is opened without reading its pixels (see
+    :func:`~napari_deconoising.io.lazy.open_image`).
     """
     image = open_image(path, axes) if lazy else read_tiff(path, axes)
-    if image.axes_source == "default" and image.ndim > 2:
+    guessed = [axis for axis in image.axes if axis not in "YX"]
+    if image.axes_source == "default" and guessed:
         note = default_axes_message(image.shape, image.axes)
         say(command, f"note: {Path(path).name}: {note}")
     return image

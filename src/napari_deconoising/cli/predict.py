@@ -2,9 +2,9 @@
 
 Both outputs keep the input's shape, axes and pixel sizes. A small TIFF with TIFF outputs is
 predicted in memory and both outputs are written together at the end (every file or none). Any
-other run is block-wise (:mod:`~.prediction.blockwise`): large or lazily read inputs
-(BigTIFF, compressed TIFF, zarr/OME-Zarr), ``.zarr`` outputs, several inputs (files, globs,
-folders) with ``--output-dir``, or ``--scheduler`` (a dask cluster). Block-wise outputs are
+other run is block-wise (:mod:`~napari_deconoising.prediction.blockwise`): large or lazily read
+inputs (BigTIFF, compressed TIFF, zarr/OME-Zarr), ``.zarr`` outputs, several inputs (files,
+globs, folders) with ``--output-dir``, or ``--scheduler`` (a dask cluster). Block-wise outputs are
 written as they are computed, under a temporary name, and renamed when complete. Output paths
 are checked before any work; an existing output is replaced only with ``--overwrite``.
 """
@@ -29,17 +29,14 @@ from napari_deconoising.cli._output import Progress, add_json_option, report, sa
 from napari_deconoising.cli._settings import add_setting, given
 from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.errors import ImageError
-from napari_deconoising.io import AxesImage, default_axes_message
+from napari_deconoising.io import AxesImage
 from napari_deconoising.io.lazy import find_inputs, open_image
 from napari_deconoising.io.outputs import check_outputs as check_output_paths
 from napari_deconoising.io.zarr_io import is_zarr_path
 from napari_deconoising.model.bundle import load_model
-from napari_deconoising.prediction.blockwise import (
-    BlockConfig,
-    BlockPredictor,
-    BlockProgress,
-    PredictionJob,
-)
+from napari_deconoising.prediction.blocks import BlockConfig
+from napari_deconoising.prediction.blockwise import BlockPredictor
+from napari_deconoising.prediction.jobs import BlockProgress, PredictionJob
 from napari_deconoising.prediction.predictor import PredictionProgress, Predictor
 
 PREDICTION_SETTINGS = ("tile", "overlap", "tile_z", "overlap_z", "device")
@@ -170,10 +167,7 @@ def _run_in_memory(args: argparse.Namespace, model, config: PredictionConfig, pa
 def _jobs(args: argparse.Namespace, inputs: list[Path]) -> list[PredictionJob]:
     jobs = []
     for path in inputs:
-        image = open_image(path, args.axes)
-        if image.axes_source == "default" and image.ndim > 2:
-            note = default_axes_message(image.shape, image.axes)
-            say(args.command, f"note: {path.name}: {note}")
+        image = read_input(path, args.axes, command=args.command, lazy=True)
         if args.output_dir is None:
             outputs = (Path(args.denoised), Path(args.deconvolved))
         else:

@@ -12,7 +12,6 @@ from scipy import ndimage
 from napari_deconoising.errors import DeconoisingError, ImageError, one_line
 from napari_deconoising.io.axes import AxesImage, check_not_rgb, looks_rgb
 from napari_deconoising.io.outputs import image_source
-from napari_deconoising.training.sampling import spread
 
 
 def read_pixels(
@@ -133,3 +132,8 @@ def estimate_offset(frames: Sequence[np.ndarray], max_frames: int = 16) -> float
         for f in list(frames)[::step]
     ]
     return float(np.median(levels))
+
+
+def spread(total: int, count: int) -> list[int]:
+    """``count`` distinct indices spread evenly over ``range(total)``."""
+    return sorted({round(x) for x in np.linspace(0, total - 1, count)})

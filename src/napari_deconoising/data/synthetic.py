@@ -14,7 +14,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from napari_deconoising.model.convolution import blur
-from napari_deconoising.psf.core import gaussian_psf
+from napari_deconoising.psf.models import gaussian_psf
 
 
 @dataclass
@@ -127,7 +127,7 @@ def make_zstack_sample(
     camera offset. ``photons`` is the expected photon count at the brightest point of the
     blurred stack; ``density`` scales how many structures there are.
     """
-    from napari_deconoising.psf.core import gaussian_psf_3d_from_optics, widefield_psf_3d
+    from napari_deconoising.psf.models import gaussian_psf_3d_from_optics, widefield_psf_3d
 
     _check_zstack_settings(shape, structures, psf_model)
     rng = np.random.default_rng(seed)

@@ -23,13 +23,10 @@ import torch
 from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.data.channels import (
     as_axes_image,
-    channel_frames,
-    channel_volumes,
     check_channel_count,
-    merge_channel_volumes,
-    merge_channels,
     pixel_size_warning,
 )
+from napari_deconoising.data.stacks import channel_stacks, merge_channel_stacks, spatial_axes
 from napari_deconoising.errors import Cancelled, ImageError
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.model.bundle import ChannelModels, DecoNoisingModel
@@ -179,11 +176,14 @@ class Predictor:
             self._cancel.clear()
 
     def _as_image(self, image: np.ndarray | AxesImage, axes: str | None) -> AxesImage:
-        """The image with its axes; a 3D model reads a plain 3D array without axes as a z-stack
-        (``ZYX``), where a 2D model reads it as frames (``SYX``)."""
+        """The image with its axes; a plain array without axes that has as many dimensions as
+        the model is one item (``YX`` or ``ZYX``): a 3D model reads a plain 3D array as a
+        z-stack, where a 2D model reads it as frames (``SYX``)."""
         described = as_axes_image(image, axes)
-        if self.spatial_dims == 3 and described.axes_source == "default" and described.ndim == 3:
-            return AxesImage(described.data, "ZYX", {}, "default", described.name)
+        spatial = spatial_axes(self.spatial_dims)
+        one_item = described.axes_source == "default" and described.ndim == self.spatial_dims
+        if one_item and described.axes != spatial:
+            return AxesImage(described.data, spatial, {}, "default", described.name)
         return described
 
     @property
@@ -193,15 +193,10 @@ class Predictor:
 
     def _run(self, image: AxesImage) -> Iterator[PredictionProgress | PredictionResult]:
         check_channel_count(len(self.models), image)
-        volumetric = self.spatial_dims == 3
-        if volumetric and not image.has("Z"):
-            raise ImageError(
-                f"this is a 3D model, but {image.name} ({image.describe()}) has no Z axis; give "
-                "the axes with Z (e.g. --axes ZYX), or use a 2D model"
-            )
-        stacks = channel_volumes(image) if volumetric else channel_frames(image)
+        self._check_spatial_axes(image)
+        stacks = channel_stacks(image, self.spatial_dims)
         start = time.perf_counter()
-        grids = self._grids(stacks[0].shape[1:])
+        grids, batch_size = self.tiling(stacks[0].shape[1:])
         per_frame = math.prod(grid.count for grid in grids)
         n_frames = sum(len(stack) for stack in stacks)
         outputs: list[tuple[np.ndarray, np.ndarray]] = []
@@ -209,7 +204,7 @@ class Predictor:
         for channel, stack in enumerate(stacks):
             deconvolved, denoised = np.empty_like(stack), np.empty_like(stack)
             for index, frame in enumerate(stack):
-                for item in self._predict_frame(channel, frame, grids):
+                for item in self._predict_frame(channel, frame, grids, batch_size):
                     if isinstance(item, int):
                         done = done_frames * per_frame + item
                         yield PredictionProgress(
@@ -219,38 +214,53 @@ class Predictor:
                         deconvolved[index], denoised[index] = item
                 done_frames += 1
             outputs.append((deconvolved, denoised))
-        merge = merge_channel_volumes if volumetric else merge_channels
         yield PredictionResult(
-            merge([o[0] for o in outputs], image),
-            merge([o[1] for o in outputs], image),
+            merge_channel_stacks([o[0] for o in outputs], image, self.spatial_dims),
+            merge_channel_stacks([o[1] for o in outputs], image, self.spatial_dims),
             self._since(start),
             image.axes,
             dict(image.spacing),
             self._warnings(image),
         )
 
-    def _grids(self, shape: Sequence[int]) -> list[TileGrid]:
-        """Tile geometry along each spatial axis of a frame (Y, X) or volume (Z, Y, X)."""
+    def _check_spatial_axes(self, image: AxesImage) -> None:
+        """Refuse an image that lacks one of the model's spatial axes (a 3D model needs Z)."""
+        spatial = spatial_axes(self.spatial_dims)
+        missing = "".join(axis for axis in spatial if not image.has(axis))
+        if missing:
+            raise ImageError(
+                f"this is a {self.spatial_dims}D model, but {image.name} ({image.describe()}) "
+                f"has no {missing} axis; give the axes with {missing} (e.g. --axes {spatial}), "
+                "or use a 2D model"
+            )
+
+    def tiling(self, shape: Sequence[int]) -> tuple[list[TileGrid], int]:
+        """Tile geometry along each spatial axis of a frame (Y, X) or volume (Z, Y, X), and the
+        tiles per batch.
+
+        Frames get tiles of ``tile`` pixels with ``overlap`` (:func:`plan_tiles`), ``batch_size``
+        at a time. Volumes get balanced tiles (:func:`plan_balanced_tiles`) with no more overlap
+        than the networks can see (more would only cost time), and fewer per batch where they
+        would take too much memory (:data:`MAX_BATCH_VOXELS_3D`).
+        """
         multiples = [
             max(network.size_multiples[axis] for network in self.networks)
             for axis in range(len(shape))
         ]
         config = self.config
         if len(shape) == 2:
-            return [plan_tiles(n, config, m) for n, m in zip(shape, multiples, strict=True)]
+            grids = [plan_tiles(n, config, m) for n, m in zip(shape, multiples, strict=True)]
+            return grids, config.batch_size
         tiles = (config.tile_z, config.tile, config.tile)
-        # No more overlap than the networks can see: more would only cost time.
         reach = [max(network.context[axis] for network in self.networks) for axis in range(3)]
-        overlaps = [
-            min(wanted, needed)
-            for wanted, needed in zip(
-                (config.overlap_z, config.overlap, config.overlap), reach, strict=True
-            )
-        ]
-        return [
+        wanted = (config.overlap_z, config.overlap, config.overlap)
+        overlaps = [min(w, r) for w, r in zip(wanted, reach, strict=True)]
+        grids = [
             plan_balanced_tiles(*values)
             for values in zip(shape, tiles, overlaps, multiples, strict=True)
         ]
+        voxels = math.prod(g.tile for g in grids)
+        return grids, max(1, min(config.batch_size, MAX_BATCH_VOXELS_3D // voxels))
 
     def _warnings(self, image: AxesImage) -> list[str]:
         warnings = [pixel_size_warning(self.model.pixel_size_um, image)]
@@ -268,9 +278,11 @@ class Predictor:
         return time.perf_counter() - start
 
     @torch.inference_mode()
-    def _predict_frame(self, channel: int, frame: np.ndarray, grids: Sequence[TileGrid]):
-        """Yield the number of tiles done after each batch, then (deconvolved, denoised) of one
-        frame (Y, X) or volume (Z, Y, X)."""
+    def _predict_frame(
+        self, channel: int, frame: np.ndarray, grids: Sequence[TileGrid], batch_size: int
+    ):
+        """Yield the number of tiles done after each batch of ``batch_size`` tiles, then
+        (deconvolved, denoised) of one frame (Y, X) or volume (Z, Y, X)."""
         model, network = self.models[channel], self.networks[channel]
         norm = model.normalisation
         sizes = zip(grids, frame.shape, strict=True)
@@ -280,7 +292,6 @@ class Predictor:
         corners = list(itertools.product(*[[i * g.stride for i in range(g.count)] for g in grids]))
         stitched = torch.empty([g.count * g.stride for g in grids], device=self.device)
         centre = tuple(slice(g.overlap, g.overlap + g.stride) for g in grids)
-        batch_size = self._batch_size(grids)
         for first in range(0, len(corners), batch_size):
             if self._cancel.is_set():
                 raise Cancelled("prediction cancelled")
@@ -299,14 +310,6 @@ class Predictor:
             norm.denormalise(deconvolved[0, 0].cpu().numpy()),
             norm.denormalise(denoised[0, 0].cpu().numpy()),
         )
-
-    def _batch_size(self, grids: Sequence[TileGrid]) -> int:
-        """Tiles per batch: the configured number, fewer where 3D tiles would take too much
-        memory."""
-        if len(grids) == 2:
-            return self.config.batch_size
-        voxels = math.prod(g.tile for g in grids)
-        return max(1, min(self.config.batch_size, MAX_BATCH_VOXELS_3D // voxels))
 
 
 def _window(corner: Sequence[int], sizes: Sequence[int]) -> tuple[slice, ...]:
