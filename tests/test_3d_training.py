@@ -116,7 +116,7 @@ def test_tiled_3d_prediction_equals_whole_volume():
     whole = predict(model, image, PredictionConfig(tile=64, overlap=16, tile_z=32, overlap_z=8))
     small = PredictionConfig(tile=32, overlap=12, tile_z=20, overlap_z=8, batch_size=5)
     tiled_predictor = Predictor(model, small)
-    grids = tiled_predictor._grids(shape)
+    grids, _ = tiled_predictor.tiling(shape)
     assert [g.count for g in grids] == [3, 4, 4]  # really tiled along every axis
     assert [g.overlap for g in grids] == [6, 10, 10]  # no more than the network sees
     tiled = tiled_predictor.predict(image)
@@ -352,7 +352,8 @@ def test_3d_training_is_reproducible(volume):
 
 
 def test_cli_resamples_a_psf_recorded_at_another_voxel_size(tmp_path):
-    from napari_deconoising.psf.core import load_psf, match_voxel_size
+    from napari_deconoising.psf.load import load_psf
+    from napari_deconoising.psf.prepare import match_voxel_size
 
     tifffile.imwrite(
         tmp_path / "stack.tif",

@@ -8,7 +8,7 @@ import pytest
 from napari_deconoising import make_sample
 from napari_deconoising.evaluation.metrics import checkerboard_index
 from napari_deconoising.model.convolution import blur
-from napari_deconoising.psf.core import gaussian_psf
+from napari_deconoising.psf.models import gaussian_psf
 
 
 @pytest.fixture(scope="module")

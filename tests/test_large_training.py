@@ -12,17 +12,16 @@ import torch
 
 from napari_deconoising import NetworkConfig, Predictor, Trainer, TrainingConfig, make_sample
 from napari_deconoising.cli import main
-from napari_deconoising.data.lazy_frames import (
+from napari_deconoising.data.stacks import channel_stacks
+from napari_deconoising.errors import ImageError
+from napari_deconoising.evaluation.metrics import psnr
+from napari_deconoising.io.axes import AxesImage
+from napari_deconoising.training.streaming import (
     BlockCacheSampler,
     LazyFrame,
     block_shape,
     block_statistics,
-    lazy_channel_frames,
-    lazy_channel_volumes,
 )
-from napari_deconoising.errors import ImageError
-from napari_deconoising.evaluation.metrics import psnr
-from napari_deconoising.io.axes import AxesImage
 
 
 class CountingArray:
@@ -39,6 +38,14 @@ class CountingArray:
 
     def __array__(self, dtype=None, copy=None):
         raise AssertionError("the whole array was read")
+
+
+def lazy_frames_of(image):
+    return channel_stacks(image, 2, lazy=True)
+
+
+def lazy_volumes_of(image):
+    return channel_stacks(image, 3, lazy=True)
 
 
 def tiny_config(**values) -> TrainingConfig:
@@ -77,11 +84,11 @@ def test_streamed_training_reads_only_blocks_and_keeps_the_cache_bounded(sample)
     trainer = Trainer(image, sample.psf, tiny_config())
     events = list(trainer.run())
     assert events[-1].steps == 20
-    largest_block = max(np.prod(block_shape(f, (32, 32))) for f in lazy_channel_frames(image)[0])
+    largest_block = max(np.prod(block_shape(f, (32, 32))) for f in lazy_frames_of(image)[0])
     assert largest_block == 256 * 256
     assert source.reads and max(source.reads) <= 64 * 512  # chunks of a window, never a frame
     sampler = BlockCacheSampler(
-        lazy_channel_frames(image)[0], 32, torch.Generator().manual_seed(0), np.asarray, 2**20
+        lazy_frames_of(image)[0], 32, torch.Generator().manual_seed(0), np.asarray, 2**20
     )
     for _ in range(30):
         patches = sampler.sample(4)
@@ -91,7 +98,7 @@ def test_streamed_training_reads_only_blocks_and_keeps_the_cache_bounded(sample)
 
 
 def test_block_statistics_match_the_whole_image(sample):
-    frames = lazy_channel_frames(AxesImage(sample.noisy, "SYX", {}, "user", "image"))[0]
+    frames = lazy_frames_of(AxesImage(sample.noisy, "SYX", {}, "user", "image"))[0]
     mean, std, offset = block_statistics(frames, (32, 32), torch.Generator().manual_seed(1))
     assert mean == pytest.approx(float(sample.noisy.mean()), rel=0.01)
     assert std == pytest.approx(float(sample.noisy.std()), rel=0.1)
@@ -130,7 +137,7 @@ def test_streamed_training_denoises_like_in_memory_training(sample):
 def test_volumes_are_streamed_as_handles():
     stack = np.random.default_rng(0).poisson(50, (2, 8, 64, 64)).astype(np.uint16)
     image = AxesImage(da.from_array(stack), "TZYX", {}, "user", "stack")
-    (volumes,) = lazy_channel_volumes(image)
+    (volumes,) = lazy_volumes_of(image)
     assert [v.shape for v in volumes] == [(8, 64, 64)] * 2
     block = volumes[1].read((2, 0, 0), (4, 64, 64))
     np.testing.assert_array_equal(block, stack[1, 2:6])
@@ -139,12 +146,12 @@ def test_volumes_are_streamed_as_handles():
 def test_bad_values_in_a_streamed_block_give_a_clear_message():
     data = np.ones((2, 64, 64), np.float32)
     data[1, 10, 10] = np.nan
-    (frames,) = lazy_channel_frames(AxesImage(data, "SYX", {}, "user", "broken"))
+    (frames,) = lazy_frames_of(AxesImage(data, "SYX", {}, "user", "broken"))
     with pytest.raises(ImageError, match="broken: the image contains NaN"):
         frames[1].read((0, 0), (64, 64))
     words = AxesImage(np.array([["a"] * 4] * 4), "YX", {}, "user", "text")
     with pytest.raises(ImageError, match="expected real numbers"):
-        lazy_channel_frames(words)
+        lazy_frames_of(words)
 
 
 def test_cli_trains_on_a_file_larger_than_the_cache(tmp_path, sample, capsys):

@@ -1,3 +1,5 @@
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -20,7 +22,8 @@ from napari_deconoising import (
     predict,
     psnr,
 )
-from napari_deconoising.training.trainer import _Run, last_checkpoint_path
+from napari_deconoising.training.inputs import last_checkpoint_path
+from napari_deconoising.training.loop import TrainingRun
 
 TINY = TrainingConfig(
     steps=12,
@@ -155,7 +158,7 @@ def test_validation_falls_back_to_training_data_and_says_so():
     started = next(iter(trainer.run()))
     assert started.validation_shares_data and started.validation_frames == 0
     assert "training data" in started.validation
-    session = _Run(trainer).sessions[0]
+    session = TrainingRun(trainer, threading.Event()).sessions[0]
     validation_patches = session._validation_set()[0][0]
     assert not torch.equal(session.sampler.sample(config.batch_size), validation_patches)
 

@@ -34,17 +34,18 @@ from napari_deconoising.errors import DeconoisingError
 from napari_deconoising.io import AxesImage
 from napari_deconoising.io.outputs import check_outputs
 from napari_deconoising.model.bundle import load_model
-from napari_deconoising.psf.core import gaussian_psf, load_psf
-from napari_deconoising.training.trainer import (
-    Trainer,
+from napari_deconoising.psf.load import load_psf
+from napari_deconoising.psf.models import gaussian_psf
+from napari_deconoising.training.events import (
     TrainingEvent,
     TrainingFinished,
     TrainingStarted,
     TrainingStep,
     ValidationResult,
-    last_checkpoint_path,
-    resolve_mode,
 )
+from napari_deconoising.training.inputs import last_checkpoint_path
+from napari_deconoising.training.mode import resolve_mode
+from napari_deconoising.training.trainer import Trainer
 
 TRAINING_SETTINGS = (
     "steps",

@@ -60,7 +60,7 @@ from napari_deconoising.config.compression import (
     CompressionConfig,
     preset_config,
 )
-from napari_deconoising.model.bundle import Storage
+from napari_deconoising.config.settings import Storage
 
 __all__ = [
     "FLOAT16_MAX_ERROR",

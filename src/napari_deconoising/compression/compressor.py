@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import copy
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from napari_deconoising.compression.cancellation import Cancellation
 from napari_deconoising.compression.inputs import (
     check_images_match,
     checked_out_path,
-    collect_volumes,
+    collect_images,
     load_original,
     select_frames,
 )
@@ -20,10 +20,8 @@ from napari_deconoising.compression.pruning import check_prunable, plan_widths
 from napari_deconoising.compression.report import CompressionEvent, CompressionResult
 from napari_deconoising.compression.session import Session
 from napari_deconoising.config.compression import CompressionConfig, preset_config
-from napari_deconoising.data.images import collect_frames
-from napari_deconoising.errors import Cancelled, ConfigError
+from napari_deconoising.errors import ConfigError
 from napari_deconoising.model.bundle import DecoNoisingModel
-from napari_deconoising.prediction.predictor import Predictor
 
 
 class Compressor:
@@ -57,10 +55,7 @@ class Compressor:
         self.teacher = copy.deepcopy(original)  # the caller's model stays untouched
         self.teacher.network.eval()
         check_prunable(self.teacher.network)
-        if self.teacher.spatial_dims == 3:
-            frames = collect_volumes(images, self.config.max_pixels)
-        else:
-            frames = collect_frames(images, self.config.max_pixels, purpose="compression")
+        frames = collect_images(images, self.teacher.spatial_dims, self.config.max_pixels)
         check_images_match(self.teacher, frames)
         self.train_frames, self.eval_frames, self.held_out = select_frames(frames, self.config)
         self.widths_before = list(self.teacher.network.widths)
@@ -70,16 +65,12 @@ class Compressor:
                 f"this model (widths {self.widths_before}) is already as small as preset "
                 f"{preset!r} makes it; choose a smaller preset"
             )
-        self._cancel = threading.Event()
-        self._predictor: Predictor | None = None
+        self.cancellation = Cancellation()
         self._result: CompressionResult | None = None
 
     def cancel(self) -> None:
         """Stop at the next batch; :meth:`run` then raises ``Cancelled`` and writes nothing."""
-        self._cancel.set()
-        predictor = self._predictor
-        if predictor is not None:
-            predictor.cancel()
+        self.cancellation.cancel()
 
     @property
     def result(self) -> CompressionResult:
@@ -90,14 +81,10 @@ class Compressor:
 
     def run(self) -> Iterator[CompressionEvent]:
         """Compress, yielding events; the last one is :class:`CompressionFinished`."""
-        self._cancel.clear()
-        session = Session(self)
+        self.cancellation.reset()
+        session = Session(self, self.cancellation)
         yield from session.run()
         self._result = session.result
-
-    def _check(self) -> None:
-        if self._cancel.is_set():
-            raise Cancelled("compression cancelled")
 
 
 def compress(

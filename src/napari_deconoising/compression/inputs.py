@@ -13,14 +13,13 @@ from typing import Any
 import numpy as np
 
 from napari_deconoising.config.compression import MIN_PATCH, CompressionConfig
-from napari_deconoising.data.channels import channel_volumes
-from napari_deconoising.data.images import as_frames, read_pixels
+from napari_deconoising.data.images import as_frames, collect_frames, read_pixels, spread
+from napari_deconoising.data.stacks import channel_stacks
 from napari_deconoising.errors import ImageError, ModelFileError
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.io.outputs import check_outputs, image_source, refuse_input_model
 from napari_deconoising.model.bundle import DecoNoisingModel, load_model, single_channel
 from napari_deconoising.model.unet import UNet
-from napari_deconoising.training.sampling import spread
 
 #: Images whose median lies this many training standard deviations away from the training mean,
 #: or whose spread differs by this factor, are refused as not matching the model.
@@ -43,8 +42,8 @@ def check_images_match(model: DecoNoisingModel, frames: Sequence[np.ndarray]) ->
             f"the image is too small ({smallest} px on its short side) for this model: "
             f"compression needs at least {needed} x {needed} px"
         )
-    if model.spatial_dims == 3:
-        planes, least = min(f.shape[0] for f in frames), max(4, model.network.size_multiples[0])
+    for axis, multiple in enumerate(model.network.size_multiples[:-2]):  # depth axes (Z)
+        planes, least = min(f.shape[axis] for f in frames), max(4, multiple)
         if planes < least:
             raise ImageError(
                 f"the z-stacks have {planes} planes; compressing this 3D model needs {least}"
@@ -112,7 +111,7 @@ def collect_volumes(images: Any, max_pixels: int) -> list[np.ndarray]:
     for index, image in enumerate(arrays):
         name = f"image {index + 1}" if len(arrays) > 1 else "image"
         if isinstance(image, AxesImage):
-            stack = channel_volumes(image)
+            stack = channel_stacks(image, 3)
             if len(stack) != 1:
                 raise ImageError(f"{name}: compression works on single-channel models")
             stack = stack[0]
@@ -129,6 +128,21 @@ def collect_volumes(images: Any, max_pixels: int) -> list[np.ndarray]:
         keep = max(1, max_pixels // max(int(np.prod(stack.shape[1:])), 1))
         volumes.extend(stack[i] for i in spread(len(stack), min(keep, len(stack))))
     return volumes
+
+
+def collect_planes(images: Any, max_pixels: int) -> list[np.ndarray]:
+    """The checked float32 frames (Y, X) of one image or a list of them, for a 2D model (at most
+    about ``max_pixels`` pixels per image: evenly spread frames)."""
+    return collect_frames(images, max_pixels, purpose="compression")
+
+
+#: How the images are read for a model of each number of spatial dims.
+COLLECTORS = {2: collect_planes, 3: collect_volumes}
+
+
+def collect_images(images: Any, spatial_dims: int, max_pixels: int) -> list[np.ndarray]:
+    """The checked frames (2D) or volumes (3D) of ``images`` for a model of ``spatial_dims``."""
+    return COLLECTORS[spatial_dims](images, max_pixels)
 
 
 def checked_out_path(

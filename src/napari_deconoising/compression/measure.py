@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.config.settings import PredictionConfig, Storage
 from napari_deconoising.evaluation.metrics import psnr
-from napari_deconoising.model.bundle import DecoNoisingModel, Storage
+from napari_deconoising.model.bundle import DecoNoisingModel
 from napari_deconoising.prediction.predictor import PredictionResult, Predictor
 
 #: Weights are kept in float16 only if rounding them changes the outputs by at most this root mean

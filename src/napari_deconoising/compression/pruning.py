@@ -21,6 +21,9 @@ from napari_deconoising.model.unet import UNet, empty_unet
 
 CONVS = {2: nn.Conv2d, 3: nn.Conv3d}
 TRANSPOSED = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+#: The down-sampling whose channels can be pruned, by spatial dims: torch-pruning's dependency
+#: tracing does not finish on a 3D U-Net with blur pooling.
+PRUNABLE_DOWNSAMPLING = {2: ("max", "blur"), 3: ("max",)}
 
 
 def plan_widths(widths: Sequence[int], config: CompressionConfig) -> list[int]:
@@ -52,10 +55,12 @@ def _conv_levels(network: UNet) -> dict[nn.Module, int]:
 def check_prunable(network: UNet) -> None:
     """Refuse, before any work, a network whose channels cannot be pruned yet: a 3D U-Net with
     blur-pool down-sampling (torch-pruning's dependency tracing does not finish on it)."""
-    if network.spatial_dims == 3 and network.config.downsampling == "blur":
+    dims, downsampling = network.spatial_dims, network.config.downsampling
+    if downsampling not in PRUNABLE_DOWNSAMPLING[dims]:
         raise DeconoisingError(
-            "compression of 3D models with blur-pool down-sampling is not available yet; "
-            "use the model as it is, or train it with max-pool down-sampling to compress it"
+            f"compression of {dims}D models with {downsampling}-pool down-sampling is not "
+            "available yet; use the model as it is, or train it with max-pool down-sampling to "
+            "compress it"
         )
 
 

@@ -12,12 +12,14 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from napari_deconoising.compression.cancellation import Cancellation
 from napari_deconoising.compression.inputs import source_name, unique
 from napari_deconoising.compression.measure import (
     compute_precision,
@@ -40,21 +42,15 @@ from napari_deconoising.compression.report import (
     CompressionStep,
     evaluated_on,
 )
+from napari_deconoising.config.compression import CompressionConfig
 from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.model.bundle import DecoNoisingModel, timestamp
 from napari_deconoising.model.convolution import convolve, psf_tensor
 from napari_deconoising.model.devices import autocast, resolve_device
 from napari_deconoising.model.unet import UNet, count_parameters
 from napari_deconoising.prediction.predictor import PredictionResult, Predictor
-from napari_deconoising.training.sampling import (
-    PatchSampler,
-    run_generator,
-    set_learning_rate,
-    warmup_cosine,
-)
-
-if TYPE_CHECKING:
-    from napari_deconoising.compression.compressor import Compressor
+from napari_deconoising.training.budget import BudgetedSteps
+from napari_deconoising.training.sampling import PatchSampler, run_generator, set_learning_rate
 
 #: Fine-tuning's learning rate warms up linearly over this many steps (and runs at least these).
 WARMUP_STEPS = 10
@@ -64,13 +60,31 @@ PATCH_PLANES_3D = 16
 Targets = dict[int, PredictionResult]
 
 
+class CompressionJob(Protocol):
+    """What a :class:`Session` compresses (a :class:`~.compressor.Compressor` holds it)."""
+
+    preset: str
+    config: CompressionConfig
+    teacher: DecoNoisingModel
+    source_path: Path | None
+    out_path: Path | None
+    train_frames: list[np.ndarray]
+    eval_frames: list[np.ndarray]
+    held_out: bool
+    widths_before: list[int]
+    widths_after: list[int]
+
+
 class Session:
-    """One compression run: teacher outputs, pruning, fine-tuning, measuring, saving."""
+    """One compression run: teacher outputs, pruning, fine-tuning, measuring, saving.
+
+    ``cancellation`` stops it (with :class:`~napari_deconoising.errors.Cancelled`) at the next
+    batch or prediction."""
 
     TEACHER_SHARE, TUNE_SHARE = 0.1, 0.8
 
-    def __init__(self, compressor: Compressor):
-        self.c = compressor
+    def __init__(self, compressor: CompressionJob, cancellation: Cancellation):
+        self.c, self.cancellation = compressor, cancellation
         self.config = compressor.config
         self.device = resolve_device(self.config.device)
         self.prediction_config = PredictionConfig(device=self.config.device)
@@ -104,12 +118,9 @@ class Session:
 
     # -- stage 1: what the original makes of the images -----------------------------------------
     def _predict(self, model: DecoNoisingModel, frame: np.ndarray) -> PredictionResult:
-        self.c._check()
-        predictor = self.c._predictor = Predictor(model, self.prediction_config)
-        try:
+        self.cancellation.check()
+        with self.cancellation.watching(Predictor(model, self.prediction_config)) as predictor:
             return predictor.predict(frame)
-        finally:
-            self.c._predictor = None
 
     def _teacher_outputs(self) -> Iterator[CompressionEvent]:
         """Predict every frame once; returns dict id(frame) -> PredictionResult."""
@@ -137,7 +148,7 @@ class Session:
         the teacher, whose speed was measured on the teacher stage.
         """
         config = self.config
-        planes = self.c.eval_frames[0].shape[0] if self.c.teacher.spatial_dims == 3 else 1
+        planes = math.prod(self.c.eval_frames[0].shape[:-2])  # 1 for a frame
         teacher_frame = self.teacher_s_per_pixel * config.timing_size**2 * planes
         evaluation = self.teacher_s_per_pixel * sum(f.size for f in self.c.eval_frames)
         return 1.25 * (evaluation + 2 * teacher_frame * (1 + config.timing_repeats) + 3.0)
@@ -153,10 +164,11 @@ class Session:
         teacher, frames = self.c.teacher, self.c.train_frames
         norm, multiple = teacher.normalisation, teacher.network.size_multiple
         smallest = min(min(f.shape[-2:]) for f in frames)
-        patch: int | tuple[int, int] = min(self.config.patch_size, smallest) // multiple * multiple
-        if teacher.spatial_dims == 3:
-            planes, z_multiple = min(f.shape[0] for f in frames), teacher.network.size_multiples[0]
-            patch = (min(PATCH_PLANES_3D, planes) // z_multiple * z_multiple, patch)
+        side = min(self.config.patch_size, smallest) // multiple * multiple
+        depth = [  # per depth axis (Z), as many planes as the stacks and the network allow
+            min(PATCH_PLANES_3D, *(f.shape[axis] for f in frames)) // z_multiple * z_multiple
+            for axis, z_multiple in enumerate(teacher.network.size_multiples[:-2])
+        ]
         sources = [
             torch.stack(
                 [
@@ -166,6 +178,7 @@ class Session:
             )
             for f in frames
         ]
+        patch = (*depth, side)
         return PatchSampler(sources, patch, self.generator, self.config.augment, self.device)
 
     def _fine_tune(self, student: UNet, targets: Targets) -> Iterator[CompressionEvent]:
@@ -173,24 +186,28 @@ class Session:
         config = self.config
         sampler = self._sampler(targets)
         optimiser = torch.optim.Adam(student.parameters(), lr=config.learning_rate)
-        deadline, tune_start, reserve = self._tune_deadline(), self.elapsed(), self._reserve()
-        budget = max(deadline - tune_start, 1e-3)
+        reserve, seconds = self._reserve(), max(self._tune_deadline() - self.elapsed(), 1e-3)
+        clock = BudgetedSteps(
+            config.learning_rate,
+            WARMUP_STEPS,
+            steps=config.steps,
+            seconds=None if math.isinf(seconds) else seconds,
+            min_steps=WARMUP_STEPS,
+        )
         student.train()
-        step, loss, progress = 0, math.nan, 0.0
-        while step < config.steps and (progress < 1.0 or step < WARMUP_STEPS):
-            self.c._check()
-            lr = warmup_cosine(config.learning_rate, progress, step, WARMUP_STEPS)
+        loss = math.nan
+        while clock.running():
+            self.cancellation.check()
+            lr = clock.learning_rate()
             set_learning_rate(optimiser, lr)
             pairs = sampler.sample(config.batch_size)
             inputs, target = pairs[:, :1].contiguous(), pairs[:, 1:].contiguous()
             loss = self._step(student, optimiser, inputs, target)
-            step += 1
-            spent = self.elapsed() - tune_start
-            progress = min(1.0, max(step / config.steps, spent / budget))
-            eta = spent * (1 - progress) / max(progress, 1e-9) + reserve
-            share = self.TEACHER_SHARE + self.TUNE_SHARE * progress
-            yield CompressionStep(step, config.steps, loss, lr, self.elapsed(), eta, share)
-        return step, loss
+            clock.advance()
+            share = self.TEACHER_SHARE + self.TUNE_SHARE * clock.shown_progress
+            eta = clock.eta + reserve
+            yield CompressionStep(clock.step, config.steps, loss, lr, self.elapsed(), eta, share)
+        return clock.step, loss
 
     def _step(self, student: UNet, optimiser, inputs: torch.Tensor, target: torch.Tensor) -> float:
         margin = inputs.shape[-1] // 8
@@ -216,9 +233,9 @@ class Session:
         share = self.TEACHER_SHARE + self.TUNE_SHARE
         yield CompressionStage("measuring", "measuring fidelity", share)
         probe = c.teacher.normalisation.normalise(timing_frame(c.eval_frames, 128))
-        if probe.ndim == 3:  # a volume: as many planes as the network can take
-            z_multiple = network.size_multiples[0]
-            probe = probe[: probe.shape[0] // z_multiple * z_multiple]
+        # along each depth axis (Z), as many planes as the network can take
+        depth = zip(probe.shape[:-2], network.size_multiples[:-2], strict=True)
+        probe = probe[tuple(slice(n // multiple * multiple) for n, multiple in depth)]
         storage = round_weights(
             network, torch.from_numpy(probe)[None, None].float(), config.storage
         )
@@ -238,7 +255,7 @@ class Session:
             timing_frame(c.eval_frames, config.timing_size),
             config.timing_repeats,
             self.prediction_config,
-            c._check,
+            self.cancellation.check,
         )
         report = CompressionReport(
             preset=c.preset,
@@ -265,7 +282,7 @@ class Session:
             load_average=load_average(),
         )
         report = self._with_metadata(model, report, fingerprint, timing)
-        c._check()
+        self.cancellation.check()
         path = model.save(c.out_path, storage, overwrite=True) if c.out_path is not None else None
         self.result = CompressionResult(model, report, path)
         yield CompressionFinished(report, None if path is None else str(path))

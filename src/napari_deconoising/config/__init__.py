@@ -16,6 +16,8 @@ _HOMES = {
     "DOWNSAMPLING": "napari_deconoising.config.settings",
     "Device": "napari_deconoising.config.settings",
     "MODES": "napari_deconoising.config.settings",
+    "MODE_DEFAULTS": "napari_deconoising.config.settings",
+    "MODE_DIMS": "napari_deconoising.config.settings",
     "Mode": "napari_deconoising.config.settings",
     "NetworkConfig": "napari_deconoising.config.settings",
     "OpticsConfig": "napari_deconoising.config.settings",

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from napari_deconoising.config.settings import DEVICES, Config, Device, setting
+from napari_deconoising.config.settings import DEVICES, STORAGES, Config, Device, Storage, setting
 from napari_deconoising.errors import ConfigError
-from napari_deconoising.model.bundle import Storage
 
 #: Smallest size of the square patches used for fine-tuning.
 MIN_PATCH = 32
@@ -37,7 +36,7 @@ class CompressionConfig(Config):
     max_pixels: int = setting(4 * 1024 * 1024, low=4096, help="most pixels used per image")
     eval_fraction: float = setting(0.2, low=0, high=1, high_open=True)
     max_eval_frames: int = setting(2, low=1)
-    storage: Storage = setting("float16", choices=("float32", "float16"))
+    storage: Storage = setting("float16", choices=STORAGES)
     timing_size: int = setting(512, low=64, high=4096, help="side of the timed frame (px)")
     timing_repeats: int = setting(3, low=1, high=50)
     augment: bool = True

@@ -20,6 +20,12 @@ DEVICES = ("auto", "cpu", "cuda")
 Device = Literal["auto", "cpu", "cuda"]
 MODES = ("auto", "2d", "3d")
 Mode = Literal["auto", "2d", "3d"]
+STORAGES = ("float32", "float16")
+Storage = Literal["float32", "float16"]
+"""How a model file stores its weights."""
+#: The number of spatial dimensions each explicit ``mode`` trains with (``auto``: decided by the
+#: data, see :func:`napari_deconoising.training.resolve_mode`).
+MODE_DIMS: dict[str, int] = {"2d": 2, "3d": 3}
 DOWNSAMPLING = ("max", "blur")
 REPLACEMENTS = ("random", "median", "mean")
 PRECISIONS = ("auto", "float32", "mixed")
@@ -221,9 +227,9 @@ class TrainingConfig(Config):
 
     @classmethod
     def for_mode(cls, mode: str, **values: Any) -> TrainingConfig:
-        """The defaults for ``mode`` (``"3d"``: :data:`DEFAULTS_3D`, a network and batch sized
-        for volumes on a CPU; else the class defaults), with ``values`` on top."""
-        base = dict(DEFAULTS_3D) if mode == "3d" else {}
+        """The defaults for ``mode`` (:data:`MODE_DEFAULTS` of its spatial dims; ``auto`` takes
+        the 2D ones, the class defaults), with ``values`` on top."""
+        base = dict(MODE_DEFAULTS[MODE_DIMS.get(mode, 2)])
         network = NetworkConfig.from_dict(
             {**base.pop("network", {}), **_as_dict(values.pop("network", {}))}
         )
@@ -256,6 +262,9 @@ DEFAULTS_3D: dict[str, Any] = {
     "patch_size_z": 16,
     "network": {"depth": 2, "start_filters": 16},
 }
+
+#: What each number of spatial dims changes from the class defaults (2D: nothing).
+MODE_DEFAULTS: dict[int, dict[str, Any]] = {2: {}, 3: DEFAULTS_3D}
 
 
 @dataclass(frozen=True)

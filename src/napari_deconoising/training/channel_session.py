@@ -15,29 +15,34 @@ import torch
 
 from napari_deconoising.config.settings import TrainingConfig
 from napari_deconoising.data.images import estimate_offset
-from napari_deconoising.data.lazy_frames import (
-    BlockCacheSampler,
-    LazyFrame,
-    block_statistics,
-    is_lazy,
-    validation_blocks,
-)
 from napari_deconoising.model.bundle import DecoNoisingModel, Normalisation
 from napari_deconoising.model.convolution import psf_coverage, psf_tensor
 from napari_deconoising.model.devices import autocast, network_input, place_network
 from napari_deconoising.model.unet import UNet, empty_unet
 from napari_deconoising.training.losses import deconoising_loss
 from napari_deconoising.training.masking import blind_spot_mask
+from napari_deconoising.training.plan import patch_shape, plan_pooling
 from napari_deconoising.training.sampling import (
     PatchSampler,
     initialise_network,
     run_generator,
+    sampler_patch,
     set_learning_rate,
 )
+from napari_deconoising.training.streaming import (
+    BlockCacheSampler,
+    LazyFrame,
+    block_statistics,
+    is_lazy,
+    validation_blocks,
+)
 
-#: Patches in the fixed validation set of each channel (2D; a 3D patch holds many planes).
-N_VALIDATION_PATCHES = 32
-N_VALIDATION_PATCHES_3D = 8
+#: Patches in the fixed validation set of each channel, by spatial dims (a 3D patch holds many
+#: planes).
+VALIDATION_PATCHES: dict[int, int] = {2: 32, 3: 8}
+
+#: What one frame (2D) or volume (3D) is called in the validation description, by spatial dims.
+STACK_NAMES: dict[int, str] = {2: "frame", 3: "volume"}
 
 
 def _mean_and_std(frames: list[np.ndarray]) -> tuple[float, float]:
@@ -58,8 +63,9 @@ def _rows(frame: Any, start: int, stop: int) -> Any:
 class ChannelSession:
     """The training state of one channel: data, network, optimiser, best weights.
 
-    ``frames`` are 2D images (Y, X), or volumes (Z, Y, X) when ``pooling`` (a 3D network's
-    per-level pooling factors) is given.
+    ``frames`` are 2D images (Y, X), or volumes (Z, Y, X); ``pooling``, the network's per-level
+    pooling factors (one per spatial axis, see :func:`.plan.plan_pooling`), tells which; without
+    it, 2D.
     """
 
     def __init__(
@@ -73,11 +79,12 @@ class ChannelSession:
         pooling: list[tuple[int, ...]] | None = None,
     ):
         self.config, self.device, self.psf = config, device, psf
-        self.pooling = pooling
-        self.spatial_dims = 2 if pooling is None else 3
-        patch = config.patch_size
-        self.patch = patch if pooling is None else (config.patch_size_z, patch)
-        self.patch_pixels = patch * patch * (1 if pooling is None else config.patch_size_z)
+        self.pooling = pooling or plan_pooling(config.network.depth, ())
+        self.spatial_dims = len(self.pooling[0])
+        #: The shape of a training patch, and how the samplers take it (see :class:`PatchSampler`).
+        self.patch_shape = patch_shape(config, self.spatial_dims)
+        self.patch = sampler_patch(self.patch_shape)
+        self.patch_pixels = math.prod(self.patch_shape)
         self.generator = run_generator(seed)
         #: Whether the frames are read from disk through a bounded cache (large images).
         self.streamed = is_lazy(frames)
@@ -111,20 +118,15 @@ class ChannelSession:
         if init is not None:
             return init.normalisation
         if self.streamed:
-            mean, std, offset = block_statistics(frames, self._patch_shape, self.generator)
+            mean, std, offset = block_statistics(frames, self.patch_shape, self.generator)
         else:
             (mean, std), offset = _mean_and_std(frames), estimate_offset(frames)
         return Normalisation(mean, max(std, 1e-6), offset)
 
-    @property
-    def _patch_shape(self) -> tuple[int, ...]:
-        patch = self.config.patch_size
-        return (patch, patch) if self.pooling is None else (self.config.patch_size_z, patch, patch)
-
     def _stream(self, train_frames: list[LazyFrame], validation_frames: list[LazyFrame]) -> None:
         """Sample training patches through a bounded cache of blocks; validate on a fixed set
         of blocks read once from the held-out frames (or strips)."""
-        config, shape = self.config, self._patch_shape
+        config, shape = self.config, self.patch_shape
         self.sampler = BlockCacheSampler(
             train_frames,
             self.patch,
@@ -178,7 +180,7 @@ class ChannelSession:
 
     @property
     def _what(self) -> str:
-        return "frame" if self.spatial_dims == 2 else "volume"
+        return STACK_NAMES[self.spatial_dims]
 
     def _validation_set(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """A fixed set of masked validation patches, drawn with a generator of its own (so the
@@ -196,7 +198,7 @@ class ChannelSession:
             self.device,
         )
         batches = []
-        total = N_VALIDATION_PATCHES if self.spatial_dims == 2 else N_VALIDATION_PATCHES_3D
+        total = VALIDATION_PATCHES[self.spatial_dims]
         for start in range(0, total, config.batch_size):
             patches = sampler.sample(min(config.batch_size, total - start))
             manipulated, mask = blind_spot_mask(

@@ -12,7 +12,6 @@ import math
 import time
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -52,9 +51,19 @@ def set_learning_rate(optimiser: torch.optim.Optimizer, value: float) -> None:
         group["lr"] = value
 
 
-def spread(total: int, count: int) -> list[int]:
-    """``count`` distinct indices spread evenly over ``range(total)``."""
-    return sorted({round(x) for x in np.linspace(0, total - 1, count)})
+def sampler_patch(shape: Sequence[int]) -> int | tuple[int, ...]:
+    """The samplers' ``patch`` argument for a patch of ``shape`` (square in Y and X):
+    ``(*depth, side)``, or the side alone without depth axes (as
+    :class:`~napari_deconoising.training.streaming.BlockCacheSampler` reads it)."""
+    depth, side = tuple(shape[:-2]), shape[-1]
+    return (*depth, side) if depth else side
+
+
+def full_patch_shape(patch: int | Sequence[int]) -> tuple[int, ...]:
+    """The spatial shape of a sampler's ``patch``: ``(side, side)`` for a side,
+    ``(*depth, side, side)`` for ``(*depth, side)``."""
+    sizes = (patch,) if isinstance(patch, int) else tuple(patch)
+    return (*sizes, sizes[-1])
 
 
 class PatchSampler:
@@ -62,8 +71,9 @@ class PatchSampler:
 
     Each source is a tensor (K, H, W), or (K, D, H, W) for volumes: K aligned layers (an image,
     or an image and its teacher output) cut and augmented alike. ``patch`` is the side of a
-    square 2D patch, or ``(planes, side)`` for 3D patches of ``planes`` x ``side`` x ``side``.
-    Augmentation turns and flips in XY and, in 3D, flips Z. Sources are chosen in proportion to
+    square 2D patch, or ``(*depth, side)``: ``(planes, side)`` for 3D patches of ``planes`` x
+    ``side`` x ``side`` (see :func:`sampler_patch`). Augmentation turns and flips in XY and
+    flips each depth axis (Z). Sources are chosen in proportion to
     the number of patch positions they hold. :meth:`sample` returns (count, K, P, P) or
     (count, K, planes, P, P) on ``device``.
     """
@@ -71,14 +81,14 @@ class PatchSampler:
     def __init__(
         self,
         sources: Sequence[torch.Tensor],
-        patch: int | tuple[int, int],
+        patch: int | tuple[int, ...],
         generator: torch.Generator,
         augment: bool = True,
         device: torch.device | str = "cpu",
     ):
         if not sources:
             raise ValueError("no sources to sample patches from")
-        self.shape = (patch, patch) if isinstance(patch, int) else (patch[0], patch[1], patch[1])
+        self.shape = full_patch_shape(patch)
         dims = len(self.shape)
         self.sources = [s if s.ndim == dims + 1 else s[None] for s in sources]
         self.patch = patch
@@ -112,11 +122,12 @@ class PatchSampler:
         return torch.stack(pieces).to(self.device)
 
     def _augmented(self, piece: torch.Tensor) -> torch.Tensor:
-        """A random XY rotation and X flip, and in 3D a random Z flip."""
+        """A random XY rotation and X flip, and a random flip of each depth axis (Z)."""
         g = self.generator
         turns, flip = torch.randint(0, 4, (2,), generator=g).tolist()
         piece = torch.rot90(piece, turns, (-2, -1))
         piece = piece.flip(-1) if flip % 2 else piece
-        if len(self.shape) == 3 and int(torch.randint(0, 2, (1,), generator=g)):
-            piece = piece.flip(-3)
+        for axis in range(3, len(self.shape) + 1):
+            if int(torch.randint(0, 2, (1,), generator=g)):
+                piece = piece.flip(-axis)
         return piece

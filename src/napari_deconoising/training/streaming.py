@@ -1,9 +1,10 @@
 """Training on images larger than memory: frames read lazily, patches from a bounded cache.
 
 An image whose float32 size exceeds the training's cache (``TrainingConfig.cache_mb``) is never
-read whole. :func:`lazy_channel_frames` / :func:`lazy_channel_volumes` cut it into
-:class:`LazyFrame` handles (one per 2D frame or 3D volume) that read only the windows asked for,
-from a dask array, a zarr array, a memory map or a TIFF read row by row.
+read whole. :func:`~napari_deconoising.data.stacks.channel_stacks` with ``lazy=True`` cuts it into
+:class:`~napari_deconoising.data.stacks.LazyFrame` handles (one per 2D frame or 3D volume) that
+read only the windows asked for, from a dask array, a zarr array, a memory map or a TIFF read row
+by row.
 
 - Normalisation and the camera offset come from a spread sample of blocks
   (:func:`block_statistics`).
@@ -18,17 +19,15 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from napari_deconoising.data.channels import _volume_order
-from napari_deconoising.data.images import estimate_offset, pixel_source, read_pixels
-from napari_deconoising.errors import ImageError
+from napari_deconoising.data.images import estimate_offset, spread
+from napari_deconoising.data.stacks import LazyFrame
 from napari_deconoising.io.axes import AxesImage
-from napari_deconoising.training.sampling import PatchSampler, spread
+from napari_deconoising.training.sampling import PatchSampler
 
 #: Side (px) of a cached block in Y and X, at least; blocks are also at least 4 patches wide.
 MIN_BLOCK_SIDE = 256
@@ -42,62 +41,6 @@ INITIAL_BLOCKS = 16
 BLOCKS_PER_BATCH = 2
 
 
-@dataclass(frozen=True)
-class LazyFrame:
-    """One 2D frame (Y, X) or 3D volume (Z, Y, X) of a lazily read array, or a region of it.
-
-    ``data`` is the image's array as given (any axis order); ``axes`` maps this frame's
-    ``index`` followed by its spatial axes to positions in ``data`` (None: an axis ``data`` does
-    not have). ``origin`` and ``shape`` give the region of the frame this handle covers (the
-    whole frame unless it was cut by :meth:`region`). Reads index ``data`` directly, so a dask,
-    zarr or file-backed array reads only the window's pixels. ``source`` (the file, or the
-    image's name) is what a read error names.
-    """
-
-    data: Any
-    axes: tuple[int | None, ...]
-    index: tuple[int, ...]
-    origin: tuple[int, ...]
-    shape: tuple[int, ...]
-    name: str = "image"
-    source: str = "image"
-
-    @property
-    def ndim(self) -> int:
-        """2 for frames, 3 for volumes."""
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        """Pixels (voxels) in the region."""
-        return math.prod(self.shape)
-
-    def read(self, starts: Sequence[int], sizes: Sequence[int]) -> np.ndarray:
-        """The float32 window ``starts`` .. ``starts + sizes`` (relative to the region), with
-        its axes in Z, Y, X order. Raises :class:`ImageError` when the file is damaged or
-        unreadable there, or the window holds NaN or infinite values."""
-        windows = [
-            slice(o + s, o + s + n) for o, s, n in zip(self.origin, starts, sizes, strict=True)
-        ]
-        key: list[Any] = [slice(None)] * len(self.data.shape)
-        for position, item in zip(self.axes, [*self.index, *windows], strict=True):
-            if position is not None:
-                key[position] = item
-        block = read_pixels(self.data, tuple(key), source=self.source, dtype=np.float32)
-        spatial = list(self.axes[len(self.index) :])
-        block = np.transpose(block, [sorted(spatial).index(p) for p in spatial])
-        if not np.all(np.isfinite(block)):
-            raise ImageError(f"{self.name}: the image contains NaN or infinite values")
-        return block
-
-    def region(self, axis: int, start: int, stop: int) -> LazyFrame:
-        """The part of this region from ``start`` to ``stop`` along spatial ``axis``."""
-        origin, shape = list(self.origin), list(self.shape)
-        origin[axis] += start
-        shape[axis] = stop - start
-        return replace(self, origin=tuple(origin), shape=tuple(shape))
-
-
 def is_lazy(frames: Sequence[Any]) -> bool:
     """Whether ``frames`` are :class:`LazyFrame` handles (not arrays in memory)."""
     return bool(frames) and isinstance(frames[0], LazyFrame)
@@ -106,47 +49,6 @@ def is_lazy(frames: Sequence[Any]) -> bool:
 def float32_megabytes(images: Sequence[AxesImage]) -> float:
     """The size the images would take in memory as float32 (MB)."""
     return sum(math.prod(image.shape) for image in images) * 4 / 2**20
-
-
-def _check_numbers(image: AxesImage) -> None:
-    dtype = np.dtype(image.data.dtype)
-    if dtype.kind not in "uif":
-        raise ImageError(f"{image.name}: expected real numbers, got dtype {dtype}")
-
-
-def _handles(image: AxesImage, order: str) -> list[list[LazyFrame]]:
-    """Per channel, one handle per frame (2D, ``order="YX"``) or volume (``"ZYX"``); every
-    other axis but C numbers them, in the input's order."""
-    _check_numbers(image)
-    sizes, axes = image.sizes, image.axes
-    spatial = order
-    numbering = [a for a in axes if a not in "C" + spatial]
-    mapping = tuple(axes.index(a) if a in axes else None for a in ["C", *numbering, *spatial])
-    region = tuple(sizes[a] for a in spatial)
-    n_channels, source, origin = sizes.get("C", 1), pixel_source(image), (0,) * len(spatial)
-    per_channel = []
-    for channel in range(n_channels):
-        name = image.name if n_channels == 1 else f"{image.name}, channel {channel}"
-        per_channel.append(
-            [
-                LazyFrame(image.data, mapping, (channel, *index), origin, region, name, source)
-                for index in np.ndindex(*[sizes[a] for a in numbering])
-            ]
-        )
-    return per_channel
-
-
-def lazy_channel_frames(image: AxesImage) -> list[list[LazyFrame]]:
-    """Per channel, a handle for every 2D frame (as :func:`~.channels.channel_frames`, unread):
-    every axis but C, Y and X numbers frames, in the input's order."""
-    return _handles(image, "YX")
-
-
-def lazy_channel_volumes(image: AxesImage) -> list[list[LazyFrame]]:
-    """Per channel, a handle for every volume (as :func:`~.channels.channel_volumes`, unread).
-    Raises :class:`ImageError` when ``image`` has no Z axis."""
-    _volume_order(image)  # the message for an image without Z
-    return _handles(image, "ZYX")
 
 
 def block_shape(frame: LazyFrame, patch: tuple[int, ...]) -> tuple[int, ...]:
