@@ -33,7 +33,7 @@ from napari_deconoising import Predictor, Trainer, TrainingConfig, psnr
 from napari_deconoising.data.synthetic import make_zstack_sample
 from napari_deconoising.evaluation.baselines import best_gaussian_filter, best_richardson_lucy
 from napari_deconoising.io import AxesImage
-from napari_deconoising.psf.core import gaussian_psf_from_optics, widefield_psf
+from napari_deconoising.psf.models import gaussian_psf_from_optics, widefield_psf
 
 STACKS = {
     "water": {},

@@ -28,7 +28,7 @@ from napari_deconoising import Predictor, Trainer, TrainingConfig, psnr
 from napari_deconoising.config.settings import NetworkConfig
 from napari_deconoising.data.synthetic import make_sample
 from napari_deconoising.evaluation.metrics import checkerboard_index
-from napari_deconoising.psf.core import gaussian_psf
+from napari_deconoising.psf.models import gaussian_psf
 from synthetic_recordings import RECORDINGS
 
 #: Network and training settings of each variant (on top of the defaults).

@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from napari_deconoising.data.synthetic import _recorded, cell_walls
 from napari_deconoising.model.convolution import blur
-from napari_deconoising.psf.core import gaussian_psf
+from napari_deconoising.psf.models import gaussian_psf
 
 SHAPE = (256, 256)
 N_FRAMES = 4

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from napari_deconoising import PredictionConfig, load_model
-from napari_deconoising.psf.core import (
+from napari_deconoising.psf.measure import psf_fwhm
+from napari_deconoising.psf.models import (
     gaussian_psf_3d,
     gaussian_psf_3d_from_optics,
-    psf_fwhm,
     widefield_psf_3d,
 )
 from napari_deconoising.widgets import psf_widget as pw

@@ -10,7 +10,7 @@ import pytest
 
 from napari_deconoising import gaussian_psf, load_model
 from napari_deconoising.model.bundle import ChannelModels
-from napari_deconoising.psf.core import prepare_psf
+from napari_deconoising.psf.prepare import prepare_psf
 from napari_deconoising.widgets._jobs import JobRunner
 from napari_deconoising.widgets.compression_widget import LOAD_FILE
 

@@ -179,13 +179,13 @@ def test_n2v_model_gives_only_the_denoised_layer(predict_ui, qtbot, tiny_sample,
 
 
 def test_unexpected_error_resets_the_widget(predict_ui, qtbot, monkeypatch, notifications):
-    from napari_deconoising.widgets import prediction_widget
+    from napari_deconoising.prediction.predictor import Predictor
 
     def broken(self, image):
         raise RuntimeError("boom")
         yield  # a generator, like the real one
 
-    monkeypatch.setattr(prediction_widget.Predictor, "run", broken)
+    monkeypatch.setattr(Predictor, "run", broken)
     viewer, widget = predict_ui
     run(widget, qtbot)
     # (superqt drops a RuntimeError raised in a worker: the widget must catch it itself)

@@ -193,16 +193,16 @@ def test_continuing_a_model_file(trainer_ui, qtbot, notifications, tiny_model, c
 
 
 def test_default_model_paths_never_overwrite_a_model(home, monkeypatch):
-    import napari_deconoising.widgets.training_widget as training_widget
+    import napari_deconoising.widgets._model_files as model_files
 
-    monkeypatch.setattr(training_widget.time, "strftime", lambda _format: "20261126-070000")
-    first = training_widget.default_model_path("noisy image")
+    monkeypatch.setattr(model_files.time, "strftime", lambda _format: "20261126-070000")
+    first = model_files.default_model_path("noisy image")
     assert first == home / "deconoising-models" / "noisy-image-20261126-070000.pt"
     first.parent.mkdir()
     first.write_bytes(b"model")
-    second = training_widget.default_model_path("noisy image")
+    second = model_files.default_model_path("noisy image")
     second.with_suffix(".last.pt").write_bytes(b"last")
-    third = training_widget.default_model_path("noisy image")
+    third = model_files.default_model_path("noisy image")
     assert [second.name, third.name] == [
         "noisy-image-20261126-070000-2.pt",
         "noisy-image-20261126-070000-3.pt",

@@ -48,29 +48,26 @@ from napari_deconoising.prediction.predictor import (
     Predictor,
     predict,
 )
-from napari_deconoising.psf.core import (
+from napari_deconoising.psf.load import load_psf, psf_from_bead_stack
+from napari_deconoising.psf.measure import psf_fwhm
+from napari_deconoising.psf.models import (
     gaussian_psf,
     gaussian_psf_3d,
     gaussian_psf_3d_from_optics,
     gaussian_psf_from_optics,
-    load_psf,
-    match_voxel_size,
-    prepare_psf,
-    psf_from_bead_stack,
-    psf_fwhm,
-    sigma_from_optics,
     widefield_psf,
     widefield_psf_3d,
 )
-from napari_deconoising.training.trainer import (
+from napari_deconoising.psf.optics import sigma_from_optics
+from napari_deconoising.psf.prepare import match_voxel_size, prepare_psf
+from napari_deconoising.training.events import (
     CheckpointSaved,
-    Trainer,
     TrainingFinished,
     TrainingStarted,
     TrainingStep,
     ValidationResult,
-    train,
 )
+from napari_deconoising.training.trainer import Trainer, train
 
 __all__ = [
     "Cancelled",
@@ -129,7 +126,7 @@ __all__ = [
 # with a DeprecationWarning naming the new home.
 _MOVED_MODULES = {
     "baselines": "evaluation.baselines",
-    "blockwise": "prediction.blockwise",
+    "blockwise": "prediction",
     "bundle": "model.bundle",
     "channel_session": "training.channel_session",
     "channels": "data.channels",
@@ -137,7 +134,7 @@ _MOVED_MODULES = {
     "devices": "model.devices",
     "figures": "evaluation.figures",
     "images": "data.images",
-    "lazy_frames": "data.lazy_frames",
+    "lazy_frames": "training.streaming",
     "losses": "training.losses",
     "masking": "training.masking",
     "metrics": "evaluation.metrics",

@@ -68,7 +68,7 @@ def layer_image(layer: Image | None, typed: str = "", purpose: str = "the image"
 def axes_text(image: AxesImage) -> str:
     """How ``image`` is read, e.g. ``"3 channels × 512 × 512 (CYX) — from the layer"``, with
     its pixel size and z-step when known."""
-    if image.axes_source == "default" and image.ndim > 2:
+    if image.axes_source == "default" and image.axes != "YX":  # letters beyond Y, X guessed
         text = default_axes_message(image.shape, image.axes, option=_MARK)
         text = text.replace(f"say {_MARK} ", "say ")
         text = text.replace(" if that is wrong", f" in '{AXES_BOX}' if that is wrong")

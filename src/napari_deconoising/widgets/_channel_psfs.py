@@ -67,6 +67,34 @@ class ChannelPSFs:
                 raise PSFError(f"the PSF of channel {channel} is the image itself ('{image.name}')")
         return layers
 
+    def in_use(self) -> list[Image | None]:
+        """The PSF layer chosen for each channel (that of ``main`` for a single channel)."""
+        combos = self.active
+        return [combo.value for combo in combos] if combos else [self.main.value]
+
+    def training_psfs(self, image: Image, n_channels: int, optional: bool) -> list[tuple[str, Any]]:
+        """(label, pixels) of the PSF layer of each channel (one for a single channel); none
+        when ``optional`` (a continued model's PSFs) and no PSF layer is chosen. Raises a
+        :class:`PSFError` for a missing PSF or one that is the image itself."""
+        if n_channels > 1:
+            self.show(n_channels)
+            if optional and all(combo.value is None for combo in self.active):
+                return []
+            return [
+                (f"PSF layer '{psf.name}' (channel {channel})", psf.data)
+                for channel, psf in enumerate(self.chosen(image))
+            ]
+        psf = self.main.value
+        if psf is None and optional:
+            return []
+        if psf is None:
+            raise PSFError(
+                "choose a PSF layer (make one with the PSF widget), or train in Noise2Void mode"
+            )
+        if same_layer(psf, image):
+            raise PSFError(f"the PSF layer and the image are the same layer ('{image.name}')")
+        return [(f"PSF layer '{psf.name}'", psf.data)]
+
     def _add(self) -> None:
         index = len(self.combos)
         combo = self._layers.combo(

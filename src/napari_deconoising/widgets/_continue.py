@@ -11,8 +11,7 @@ from magicgui.widgets import ComboBox, FileEdit, Label
 
 from napari_deconoising.errors import ConfigError
 from napari_deconoising.model.bundle import AnyModel
-from napari_deconoising.training.trainer import last_checkpoint_path
-from napari_deconoising.widgets._common import file_text, free_path
+from napari_deconoising.widgets._common import file_text
 from napari_deconoising.widgets._models import model_label, model_registry
 
 #: The first entry: train a new network.
@@ -139,17 +138,6 @@ class ContinueFrom:
             self.info.value = describe(model)
         else:
             self.info.value = ""
-
-
-def continued_model_path(continued: Path) -> Path:
-    """A free name beside ``continued`` for the model its training gives:
-    ``<name>-continued.pt`` (numbered when taken, by the model or its ``.last`` file)."""
-    return free_path(continued.with_name(f"{continued.stem}-continued.pt"), model_files_exist)
-
-
-def model_files_exist(path: Path) -> bool:
-    """Whether a training run saving to ``path`` would find its model or ``.last`` file."""
-    return path.exists() or last_checkpoint_path(path).exists()
 
 
 def describe(model: AnyModel) -> str:

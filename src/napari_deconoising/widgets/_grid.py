@@ -66,6 +66,15 @@ class SideBySide:
         self.viewer.reset_view()
 
 
+def run_layers(viewer: napari.Viewer, raw: Layer | None) -> list[Layer]:
+    """``raw`` and its outputs ``"<raw> denoised"`` and ``"<raw> deconvolved"``, those still in
+    the viewer, in that order; none when ``raw`` is not there."""
+    if raw is None or not any(same_layer(raw, layer) for layer in viewer.layers):
+        return []
+    names = [raw.name, f"{raw.name} denoised", f"{raw.name} deconvolved"]
+    return [viewer.layers[name] for name in names if name in viewer.layers]
+
+
 def _grid(viewer: napari.Viewer) -> Any:
     """The grid settings (``viewer.canvas.grid`` since napari 0.9, ``viewer.grid`` before)."""
     canvas = getattr(viewer, "canvas", None)

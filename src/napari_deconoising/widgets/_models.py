@@ -182,3 +182,17 @@ def load_if_needed(model: AnyModel | None, path: str | None) -> Generator[Loaded
         model = load_model(path)
         yield Loaded(model, str(path))
     return model
+
+
+def model_text(info: dict[str, Any]) -> str:
+    """A model's summary for the widgets, e.g. 'DecoNoising, 2 channels, 12,345 parameters,
+    PSF 9 px, trained at 0.1 µm pixels' (``info``: :meth:`DecoNoisingModel.info`)."""
+    kind = "Noise2Void" if info["kind"] == "n2v" else "DecoNoising"
+    channels = info.get("channels", 1)
+    shapes = info["psf_shape"] if channels > 1 else [info["psf_shape"]]
+    sizes = "/".join(str(n) for n in sorted({shape[0] for shape in shapes if shape}))
+    parts = [kind, f"{channels} channels" if channels > 1 else ""]
+    parts += [f"{info['parameters']:,} parameters", f"PSF {sizes} px" if sizes else ""]
+    pixel = info.get("pixel_size_um")
+    parts.append(f"trained at {pixel:.4g} µm pixels" if pixel else "")
+    return ", ".join(part for part in parts if part)

@@ -18,7 +18,8 @@ from napari_deconoising.compression import (
     Compressor,
 )
 from napari_deconoising.compression.inputs import refuse_original
-from napari_deconoising.data.channels import channel_frames, check_channel_count
+from napari_deconoising.data.channels import check_channel_count
+from napari_deconoising.data.stacks import channel_stacks
 from napari_deconoising.model.bundle import single_channel
 from napari_deconoising.widgets._axes import AxesField
 from napari_deconoising.widgets._common import (
@@ -57,6 +58,9 @@ __all__ = ["LOAD_FILE", "CompressionWidget", "compressed_path", "report_html"]
 DEFAULT_PRESET = inspect.signature(Compressor).parameters["preset"].default
 #: Prefix of the registry names of compressed models.
 COMPRESSED = "compressed: "
+#: Axes of a layer whose array :class:`Compressor` takes as it is: one image, or one stack of
+#: them (frames, time points or planes), Y and X last.
+FRAME_STACK_AXES = ("YX", "SYX", "TYX", "ZYX")
 
 
 def compressed_path(source: str, preset: str) -> Path:
@@ -292,7 +296,8 @@ def _compress(
 
 def _frames(image):
     """The single channel of ``image`` as what :class:`Compressor` takes: the layer's own array
-    when it is already a 2D image or a stack of frames (read lazily), else a stack of frames."""
-    if image.ndim <= 3 and "C" not in image.axes:
+    when it is already one image (YX) or one stack of them (a frame, time or plane axis, then
+    YX; read lazily), else a stack of frames."""
+    if image.axes in FRAME_STACK_AXES:
         return image.data
-    return channel_frames(image)[0]
+    return channel_stacks(image, 2)[0]

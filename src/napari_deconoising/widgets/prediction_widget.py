@@ -2,52 +2,50 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from magicgui.widgets import Container, Label, PushButton
 from qtpy.QtWidgets import QVBoxLayout
 
 from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.data.channels import check_channel_count
-from napari_deconoising.errors import Cancelled, DeconoisingError
-from napari_deconoising.evaluation.metrics import psnr
-from napari_deconoising.export.bioimageio import ExportError, ExportProgress, export_steps
-from napari_deconoising.io.axes import AxesImage, from_canonical
-from napari_deconoising.io.zarr_io import store_axes
-from napari_deconoising.prediction.blockwise import (
-    OUTPUT_KINDS,
-    BlockPredictor,
-    BlockProgress,
-    BlockwiseResult,
-    PredictionJob,
-)
-from napari_deconoising.prediction.predictor import PredictionProgress, PredictionResult, Predictor
+from napari_deconoising.export.bioimageio import ExportProgress
+from napari_deconoising.io.axes import AxesImage
+from napari_deconoising.prediction.blockwise import BlockProgress, PredictionJob
+from napari_deconoising.prediction.predictor import PredictionProgress
 from napari_deconoising.widgets._axes import AxesField
+from napari_deconoising.widgets._bioimageio_export import (
+    export_package,
+    package_target,
+    suggested_package,
+)
 from napari_deconoising.widgets._common import (
     LayerChoices,
     layer_array,
     looks_like_raw_image,
-    models_folder,
     notify_error,
     notify_warning,
-    safe_stem,
-    same_layer,
     show_output,
 )
-from napari_deconoising.widgets._grid import SideBySide
-from napari_deconoising.widgets._jobs import Finished, Job, JobRunner, JobWidget, Outcome
+from napari_deconoising.widgets._grid import SideBySide, run_layers
+from napari_deconoising.widgets._jobs import Finished, JobRunner, JobWidget, Outcome
+from napari_deconoising.widgets._large_layers import (
+    LARGE_LAYER_PIXELS,
+    LargePrediction,
+    ask_folder,
+    is_large,
+    output_stores,
+    predict_large,
+    show_stores,
+)
 from napari_deconoising.widgets._models import (
     LOAD_FILE,
     Loaded,
     ModelPicker,
     ask_package_path,
-    load_if_needed,
     model_registry,
+    model_text,
 )
 from napari_deconoising.widgets._outputs import (
     ConfirmOverwrite,
@@ -55,6 +53,7 @@ from napari_deconoising.widgets._outputs import (
     layer_source,
     permission_to_write,
 )
+from napari_deconoising.widgets._prediction_job import Prediction, predict, scores_text
 from napari_deconoising.widgets._settings import setting_box
 
 if TYPE_CHECKING:
@@ -65,27 +64,6 @@ __all__ = ["LOAD_FILE", "PredictionWidget", "scores_text"]
 
 #: Above this many pixels the PSNR is not recomputed in the GUI thread when the reference changes.
 SYNC_PSNR_PIXELS = 16_000_000
-#: Layers with more pixels than this, or not held in memory (dask, zarr), are predicted block by
-#: block into zarr stores in a folder the user picks, and shown lazily from there.
-LARGE_LAYER_PIXELS = 100_000_000
-
-
-@dataclass
-class Prediction:
-    """What a prediction worker returns."""
-
-    result: PredictionResult
-    scores: str
-    n2v: bool
-
-
-@dataclass
-class LargePrediction:
-    """What a block-wise prediction worker returns: where the outputs were written."""
-
-    result: BlockwiseResult
-    job: PredictionJob
-    n2v: bool
 
 
 class PredictionWidget(JobWidget):
@@ -145,7 +123,7 @@ class PredictionWidget(JobWidget):
             "ilastik and bioimageio.core"
         )
         self.ask_export_path = lambda suggested: ask_package_path(self, suggested)
-        self.ask_output_folder = lambda title: _ask_folder(self, title)
+        self.ask_output_folder = lambda title: ask_folder(self, title)
         self.confirm_overwrite = lambda paths: ask_to_replace(self, paths)
         self.large_pixels = LARGE_LAYER_PIXELS
         self.tile = setting_box(PredictionConfig, "tile", "tile (px)", step=16)
@@ -236,12 +214,12 @@ class PredictionWidget(JobWidget):
             (None, "") if reference is None else (reference.data, reference.name)
         )
         self._last_progress = None
-        if self._is_large(image):
+        if is_large(image, self.large_pixels):
             self._start_large(image, layer, model, path, config)
             return
         self._run_layer = layer
         self.jobs.start(
-            _predict,
+            predict,
             image,
             model,
             path,
@@ -253,23 +231,18 @@ class PredictionWidget(JobWidget):
             on_done=self._on_done,
         )
 
-    def _is_large(self, image: AxesImage) -> bool:
-        in_memory = isinstance(image.data, np.ndarray)
-        return not in_memory or math.prod(image.shape) > self.large_pixels
-
     def _start_large(self, image: AxesImage, layer, model, path, config) -> None:
         """Ask for a folder (and, for existing outputs, a confirmation), then predict to disk."""
         folder = self.ask_output_folder(f"Folder for the outputs of '{layer.name}'")
         if not folder:
             self.status.value = "No folder chosen; nothing was run."
             return
-        stem = safe_stem(layer.name)
-        outputs = [Path(folder) / f"{stem}_{kind}.zarr" for kind in OUTPUT_KINDS]
+        outputs = output_stores(folder, layer.name)
         inputs = [layer_source(layer), path]  # the layer's file or store, the model file
         overwrite = permission_to_write(outputs, inputs, self.confirm_overwrite)
         self._run_layer = layer
         self.jobs.start(
-            _predict_large,
+            predict_large,
             PredictionJob(image, *outputs),
             model,
             path,
@@ -283,28 +256,11 @@ class PredictionWidget(JobWidget):
     def _on_large_done(self, outcome: Outcome) -> None:
         if not isinstance(outcome, Finished):
             return
-        import dask.array as da
-
-        raw = self.raw = self._run_layer
         prediction: LargePrediction = outcome.value
-        image = prediction.job.image
-        kinds = ["denoised"] if prediction.n2v else list(OUTPUT_KINDS)
-        self.outputs = []
-        for kind in kinds:
-            store = da.from_zarr(str(prediction.job.outputs[kind] / "0"))
-            data = from_canonical(store, store_axes(image.axes), image.axes)
-            self.outputs.append(show_output(self.viewer, raw, f"{raw.name} {kind}", data))
-        self.jobs.complete(f"done in {prediction.result.seconds:.1f} s")
-        folder = prediction.job.denoised.parent
-        self.status.value = (
-            "Added "
-            + " and ".join(f"'{layer.name}'" for layer in self.outputs)
-            + f", read from {folder}"
-        )
+        self.raw = self._run_layer
+        self.outputs = show_stores(self.viewer, self.raw, prediction)
+        self._report(prediction.result, f", read from {prediction.job.denoised.parent}")
         self.scores.value = ""
-        for warning in prediction.result.warnings:
-            notify_warning(warning)
-            self.status.value += f". Warning: {warning}"
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, BlockProgress):
@@ -335,9 +291,14 @@ class PredictionWidget(JobWidget):
             self.outputs.append(
                 show_output(self.viewer, raw, f"{raw.name} deconvolved", result.deconvolved)
             )
-        self.jobs.complete(f"done in {result.seconds:.1f} s")
-        self.status.value = "Added " + " and ".join(f"'{layer.name}'" for layer in self.outputs)
+        self._report(result)
         self.scores.value = prediction.scores
+
+    def _report(self, result: Any, where: str = "") -> None:
+        """Say which layers were added (``where`` from), and the run's warnings."""
+        self.jobs.complete(f"done in {result.seconds:.1f} s")
+        added = " and ".join(f"'{layer.name}'" for layer in self.outputs)
+        self.status.value = f"Added {added}{where}"
         for warning in result.warnings:
             notify_warning(warning)
             self.status.value += f". Warning: {warning}"
@@ -350,20 +311,15 @@ class PredictionWidget(JobWidget):
 
     def _start_export(self, path: str | None) -> None:
         model, model_path = self._models.chosen("export")
-        confirmed = path is None  # the save dialog asks before replacing the file it names
-        if path is None:
-            stem = self.model.value if model is not None else Path(model_path or "model").stem
-            suggested = models_folder() / f"{safe_stem(str(stem))}.bioimageio.zip"
-            path = self.ask_export_path(str(suggested))
-            if not path:
-                return
-        target = Path(path).expanduser()
-        if target.suffix.lower() != ".zip":  # not the name the dialog asked about
-            target, confirmed = target.with_name(target.name + ".zip"), False
+        suggested = suggested_package(self.model.value if model is not None else None, model_path)
+        chosen = package_target(path, self.ask_export_path, suggested)
+        if chosen is None:
+            return
+        target, confirmed = chosen
         confirm = (lambda paths: True) if confirmed else self.confirm_overwrite
         overwrite = permission_to_write([target], [model_path], confirm)
         self.jobs.start(
-            _export,
+            export_package,
             model,
             model_path,
             str(target),
@@ -411,107 +367,9 @@ class PredictionWidget(JobWidget):
             self._side_by_side.leave()
             self.grid_button.text = "Side by side"
             return
-        present = any(same_layer(self.raw, layer) for layer in self.viewer.layers)
-        raw = self.raw if present else None
-        names = [raw.name] if raw is not None else []
-        names += [f"{raw.name} denoised", f"{raw.name} deconvolved"] if raw is not None else []
-        layers = [self.viewer.layers[n] for n in names if n in self.viewer.layers]
+        layers = run_layers(self.viewer, self.raw)
         if len(layers) < 2:
             notify_error("Run Denoise & Deconvolve first: there is nothing to compare yet")
             return
         self._side_by_side.enter(layers)
         self.grid_button.text = "Single view"
-
-
-def scores_text(truth, reference_name: str, raw: np.ndarray, denoised: np.ndarray) -> str:
-    """'PSNR against <ref>: raw .. dB, denoised .. dB', or why it cannot be computed.
-
-    ``truth`` is the reference's pixels (or None: no reference, no text).
-    """
-    if truth is None:
-        return ""
-    truth = np.asarray(truth)
-    try:
-        raw_db, denoised_db = psnr(truth, raw), psnr(truth, denoised)
-    except ValueError:
-        return (
-            f"PSNR: reference '{reference_name}' has shape {truth.shape}, the image "
-            f"{np.shape(raw)}; they must match (or the reference be one frame)"
-        )
-    return (
-        f"PSNR against '{reference_name}': raw {raw_db:.2f} dB, denoised {denoised_db:.2f} dB "
-        f"({denoised_db - raw_db:+.2f} dB)"
-    )
-
-
-def model_text(info: dict[str, Any]) -> str:
-    """A model's summary for the widget, e.g. 'DecoNoising, 2 channels, 12,345 parameters,
-    PSF 9 px, trained at 0.1 µm pixels'."""
-    kind = "Noise2Void" if info["kind"] == "n2v" else "DecoNoising"
-    channels = info.get("channels", 1)
-    shapes = info["psf_shape"] if channels > 1 else [info["psf_shape"]]
-    sizes = "/".join(str(n) for n in sorted({shape[0] for shape in shapes if shape}))
-    parts = [kind, f"{channels} channels" if channels > 1 else ""]
-    parts += [f"{info['parameters']:,} parameters", f"PSF {sizes} px" if sizes else ""]
-    pixel = info.get("pixel_size_um")
-    parts.append(f"trained at {pixel:.4g} µm pixels" if pixel else "")
-    return ", ".join(part for part in parts if part)
-
-
-def _export(job: Job, model, path, out_path: str, overwrite: bool):
-    """Worker: load the model if needed and export it; a stop ends it between steps, writing
-    nothing."""
-    model = yield from load_if_needed(model, path)
-    steps = export_steps(model, out_path, overwrite=overwrite)
-    try:
-        while True:
-            try:
-                event = next(steps)
-            except StopIteration as done:
-                return done.value
-            job.raise_if_stopped()
-            yield event
-    except (DeconoisingError, Cancelled):
-        raise
-    except Exception as err:
-        raise ExportError(f"bioimage.io export failed: {type(err).__name__}: {err}") from err
-    finally:
-        steps.close()
-
-
-def _ask_folder(parent: Any, title: str) -> str | None:
-    from qtpy.QtWidgets import QFileDialog
-
-    return QFileDialog.getExistingDirectory(parent, title, str(models_folder().parent)) or None
-
-
-def _predict_large(
-    job: Job, prediction: PredictionJob, model, path, config: PredictionConfig, overwrite: bool
-):
-    """Worker: load the model if needed and predict block by block into zarr stores; a stop
-    removes what was written."""
-    model = yield from load_if_needed(model, path)
-    predictor = BlockPredictor(model, config, overwrite=overwrite)
-    job.bind(predictor.cancel)
-    for item in predictor.run([prediction]):
-        job.raise_if_stopped()
-        if isinstance(item, BlockwiseResult):
-            return LargePrediction(item, prediction, model.is_n2v)
-        yield item
-    raise RuntimeError("prediction produced no result")  # pragma: no cover
-
-
-def _predict(job: Job, image, model, path, config: PredictionConfig, truth, reference_name: str):
-    """Worker: load the model if needed, predict, and score against the reference."""
-    model = yield from load_if_needed(model, path)
-    predictor = Predictor(model, config)
-    job.bind(predictor.cancel)
-    result = None
-    for item in predictor.run(image):
-        job.raise_if_stopped()
-        if isinstance(item, PredictionResult):
-            result = item
-        else:
-            yield item
-    scores = scores_text(truth, reference_name, np.asarray(image.data), result.denoised)
-    return Prediction(result, scores, model.is_n2v)

@@ -8,11 +8,16 @@ than for the command line so that a first try is quick.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
 
 from napari_deconoising.config.settings import NetworkConfig, TrainingConfig, bounds
+from napari_deconoising.errors import ImageError, PSFError
+from napari_deconoising.io.axes import AxesImage
+from napari_deconoising.training import resolve_mode
 from napari_deconoising.widgets._settings import choice_box, setting_box
 
 DEFAULTS = TrainingConfig()
@@ -198,24 +203,37 @@ class TrainingSettings:
         )
         self._own_values: dict[str, Any] | None = None
         self._has_z = False
-        self._defaults_for = "2d"  # the mode whose size defaults the boxes started from
+        self._defaults_for = "2d"  # the boxes start from the class defaults: the 2D ones
         self.budget.changed.connect(self._show_budget)
         self._show_budget()
-        self.follow_volume(has_z=False, volumetric=False)
+        self.follow_layer(None, [])
 
     def _show_budget(self, *_: object) -> None:
         self.steps.visible = self.budget.value == STEPS
         self.minutes.visible = self.budget.value == MINUTES
 
-    def follow_volume(self, has_z: bool, volumetric: bool) -> None:
-        """Enable "2D / 3D" and "Z patch size" only for a layer with Z (``has_z``); when 3D
-        training is coming (``volumetric``) or going, move the size settings to that mode's
-        defaults, unless the user changed them or a model is being continued."""
-        self._has_z = has_z
-        self.mode.enabled = has_z
-        self.patch_size_z.enabled = has_z and self.mode.value != "2d"
-        target = "3d" if volumetric else "2d"
-        if target == self._defaults_for or self._own_values is not None:
+    @property
+    def asked_mode(self) -> str:
+        """The ``mode`` handed to the engine: the "2D / 3D" choice for a layer with Z, else
+        ``"auto"``."""
+        return self.mode.value if self._has_z else "auto"
+
+    def follow_layer(self, image: AxesImage | None, psf_shapes: Sequence[tuple[int, ...]]) -> None:
+        """Enable "2D / 3D" and "Z patch size" only for an ``image`` with a Z axis, and move the
+        size settings to the defaults of the mode the engine will train in
+        (:func:`~napari_deconoising.training.resolve_mode`, given the shapes of the PSFs; none
+        for Noise2Void), unless the user changed them or a model is being continued. While the
+        engine would refuse the combination (training then says why), nothing moves."""
+        self._has_z = image is not None and image.has("Z")
+        self.mode.enabled = self._has_z
+        self.patch_size_z.enabled = self._has_z and self.mode.value != "2d"
+        if image is None or self._own_values is not None:
+            return
+        # the mode depends on the PSFs' shapes only: stand-ins spare reading lazy layers here
+        psfs = [np.broadcast_to(np.float32(1), shape) for shape in psf_shapes]
+        try:
+            target = resolve_mode(self.asked_mode, [image], psfs or None)
+        except (ImageError, PSFError):
             return
         current = {name: getattr(self, name).value for name in MODE_SETTINGS}
         if current == mode_defaults(self._defaults_for):
@@ -281,7 +299,7 @@ class TrainingSettings:
             precision=self.precision.value,
             n2v=n2v,
             augment=self.augment.value,
-            mode=self.mode.value if self._has_z else "auto",
+            mode=self.asked_mode,
             patch_size_z=self.patch_size_z.value,
             min_psf_coverage=self.min_psf_coverage.value,
             cache_mb=self.cache_mb.value,

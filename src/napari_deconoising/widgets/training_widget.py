@@ -3,9 +3,6 @@ live preview; a new network or one whose training goes on."""
 
 from __future__ import annotations
 
-import functools
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,50 +10,41 @@ from magicgui.widgets import ComboBox, Container, FileEdit
 from qtpy.QtWidgets import QVBoxLayout
 from superqt import QCollapsible
 
-from napari_deconoising.errors import OutputError, PSFError
-from napari_deconoising.io.outputs import resolved
-from napari_deconoising.training.trainer import (
+from napari_deconoising.training.events import (
     CheckpointSaved,
     TrainingFinished,
     TrainingStarted,
     TrainingStep,
     ValidationResult,
-    check_continuation,
-    last_checkpoint_path,
 )
+from napari_deconoising.training.inputs import check_continuation
 from napari_deconoising.widgets._axes import AxesField
 from napari_deconoising.widgets._channel_psfs import ChannelPSFs
 from napari_deconoising.widgets._common import (
     LayerChoices,
     SuggestedPath,
     file_text,
-    free_path,
     looks_like_psf_name,
     looks_like_raw_image,
-    models_folder,
-    safe_stem,
-    same_layer,
 )
 from napari_deconoising.widgets._continue import (
     ContinueFrom,
-    continued_model_path,
-    model_files_exist,
     model_psf_choice,
     relabel_psf_choices,
 )
 from napari_deconoising.widgets._jobs import Finished, JobRunner, JobWidget, Outcome
+from napari_deconoising.widgets._model_files import default_model_path, permission_to_save
 from napari_deconoising.widgets._models import Loaded, model_registry
-from napari_deconoising.widgets._outputs import (
-    ConfirmOverwrite,
-    ask_to_replace,
-    file_output,
-    layer_source,
-    permission_to_write,
-)
+from napari_deconoising.widgets._outputs import ConfirmOverwrite, ask_to_replace, file_output
 from napari_deconoising.widgets._preview import PreviewReady
 from napari_deconoising.widgets._preview_layers import LivePreview
-from napari_deconoising.widgets._qt import clock
-from napari_deconoising.widgets._training_job import train_job
+from napari_deconoising.widgets._training_events import (
+    finished_text,
+    registry_name,
+    started_text,
+    step_text,
+)
+from napari_deconoising.widgets._training_job import size_multiple, train_job, warm_up_torch
 from napari_deconoising.widgets.loss_plot import LossPlot
 from napari_deconoising.widgets.training_form import TrainingSettings
 
@@ -65,33 +53,6 @@ if TYPE_CHECKING:
     from napari.layers import Image
 
 DECONOISING, N2V = "DecoNoising (with PSF)", "Noise2Void (no PSF)"
-#: Size multiple assumed for a model still to be read from its file (that of the deepest U-Net).
-ANY_DEPTH_MULTIPLE = 32
-
-
-@functools.cache
-def warm_up_torch() -> None:
-    """Make torch do its one-time lazy imports here, in the GUI thread, while the widget opens.
-
-    The first optimiser torch builds imports ``torch._dynamo`` (and sympy), and the first
-    convolution sets up its CPU kernels: about a second of work that, done in the training
-    worker, blocks the event loop for 100-600 ms.
-    """
-    import torch
-
-    layer = torch.nn.Conv2d(1, 4, 3, padding=1)
-    optimiser = torch.optim.Adam(layer.parameters())
-    layer(torch.zeros(1, 1, 16, 16)).mean().backward()
-    optimiser.step()
-
-
-def default_model_path(layer_name: str) -> Path:
-    """``~/deconoising-models/<layer>-<YYYYmmdd-HHMMSS>.pt`` (the name made file-safe).
-
-    A second run within the same second gets ``-2``, ``-3``, ... so no model file is overwritten.
-    """
-    stem = f"{safe_stem(layer_name)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return free_path(models_folder() / f"{stem}.pt", model_files_exist)
 
 
 class TrainingWidget(JobWidget):
@@ -113,7 +74,7 @@ class TrainingWidget(JobWidget):
     the image in view.
 
     Before training starts, the model file and its ``.last`` sibling are checked
-    (:func:`~._outputs.permission_to_write`): the files of the image and PSF layers and that
+    (:func:`~._model_files.permission_to_save`): the files of the image and PSF layers and that
     of the model being continued are never written over (for the latter a new name is proposed
     in "save model to"), and existing files are replaced only after a Yes to
     :attr:`confirm_overwrite`.
@@ -128,7 +89,6 @@ class TrainingWidget(JobWidget):
         self.viewer = napari_viewer
         self.model_name: str | None = None
         self.finished: TrainingFinished | None = None
-        self._last_step: TrainingStep | None = None
         self._plotted: str | None = None  # the model whose training the loss plot shows
         self._continuing_shown = False
         self._before: tuple[str, Any] | None = None  # the method and PSF before continuing
@@ -250,15 +210,11 @@ class TrainingWidget(JobWidget):
         self._show_volume(n2v)
 
     def _show_volume(self, n2v: bool) -> None:
-        """The 2D/3D settings follow the layer (Z or not) and the PSF (3D or not), as the
-        engine decides (:func:`~napari_deconoising.training.trainer.resolve_mode`)."""
-        image = self.axes.image
-        has_z = image is not None and image.has("Z")
-        chosen = self.settings.mode.value
-        psf = self.psf.value
-        psf_3d = psf is not None and not n2v and sum(side > 1 for side in psf.data.shape) == 3
-        volumetric = has_z and (chosen == "3d" or (chosen == "auto" and psf_3d))
-        self.settings.follow_volume(has_z, volumetric)
+        """The 2D/3D settings follow the layer (Z or not) and the PSFs, as the engine decides
+        (:meth:`~.training_form.TrainingSettings.follow_layer`)."""
+        psfs = [] if n2v else self.channel_psfs.in_use()
+        shapes = [tuple(psf.data.shape) for psf in psfs if psf is not None]
+        self.settings.follow_layer(self.axes.image, shapes)
 
     def _show_channels(self) -> None:
         self.channel_psfs.show(self.axes.n_channels)
@@ -305,19 +261,11 @@ class TrainingWidget(JobWidget):
             check_continuation(init, image.n_channels)  # the engine's message, before any work
         n2v = self.mode.value == N2V if init is None else init.is_n2v
         continuing = self.continue_from.continuing
-        psfs = [] if n2v else self._psfs(layer, image.n_channels, optional=continuing)
+        psfs = [] if n2v else self.channel_psfs.training_psfs(layer, image.n_channels, continuing)
         config = self.settings.config(n2v=n2v)
-        self._path.renew()  # a fresh time stamp: runs never overwrite each other
-        path = file_output(file_text(self.model_file))
-        overwrite = self._permission_to_save(path, layer)
-        self.finished, self._last_step, self.model_name = None, None, None
-        if not (continuing and self.continue_from.name == self._plotted):
-            self.loss_plot.clear()  # else the curve of the model continued goes on
-        self._plotted = None
-        if init is not None:
-            multiple = init.channels[0].network.size_multiple
-        else:
-            multiple = ANY_DEPTH_MULTIPLE if init_path else config.network.size_multiple
+        path, overwrite = self._model_output(layer)
+        self._new_run(continuing)
+        multiple = size_multiple(init, init_path, config)
         slot = self.preview.begin(layer, image, multiple, n2v)
         self.jobs.start(
             train_job,
@@ -335,79 +283,39 @@ class TrainingWidget(JobWidget):
             on_done=self._on_done,
         )
 
-    def _permission_to_save(self, path: Path | None, layer: Image) -> bool:
-        """The engine's ``overwrite`` flag for saving to ``path``, after the output policy's
-        checks and, for existing files, the user's Yes (see :class:`TrainingWidget`)."""
-        if path is None:
-            return False
-        outputs = [path, last_checkpoint_path(path)]
-        continued = self.continue_from.source_file
-        self._refuse_continued_file(outputs, continued)
+    def _model_output(self, layer: Image) -> tuple[Path | None, bool]:
+        """The model file to save to (a fresh time stamp: runs never overwrite each other) and
+        the engine's ``overwrite`` flag for it (see :class:`TrainingWidget`)."""
+        self._path.renew()
+        path = file_output(file_text(self.model_file))
         layers = [layer, self.psf.value, *(combo.value for combo in self.channel_psfs.active)]
-        inputs = [*map(layer_source, layers), continued]
-        return permission_to_write(outputs, inputs, self.confirm_overwrite)
-
-    def _refuse_continued_file(self, outputs: Sequence[Path], continued: Path | None) -> None:
-        """The model file being continued is an input: refuse to write over it and put a new
-        name in "save model to" instead."""
-        if continued is None or resolved(continued) not in map(resolved, outputs):
-            return
-        proposal = continued_model_path(continued)
-        self.model_file.value = str(proposal)
-        raise OutputError(
-            f"cannot save to {outputs[0]}: it would write over {continued}, the model being "
-            f"continued, which is kept; proposed {proposal.name} instead (click Train again to "
-            "save there)"
+        continued = self.continue_from.source_file
+        return path, permission_to_save(
+            path, layers, continued, self.confirm_overwrite, self._propose
         )
 
-    def _psfs(self, layer: Image, n_channels: int, optional: bool) -> list[tuple[str, Any]]:
-        """(label, pixels) of the PSF layer of each channel (one for a single channel); none
-        when ``optional`` (a continued model's PSFs) and no PSF layer is chosen."""
-        if n_channels > 1:
-            self.channel_psfs.show(n_channels)
-            if optional and all(combo.value is None for combo in self.channel_psfs.active):
-                return []
-            chosen = self.channel_psfs.chosen(layer)
-            return [
-                (f"PSF layer '{psf.name}' (channel {channel})", psf.data)
-                for channel, psf in enumerate(chosen)
-            ]
-        psf = self.psf.value
-        if psf is None and optional:
-            return []
-        if psf is None:
-            raise PSFError(
-                "choose a PSF layer (make one with the PSF widget), or train in Noise2Void mode"
-            )
-        if same_layer(psf, layer):
-            raise PSFError(f"the PSF layer and the image are the same layer ('{layer.name}')")
-        return [(f"PSF layer '{psf.name}'", psf.data)]
+    def _new_run(self, continuing: bool) -> None:
+        """Forget the last run; the loss plot goes on only for the model it shows."""
+        self.finished, self.model_name = None, None
+        if not (continuing and self.continue_from.name == self._plotted):
+            self.loss_plot.clear()
+        self._plotted = None
+
+    def _propose(self, path: Path) -> None:
+        """Put a free model name in "save model to" (the one asked would write over an input)."""
+        self.model_file.value = str(path)
 
     # -- worker events (GUI thread) -------------------------------------------------------------
     def _on_event(self, event: Any) -> None:
         if isinstance(event, TrainingStep):
-            self._last_step = event
             self.loss_plot.add_train(event.step, event.train_loss)
-            total = f"/{event.total_steps}" if event.total_steps else ""
-            self.jobs.show_progress(
-                event.progress,
-                f"step {event.step}{total} · loss {event.train_loss:.3g}",
-                event.eta_s,
-            )
+            self.jobs.show_progress(event.progress, step_text(event), event.eta_s)
         elif isinstance(event, PreviewReady):
             self.preview.show(event)
         elif isinstance(event, ValidationResult):
             self.loss_plot.add_validation(event.step, event.validation_loss)
         elif isinstance(event, TrainingStarted):
-            several = event.channels > 1
-            networks = f"{event.channels} networks (one per channel), " if several else ""
-            per_channel = " per channel" if several else ""
-            going_on = f", continuing from step {event.first_step}" if event.first_step else ""
-            self.jobs.status.value = (
-                f"Training on {event.device}: {networks}{event.parameters:,} parameters, "
-                f"{event.train_frames} training and {event.validation_frames} validation "
-                f"frames{per_channel}{going_on}" + "".join(f"; {note}" for note in event.notes)
-            )
+            self.jobs.status.value = started_text(event)
             if event.first_step:
                 self.loss_plot.mark(event.first_step)
         elif isinstance(event, Loaded):  # the model file to continue, read by the worker
@@ -421,7 +329,7 @@ class TrainingWidget(JobWidget):
 
     def _on_done(self, outcome: Outcome) -> None:
         self.preview.end()
-        self.loss_plot.update()
+        self.loss_plot.refresh()
         self._show_form()
         if not isinstance(outcome, Finished):
             return
@@ -429,18 +337,9 @@ class TrainingWidget(JobWidget):
         finished = self.finished
         if finished is not None and not finished.stopped:
             self.jobs.complete()
-        path = finished.model_path if finished else None
-        self.model_name = f"trained: {Path(path).stem if path else name}"
-        model_registry.add(self.model_name, model, path)
+        self.model_name = registry_name(finished, name)
+        model_registry.add(self.model_name, model, finished.model_path if finished else None)
         self._plotted = self.model_name
         if self.continue_from.continuing:  # a later run goes on from where this one ended
             self.continue_from.select(self.model_name)
-        how = "stopped" if finished and finished.stopped else "done"
-        summary = f"Training {how}"
-        if finished is not None:
-            summary += f": {finished.steps} steps in {clock(finished.seconds)}"
-            if finished.best_validation_loss is not None:
-                summary += f", best validation loss {finished.best_validation_loss:.4g}"
-        where = f"; saved to {path}" if path else ""
-        ready = f"Ready in Denoise & Deconvolve as '{self.model_name}'."
-        self.jobs.status.value = f"{summary}{where}. {ready}"
+        self.jobs.status.value = finished_text(finished, self.model_name)
