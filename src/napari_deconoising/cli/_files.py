@@ -67,6 +67,14 @@ def add_overwrite_option(parser: argparse._ActionsContainer, what: str = "output
     )
 
 
+def add_out_option(
+    parser: argparse._ActionsContainer, help: str, what: str = "an --out file"
+) -> None:
+    """Add the required ``--out`` (described by ``help``) and ``--overwrite`` for ``what``."""
+    parser.add_argument("--out", required=True, help=help)
+    add_overwrite_option(parser, what)
+
+
 def check_outputs(
     paths: Iterable[str | Path],
     inputs: Iterable[str | Path | None] = (),

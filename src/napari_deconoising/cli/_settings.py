@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -49,6 +49,19 @@ def add_setting(
         default=None,
         help=f"{text} ({'; '.join(notes)})".replace("%", "%%") if notes else text,
     )
+
+
+def add_settings(
+    parser: argparse._ActionsContainer,
+    config: type,
+    names: Iterable[str],
+    helps: Mapping[str, str] | None = None,
+) -> None:
+    """Add option ``--name-with-dashes`` for each setting of ``names`` of ``config``, in order
+    (see :func:`add_setting`); ``helps`` gives the help of those whose declared one is not used."""
+    for name in names:
+        flag = "--" + name.replace("_", "-")
+        add_setting(parser, flag, config, name, help=(helps or {}).get(name))
 
 
 def _kind(choices: Sequence[Any] | None, default: Any, annotation: str) -> Callable[[str], Any]:

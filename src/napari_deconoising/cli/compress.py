@@ -10,7 +10,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from napari_deconoising.cli._files import add_axes_option, add_overwrite_option, read_input
+from napari_deconoising.cli._files import add_axes_option, add_out_option, read_input
 from napari_deconoising.cli._output import Progress, add_json_option, report, say
 from napari_deconoising.cli._settings import add_setting, given
 from napari_deconoising.compression import (
@@ -52,8 +52,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "with one channel (see --axes)",
     )
     add_axes_option(compress)
-    compress.add_argument("--out", required=True, help="compressed model file to write")
-    add_overwrite_option(compress, "an --out file")
+    add_out_option(compress, "compressed model file to write")
     compress.add_argument(
         "--preset",
         choices=tuple(PRESETS),
@@ -72,8 +71,7 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
         help="export a model (original or compressed) to ONNX, checked with onnxruntime",
     )
     export.add_argument("--model", required=True, help="model file")
-    export.add_argument("--out", required=True, help="ONNX file to write")
-    add_overwrite_option(export, "an --out file")
+    add_out_option(export, "ONNX file to write")
     add_json_option(export)
     export.set_defaults(handler=run_export)
 

@@ -12,7 +12,7 @@ import argparse
 
 from napari_deconoising.cli._files import (
     add_axes_option,
-    add_overwrite_option,
+    add_out_option,
     check_outputs,
     read_input,
     write_output,
@@ -89,8 +89,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="make the PSF from this measured bead stack (background removed, centred on the "
         "bead, cropped, normalised); with --image it is resampled to the image's voxel size",
     )
-    psf.add_argument("--out", required=True, help="output TIFF")
-    add_overwrite_option(psf, "an --out file")
+    add_out_option(psf, "output TIFF")
     add_json_option(psf)
     psf.set_defaults(handler=run)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_deconoising.cli._files import add_axes_option, add_overwrite_option, read_input
+from napari_deconoising.cli._files import add_axes_option, add_out_option, read_input
 from napari_deconoising.cli._interrupt import first_interrupt_stops
 from napari_deconoising.cli._output import (
     EXIT_INTERRUPTED,
@@ -28,7 +28,7 @@ from napari_deconoising.cli._output import (
     report,
     say,
 )
-from napari_deconoising.cli._settings import add_setting, given
+from napari_deconoising.cli._settings import add_setting, add_settings, given
 from napari_deconoising.config.settings import NetworkConfig, TrainingConfig, bounds
 from napari_deconoising.errors import DeconoisingError
 from napari_deconoising.io import AxesImage
@@ -47,9 +47,8 @@ from napari_deconoising.training.inputs import last_checkpoint_path
 from napari_deconoising.training.mode import resolve_mode
 from napari_deconoising.training.trainer import Trainer
 
-TRAINING_SETTINGS = (
-    "steps",
-    "minutes",
+#: The training settings with an option of their own (``--name-with-dashes``), in --help order.
+TRAINING_OPTIONS = (
     "seed",
     "device",
     "precision",
@@ -57,9 +56,16 @@ TRAINING_SETTINGS = (
     "batch_size",
     "learning_rate",
     "neighbourhood",
-    "cache_mb",
+    "mode",
     "patch_size_z",
     "min_psf_coverage",
+    "cache_mb",
+)
+#: The settings given to the config as they are (the mode is resolved first).
+TRAINING_SETTINGS = (
+    "steps",
+    "minutes",
+    *(name for name in TRAINING_OPTIONS if name != "mode"),
     "replacement",
 )
 NETWORK_SETTINGS = ("depth", "start_filters", "downsampling", "top_skip")
@@ -74,8 +80,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="TIFF files: 2D images, stacks or any axes of STCZYX (see --axes); all with the "
         "same channels",
     )
-    train.add_argument("--out", required=True, help="model file to write (exactly this path)")
-    add_overwrite_option(train, "an --out model (and its .last checkpoint)")
+    add_out_option(
+        train,
+        "model file to write (exactly this path)",
+        "an --out model (and its .last checkpoint)",
+    )
     add_axes_option(train)
     train.add_argument(
         "--init",
@@ -108,34 +117,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="wall-time budget in minutes",
         kind=float,
     )
-    add_setting(train, "--seed", TrainingConfig, "seed", help="random seed")
-    add_setting(train, "--device", TrainingConfig, "device", help="where to train")
-    add_setting(train, "--precision", TrainingConfig, "precision")
-    add_setting(train, "--patch-size", TrainingConfig, "patch_size")
-    add_setting(train, "--batch-size", TrainingConfig, "batch_size", help=_in_3d("batch_size"))
-    add_setting(train, "--learning-rate", TrainingConfig, "learning_rate")
-    add_setting(train, "--neighbourhood", TrainingConfig, "neighbourhood")
-    add_setting(
-        train,
-        "--mode",
-        TrainingConfig,
-        "mode",
-        help="3d: volumes with a 3D PSF; 2d: plane by plane; auto: 3d for z-stacks with a 3D PSF",
-    )
-    add_setting(train, "--patch-size-z", TrainingConfig, "patch_size_z")
-    add_setting(train, "--min-psf-coverage", TrainingConfig, "min_psf_coverage")
-    add_setting(
-        train,
-        "--cache-mb",
-        TrainingConfig,
-        "cache_mb",
-        help="images larger than this (MB, as float32) are not loaded: patches are read from "
-        "disk through a cache of this size",
-    )
-    add_setting(train, "--depth", NetworkConfig, "depth", help="U-Net depth (poolings)")
-    add_setting(
-        train, "--start-filters", NetworkConfig, "start_filters", help=_in_3d("start_filters")
-    )
+    training_helps = {
+        "seed": "random seed",
+        "device": "where to train",
+        "batch_size": _in_3d("batch_size"),
+        "mode": "3d: volumes with a 3D PSF; 2d: plane by plane; auto: 3d for z-stacks with a 3D "
+        "PSF",
+        "cache_mb": "images larger than this (MB, as float32) are not loaded: patches are read "
+        "from disk through a cache of this size",
+    }
+    add_settings(train, TrainingConfig, TRAINING_OPTIONS, training_helps)
+    network_helps = {"depth": "U-Net depth (poolings)", "start_filters": _in_3d("start_filters")}
+    add_settings(train, NetworkConfig, ("depth", "start_filters"), network_helps)
     add_n2v2_options(train)
     add_json_option(train)
     train.set_defaults(handler=run)
