@@ -1,6 +1,7 @@
 """3D PSFs: Gaussian from the optics (Zhang et al. 2007), vectorial widefield, measured bead stacks,
 voxel-size matching, and ``deconoising psf`` writing them as ZYX TIFFs."""
 
+import inspect
 import json
 import math
 
@@ -116,11 +117,24 @@ def test_prepare_keeps_3d_only_when_asked():
         (lambda: gaussian_psf_3d(1.5, 0.0), "axial PSF sigma"),
         (lambda: widefield_psf_3d(1.4, 520, 100, 250, immersion_index=1.33), "below the imm"),
         (lambda: gaussian_psf_3d_from_optics(1.1, 520, 100, 0.0), "z-step"),
+        (lambda: gaussian_psf_3d_from_optics(**WATER, planes=8), "must be odd"),
+        (lambda: gaussian_psf_3d_from_optics(1.4, 520, 100, 250, 1.33), "below the imm"),
+        (lambda: widefield_psf_3d(**WATER, planes=8), "must be odd"),
+        (lambda: widefield_psf_3d(1.1, 520, 100, 0.0), "z-step"),
     ],
 )
 def test_bad_3d_settings_are_refused_with_a_reason(call, message):
     with pytest.raises(PSFError, match=message):
         call()
+
+
+@pytest.mark.parametrize("make", [gaussian_psf_3d_from_optics, widefield_psf_3d])
+def test_3d_models_from_the_optics_take_the_optics_positionally_or_by_name(make):
+    names = ["na", "wavelength_nm", "pixel_size_nm", "z_step_nm", "immersion_index", "planes"]
+    assert list(inspect.signature(make).parameters) == names
+    by_name = make(**WATER, immersion_index=1.33, planes=7)
+    np.testing.assert_array_equal(make(*WATER.values(), 1.33, 7), by_name)
+    assert by_name.shape[0] == 7
 
 
 def test_voxel_size_mismatch_is_resampled_or_refused():

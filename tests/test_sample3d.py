@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage
 
 from napari_deconoising import ImageError, PSFError, psnr
-from napari_deconoising.data.synthetic import make_zstack_sample, zstack_object
+from napari_deconoising.data.synthetic import SyntheticSample, make_zstack_sample, zstack_object
 from napari_deconoising.evaluation.baselines import (
     PSFBlur,
     best_gaussian_filter,
@@ -28,6 +28,7 @@ def test_zstack_has_its_truths_psf_and_voxel_size(sample):
     assert sample.noisy.dtype == np.float32
     assert sample.voxel_size_um == (0.25, 0.1, 0.1)
     assert sample.psf_model == "widefield"
+    assert isinstance(sample, SyntheticSample)  # the 2D sample's fields, and its own
     np.testing.assert_array_equal(sample.psf, widefield_psf_3d(1.1, 520, 100, 250))
     # blurred truth = sharp object blurred with the returned PSF, photons at its brightest point
     expected = blur(sample.sharp.astype(np.float64) - sample.offset, sample.psf)

@@ -7,27 +7,41 @@ with Poisson photon noise, Gaussian read noise and a camera offset.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from napari_deconoising.model.convolution import blur
-from napari_deconoising.psf.models import gaussian_psf
+from napari_deconoising.psf.models import (
+    gaussian_psf,
+    gaussian_psf_3d_from_optics,
+    widefield_psf_3d,
+)
 
 
 @dataclass
 class SyntheticSample:
-    """A noisy stack and its ground truth, all on the camera's scale (offset included)."""
+    """A noisy stack and its ground truth, all on the camera's scale (offset included).
 
-    noisy: np.ndarray  # (N, Y, X) float32 camera counts
-    blurred: np.ndarray  # (Y, X) noise-free image: the target of denoising
-    sharp: np.ndarray  # (Y, X) object before blurring: the target of deconvolution
+    Made by :func:`make_sample`, ``noisy`` is (N, Y, X) frames of a (Y, X) image.
+    """
+
+    noisy: np.ndarray  # float32 camera counts
+    blurred: np.ndarray  # noise-free image: the target of denoising
+    sharp: np.ndarray  # object before blurring: the target of deconvolution
     psf: np.ndarray  # the PSF used, normalised to sum 1
     offset: float
     photons: float
     read_noise: float
+
+
+#: A kind of synthetic sample (:class:`SyntheticSample` or one that extends it).
+Sample = TypeVar("Sample", bound=SyntheticSample)
 
 
 def cell_walls(shape: tuple[int, int], cell_size: float, rng: np.random.Generator) -> np.ndarray:
@@ -65,20 +79,10 @@ def make_sample(
 
     ``photons`` is the expected photon count at the brightest point of the blurred image.
     """
-    rng = np.random.default_rng(seed)
-    obj = cell_walls(shape, cell_size, rng)
+    camera = {"photons": photons, "read_noise": read_noise, "offset": offset}
+    draw = partial(cell_walls, shape, cell_size)
     psf = gaussian_psf(psf_sigma)
-    blurred_obj = ndimage.convolve(obj, psf.astype(np.float64), mode="reflect")
-    noisy, blurred, sharp = _recorded(obj, blurred_obj, photons, read_noise, offset, rng, n_frames)
-    return SyntheticSample(
-        noisy=noisy,
-        blurred=blurred,
-        sharp=sharp,
-        psf=psf,
-        offset=offset,
-        photons=photons,
-        read_noise=read_noise,
-    )
+    return _simulated(SyntheticSample, draw, psf, _reflect_blur, camera, seed, n_frames)
 
 
 #: The z-stack sample's structures (any subset, in this order of drawing).
@@ -86,20 +90,13 @@ STRUCTURES = ("filaments", "membranes", "vesicles")
 
 
 @dataclass
-class ZStackSample:
+class ZStackSample(SyntheticSample):
     """A noisy widefield z-stack and its ground truth, on the camera's scale (offset included).
 
-    Arrays are (Z, Y, X); ``voxel_size_um`` is (z-step, pixel, pixel).
+    Arrays are (Z, Y, X), one recording; ``voxel_size_um`` is (z-step, pixel, pixel).
     """
 
-    noisy: np.ndarray  # (Z, Y, X) float32 camera counts
-    blurred: np.ndarray  # noise-free stack: the target of denoising
-    sharp: np.ndarray  # object before blurring: the target of deconvolution
-    psf: np.ndarray  # (Z, Y, X) the PSF used, normalised to sum 1
     voxel_size_um: tuple[float, float, float]
-    offset: float
-    photons: float
-    read_noise: float
     psf_model: str  # "widefield" (vectorial, psfmodels) or "gaussian"
     na: float
     wavelength_nm: float
@@ -127,31 +124,15 @@ def make_zstack_sample(
     camera offset. ``photons`` is the expected photon count at the brightest point of the
     blurred stack; ``density`` scales how many structures there are.
     """
-    from napari_deconoising.psf.models import gaussian_psf_3d_from_optics, widefield_psf_3d
-
     _check_zstack_settings(shape, structures, psf_model)
-    rng = np.random.default_rng(seed)
+    camera = {"photons": photons, "read_noise": read_noise, "offset": offset}
     voxel = (z_step_um, pixel_size_um, pixel_size_um)
-    obj = zstack_object(shape, voxel, structures, density, rng)
-    optics = (na, wavelength_nm, pixel_size_um * 1000, z_step_um * 1000)
+    draw = partial(zstack_object, shape, voxel, structures, density)
     model = psf_model if psf_model == "gaussian" or _has_psfmodels() else "gaussian"
     make = widefield_psf_3d if model == "widefield" else gaussian_psf_3d_from_optics
-    psf = make(*optics)
-    blurred_obj = np.clip(blur(obj, psf), 0, None)
-    noisy, blurred, sharp = _recorded(obj, blurred_obj, photons, read_noise, offset, rng)
-    return ZStackSample(
-        noisy=noisy,
-        blurred=blurred,
-        sharp=sharp,
-        psf=psf,
-        voxel_size_um=voxel,
-        offset=offset,
-        photons=photons,
-        read_noise=read_noise,
-        psf_model=model,
-        na=na,
-        wavelength_nm=wavelength_nm,
-    )
+    psf = make(na, wavelength_nm, pixel_size_um * 1000, z_step_um * 1000)
+    extra = {"voxel_size_um": voxel, "psf_model": model, "na": na, "wavelength_nm": wavelength_nm}
+    return _simulated(ZStackSample, draw, psf, _clipped_blur, camera, seed, **extra)
 
 
 def zstack_object(
@@ -256,6 +237,36 @@ def _check_zstack_settings(shape, structures, psf_model) -> None:
         raise ImageError(f"structures must be among {', '.join(STRUCTURES)}, got {structures}")
     if psf_model not in ("widefield", "gaussian"):
         raise ImageError(f"psf_model must be 'widefield' or 'gaussian', got {psf_model!r}")
+
+
+def _simulated(
+    kind: type[Sample],
+    draw: Callable[[np.random.Generator], np.ndarray],
+    psf: np.ndarray,
+    blurring: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    camera: dict[str, float],
+    seed: int,
+    n_frames: int | None = None,
+    **fields: Any,
+) -> Sample:
+    """A ``kind`` of sample: the object ``draw`` makes from the ``seed``'s generator, blurred
+    with ``psf`` by ``blurring`` and recorded (:func:`_recorded`) with the ``camera``'s photons,
+    read noise and offset; ``fields`` are the sample's other fields."""
+    rng = np.random.default_rng(seed)
+    obj = draw(rng)
+    noisy, blurred, sharp = _recorded(obj, blurring(obj, psf), **camera, rng=rng, n_frames=n_frames)
+    return kind(noisy=noisy, blurred=blurred, sharp=sharp, psf=psf, **camera, **fields)
+
+
+def _reflect_blur(obj: np.ndarray, psf: np.ndarray) -> np.ndarray:
+    """``obj`` convolved with ``psf`` in real space, reflected at the borders."""
+    return ndimage.convolve(obj, psf.astype(np.float64), mode="reflect")
+
+
+def _clipped_blur(obj: np.ndarray, psf: np.ndarray) -> np.ndarray:
+    """``obj`` blurred with ``psf`` by :func:`~napari_deconoising.model.convolution.blur`, its
+    ringing below 0 clipped."""
+    return np.clip(blur(obj, psf), 0, None)
 
 
 def _recorded(

@@ -10,13 +10,14 @@ approximation (:func:`~.optics.sigma_from_optics`) and a stack the widefield fit
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from napari_deconoising.config.settings import OpticsConfig, bounds
 from napari_deconoising.errors import PSFError
 from napari_deconoising.psf.optics import (
+    StackOptics,
     StackOpticsConfig,
     check_optics,
     check_planes,
@@ -85,24 +86,42 @@ def gaussian_psf_from_optics(na: float, wavelength_nm: float, pixel_size_nm: flo
     return gaussian_psf(sigma_from_optics(na, wavelength_nm, pixel_size_nm))
 
 
-def gaussian_psf_3d_from_optics(
-    na: float,
-    wavelength_nm: float,
-    pixel_size_nm: float,
-    z_step_nm: float,
-    immersion_index: float | None = None,
-    planes: int | None = None,
-) -> np.ndarray:
+def _from_stack_optics(model: Callable[[StackOptics], np.ndarray]) -> Callable[..., np.ndarray]:
+    """``model``, a 3D PSF of checked :class:`~.optics.StackOptics`, as a public function of the
+    optics and voxel size, which checks them and resolves the immersion index and planes."""
+
+    def psf(
+        na: float,
+        wavelength_nm: float,
+        pixel_size_nm: float,
+        z_step_nm: float,
+        immersion_index: float | None = None,
+        planes: int | None = None,
+    ) -> np.ndarray:
+        check_optics(na, wavelength_nm, pixel_size_nm)
+        check_stack_setting("z_step_nm", z_step_nm, "z-step (nm)")
+        check_planes(planes)
+        index = resolve_immersion_index(na, immersion_index)
+        planes = planes or default_planes(na, wavelength_nm, z_step_nm, index)
+        return model(StackOptics(na, wavelength_nm, pixel_size_nm, z_step_nm, index, planes))
+
+    psf.__name__ = psf.__qualname__ = model.__name__
+    psf.__doc__ = model.__doc__
+    return psf
+
+
+@_from_stack_optics
+def gaussian_psf_3d_from_optics(optics: StackOptics) -> np.ndarray:
     """Gaussian approximation (Zhang et al. 2007) of the 3D widefield PSF for the given optics
-    and voxel size; ``planes`` (odd) defaults to :func:`default_planes`."""
-    check_optics(na, wavelength_nm, pixel_size_nm)
-    check_stack_setting("z_step_nm", z_step_nm, "z-step (nm)")
-    sigma_xy, sigma_z = sigmas_3d_from_optics(na, wavelength_nm, immersion_index)
-    planes = planes or default_planes(na, wavelength_nm, z_step_nm, immersion_index)
+    and voxel size: ``(na, wavelength_nm, pixel_size_nm, z_step_nm, immersion_index=None,
+    planes=None)``; ``planes`` (odd) defaults to :func:`default_planes`."""
+    sigma_xy, sigma_z = sigmas_3d_from_optics(
+        optics.na, optics.wavelength_nm, optics.immersion_index
+    )
     return gaussian_psf_3d(
-        max(sigma_xy / pixel_size_nm, bounds(OpticsConfig, "sigma").low or 0.1),
-        max(sigma_z / z_step_nm, bounds(StackOpticsConfig, "sigma_z").low or 0.1),
-        planes=planes,
+        max(sigma_xy / optics.pixel_size_nm, bounds(OpticsConfig, "sigma").low or 0.1),
+        max(sigma_z / optics.z_step_nm, bounds(StackOpticsConfig, "sigma_z").low or 0.1),
+        planes=optics.planes,
     )
 
 
@@ -125,35 +144,27 @@ def widefield_psf(na: float, wavelength_nm: float, pixel_size_nm: float) -> np.n
     return prepare_psf(kernel)
 
 
-def widefield_psf_3d(
-    na: float,
-    wavelength_nm: float,
-    pixel_size_nm: float,
-    z_step_nm: float,
-    immersion_index: float | None = None,
-    planes: int | None = None,
-) -> np.ndarray:
+@_from_stack_optics
+def widefield_psf_3d(optics: StackOptics) -> np.ndarray:
     """A vectorial widefield 3D PSF (Aguet et al.) computed with ``psfmodels`` for the stack's
-    pixel size and z-step, the point source at focus in a medium matching the immersion
-    (no spherical aberration). ``planes`` (odd) defaults to :func:`default_planes`; laterally
-    it is computed wide enough for the most defocused plane, then cropped to its support."""
-    check_optics(na, wavelength_nm, pixel_size_nm)
-    check_stack_setting("z_step_nm", z_step_nm, "z-step (nm)")
-    check_planes(planes)
-    index = resolve_immersion_index(na, immersion_index)
-    planes = planes or default_planes(na, wavelength_nm, z_step_nm, index)
-    sigma_xy = sigmas_3d_from_optics(na, wavelength_nm, index)[0]
-    defocus_nm = (planes // 2) * z_step_nm
-    spread_nm = defocus_nm * math.tan(math.asin(na / index)) + 6 * sigma_xy
-    half = max(7, math.ceil(spread_nm / pixel_size_nm))
+    optics and voxel size: ``(na, wavelength_nm, pixel_size_nm, z_step_nm,
+    immersion_index=None, planes=None)``, the point source at focus in a medium matching the
+    immersion (no spherical aberration). ``planes`` (odd) defaults to :func:`default_planes`;
+    laterally it is computed wide enough for the most defocused plane, then cropped to its
+    support."""
+    index = optics.immersion_index
+    sigma_xy = sigmas_3d_from_optics(optics.na, optics.wavelength_nm, index)[0]
+    defocus_nm = (optics.planes // 2) * optics.z_step_nm
+    spread_nm = defocus_nm * math.tan(math.asin(optics.na / index)) + 6 * sigma_xy
+    half = max(7, math.ceil(spread_nm / optics.pixel_size_nm))
     size = min(2 * half + 1, largest_odd(MAX_PSF_SIZE))
     kernel = import_psfmodels().make_psf(
-        planes,
+        optics.planes,
         nx=size,
-        dxy=pixel_size_nm / 1000,
-        dz=z_step_nm / 1000,
-        NA=na,
-        wvl=wavelength_nm / 1000,
+        dxy=optics.pixel_size_nm / 1000,
+        dz=optics.z_step_nm / 1000,
+        NA=optics.na,
+        wvl=optics.wavelength_nm / 1000,
         ns=index,
         ni=index,
         ni0=index,

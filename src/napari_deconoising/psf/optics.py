@@ -39,6 +39,21 @@ class StackOpticsConfig(Config):
     sigma_z: float = setting(2.0, low=0.1, high=50, help="axial Gaussian PSF sigma (planes)")
 
 
+@dataclass(frozen=True)
+class StackOptics:
+    """Checked optics of a 3D PSF: NA, emission wavelength (nm), pixel size and z-step (nm), the
+    immersion index (resolved: given, or from the NA) and the number of planes (odd).
+
+    The 3D PSF models from the optics take it (:mod:`~napari_deconoising.psf.models`)."""
+
+    na: float
+    wavelength_nm: float
+    pixel_size_nm: float
+    z_step_nm: float
+    immersion_index: float
+    planes: int
+
+
 def sigma_from_optics(na: float, wavelength_nm: float, pixel_size_nm: float) -> float:
     """Gaussian sigma (pixels) approximating the Airy disk of an objective."""
     check_optics(na, wavelength_nm, pixel_size_nm)

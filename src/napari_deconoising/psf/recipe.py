@@ -14,14 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_deconoising.errors import PSFError
-from napari_deconoising.psf.models import (
-    gaussian_psf,
-    gaussian_psf_3d,
-    gaussian_psf_3d_from_optics,
-    gaussian_psf_from_optics,
-    widefield_psf,
-    widefield_psf_3d,
-)
+from napari_deconoising.psf import models
 from napari_deconoising.psf.optics import StackOpticsConfig
 from napari_deconoising.psf.prepare import SPATIAL_DIMS, match_voxel_size, prepare_psf
 
@@ -106,23 +99,23 @@ def _in_um(sizes_nm: tuple[float | None, ...]) -> tuple[float | None, ...]:
 
 
 def _plane_from_sigma(recipe: PSFRecipe) -> np.ndarray:
-    return gaussian_psf(recipe.sigma)
+    return models.gaussian_psf(recipe.sigma)
 
 
 def _stack_from_sigma(recipe: PSFRecipe) -> np.ndarray:
     sigma_z = StackOpticsConfig().sigma_z if recipe.sigma_z is None else recipe.sigma_z
-    return gaussian_psf_3d(recipe.sigma, sigma_z, planes=recipe.planes)
+    return models.gaussian_psf_3d(recipe.sigma, sigma_z, planes=recipe.planes)
 
 
 def _plane_from_optics(recipe: PSFRecipe) -> np.ndarray:
-    make = {GAUSSIAN: gaussian_psf_from_optics, WIDEFIELD: widefield_psf}[recipe.model]
-    return make(recipe.na, recipe.wavelength_nm, recipe.voxel_nm[-1])
+    make = {GAUSSIAN: models.gaussian_psf_from_optics, WIDEFIELD: models.widefield_psf}
+    return make[recipe.model](recipe.na, recipe.wavelength_nm, recipe.voxel_nm[-1])
 
 
 def _stack_from_optics(recipe: PSFRecipe) -> np.ndarray:
-    make = {GAUSSIAN: gaussian_psf_3d_from_optics, WIDEFIELD: widefield_psf_3d}[recipe.model]
+    make = {GAUSSIAN: models.gaussian_psf_3d_from_optics, WIDEFIELD: models.widefield_psf_3d}
     z_step, _, pixel = recipe.voxel_nm
-    return make(
+    return make[recipe.model](
         recipe.na,
         recipe.wavelength_nm,
         pixel,
