@@ -4,7 +4,8 @@ suggested file names."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -234,6 +235,16 @@ class LayerChoices:
         for emitter in self._events:
             emitter.disconnect(self.refresh)
         self._combos.clear()
+
+
+@contextmanager
+def rebuilt_choices(combo: ComboBox) -> Iterator[None]:
+    """Re-read ``combo``'s choices, in order, with its ``changed`` signal blocked: set its value
+    inside the block. (magicgui keeps old items in place, so they are cleared first.)"""
+    with combo.changed.blocked():
+        combo.native.clear()
+        combo.reset_choices()
+        yield
 
 
 def looks_like_psf_name(layer: Image) -> bool:

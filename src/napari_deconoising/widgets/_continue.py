@@ -11,7 +11,7 @@ from magicgui.widgets import ComboBox, FileEdit, Label
 
 from napari_deconoising.errors import ConfigError
 from napari_deconoising.model.bundle import AnyModel
-from napari_deconoising.widgets._common import file_text
+from napari_deconoising.widgets._common import file_text, rebuilt_choices
 from napari_deconoising.widgets._models import model_label, model_registry
 
 #: The first entry: train a new network.
@@ -116,9 +116,7 @@ class ContinueFrom:
     # -- internals ------------------------------------------------------------------------------
     def _on_registry(self, _name: str) -> None:
         previous = self.combo.value
-        with self.combo.changed.blocked():
-            self.combo.native.clear()  # magicgui keeps old items in place: rebuild in order
-            self.combo.reset_choices()
+        with rebuilt_choices(self.combo):
             self.combo.value = previous if previous in self.combo.choices else NEW_MODEL
         self._changed()  # the model of that name may be another one now
 
@@ -183,7 +181,5 @@ def relabel_psf_choices(combos: Sequence[ComboBox], continuing: bool) -> None:
     for combo in combos:
         value = combo.value
         combo.null_string = MODEL_PSF if continuing else NO_CHOICE
-        with combo.changed.blocked():
-            combo.native.clear()  # magicgui keeps old items in place: rebuild in order
-            combo.reset_choices()
+        with rebuilt_choices(combo):
             combo.value = value if value in combo.choices else None

@@ -12,7 +12,7 @@ from psygnal import Signal
 
 from napari_deconoising.errors import ConfigError
 from napari_deconoising.model.bundle import AnyModel, load_model
-from napari_deconoising.widgets._common import file_text
+from napari_deconoising.widgets._common import file_text, rebuilt_choices
 
 
 @dataclass
@@ -139,9 +139,7 @@ class ModelPicker:
 
     def _on_registry(self, name: str) -> None:
         previous = self.combo.value
-        with self.combo.changed.blocked():
-            self.combo.native.clear()  # magicgui keeps old items in place: rebuild in order
-            self.combo.reset_choices()
+        with rebuilt_choices(self.combo):
             if name in model_registry and not self._busy() and self._adopt(name):
                 self.combo.value = name
             elif previous in self.combo.choices:

@@ -1,4 +1,4 @@
-"""Spin boxes and dropdowns built from the settings the engine declares.
+"""Spin boxes, dropdowns and check boxes built from the settings the engine declares.
 
 Ranges, choices, defaults and help come from :func:`napari_deconoising.config.bounds` and the
 config classes' defaults: the widgets write no limit or default down again.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from magicgui.widgets import ComboBox, FloatSpinBox, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, SpinBox
 
 from napari_deconoising.config.settings import bounds
 
@@ -67,6 +67,25 @@ def choice_box(config: type, name: str, label: str, tooltip: str | None = None) 
         value=default_of(config, name),
         tooltip=tooltip or _help(declared.help),
     )
+
+
+def check_box(config: type, name: str, label: str, tooltip: str | None = None) -> CheckBox:
+    """A check box for the yes/no setting ``name``, on the config's default."""
+    tooltip = tooltip or _help(bounds(config, name).help)
+    return CheckBox(label=label, value=default_of(config, name), tooltip=tooltip)
+
+
+def setting_widget(
+    config: type, name: str, label: str, tooltip: str | None = None, **options: Any
+) -> CheckBox | ComboBox | SpinBox | FloatSpinBox:
+    """The widget for setting ``name`` of ``config``: a check box for a yes/no setting, a
+    dropdown (:func:`choice_box`) for one that declares choices, else a spin box
+    (:func:`setting_box`, given ``options``)."""
+    if isinstance(default_of(config, name), bool):
+        return check_box(config, name, label, tooltip)
+    if bounds(config, name).choices is not None:
+        return choice_box(config, name, label, tooltip)
+    return setting_box(config, name, label, tooltip=tooltip, **options)
 
 
 def _help(text: str) -> str | None:

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, SpinBox
+from magicgui.widgets import ComboBox, Container, SpinBox
 
 from napari_deconoising.config.settings import NetworkConfig, TrainingConfig, bounds
 from napari_deconoising.errors import ImageError, PSFError
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.training import resolve_mode
-from napari_deconoising.widgets._settings import choice_box, setting_box
+from napari_deconoising.widgets._settings import setting_widget
 
 DEFAULTS = TrainingConfig()
 #: Default budget of the widget, in optimiser steps (at most the command line's default).
@@ -29,6 +29,68 @@ STEPS, MINUTES = "steps", "minutes"
 MASK_RESOLUTION = 1e-4
 #: Settings whose defaults differ between 2D and 3D training (see TrainingConfig.for_mode).
 MODE_SETTINGS = ("patch_size", "patch_size_z", "batch_size", "depth", "start_filters")
+TRAIN, NET = TrainingConfig, NetworkConfig
+
+#: The widgets made from declared settings (:func:`setting_widget`), in display order after the
+#: budget (main) and after the mask share (advanced): (name, label, config, options of a spin
+#: box). Each is the attribute of its setting's name.
+MAIN_FIELDS: tuple[tuple[str, str, type, dict[str, Any]], ...] = (
+    ("steps", "steps", TRAIN, {"value": INTERACTIVE_STEPS}),
+    ("minutes", "minutes", TRAIN, {"value": INTERACTIVE_MINUTES, "step": 0.5, "resolution": 0.01}),
+    ("mode", "2D / 3D", TRAIN, {}),
+    ("patch_size", "patch size", TRAIN, {"step": 16}),
+    ("patch_size_z", "Z patch size", TRAIN, {}),
+    ("batch_size", "batch size", TRAIN, {}),
+    ("learning_rate", "learning rate", TRAIN, {"step": 1e-5}),
+    ("depth", "network depth", NET, {}),
+    ("start_filters", "network width", NET, {"step": 4}),
+    ("positivity_weight", "positivity weight", TRAIN, {"step": 0.1}),
+    ("tv_weight", "TV weight", TRAIN, {"step": 0.001}),
+    ("validation_fraction", "validation share", TRAIN, {"step": 0.05, "resolution": 0.01}),
+    ("seed", "seed", TRAIN, {"none_value": -1}),
+)
+ADVANCED_FIELDS: tuple[tuple[str, str, type, dict[str, Any]], ...] = (
+    ("neighbourhood", "replacement window", TRAIN, {}),
+    ("validation_interval", "validate every (steps)", TRAIN, {}),
+    ("output_scale", "output scale", TRAIN, {"step": 0.5, "resolution": 0.01}),
+    ("convs_per_level", "convolutions per level", NET, {}),
+    ("downsampling", "down-sampling", NET, {}),
+    ("top_skip", "full-resolution skip", NET, {}),
+    ("replacement", "blind-spot value", TRAIN, {}),
+    ("min_psf_coverage", "min. PSF coverage", TRAIN, {"step": 0.05, "resolution": 0.01}),
+    ("augment", "rotate and flip patches", TRAIN, {}),
+    ("device", "device", TRAIN, {}),
+    ("precision", "precision", TRAIN, {}),
+    ("cache_mb", "cache (MB)", TRAIN, {"step": 64.0}),
+)
+FIELDS = MAIN_FIELDS + ADVANCED_FIELDS
+#: The network settings in the form.
+NETWORK = tuple(name for name, _, config, _ in FIELDS if config is NET)
+#: What a continued model fixes.
+ARCHITECTURE = (*NETWORK, "output_scale")
+#: Tooltips that say more than the setting's declared help (the others show that help).
+TOOLTIPS = {
+    "patch_size": "Side of the square training patches (pixels)",
+    "mode": "For layers with Z: 3d trains on volumes with a 3D PSF, 2d plane by plane; "
+    "auto: 3d when the PSF is 3D",
+    "patch_size_z": "Planes per 3D training patch",
+    "depth": "Number of poolings of the U-Net",
+    "start_filters": "Channels at full resolution (doubled at each level)",
+    "positivity_weight": "Penalty on deconvolved values below the camera offset",
+    "tv_weight": "Total-variation smoothness penalty on the deconvolved image",
+    "seed": "Random seed (-1: a new one each run)",
+    "replacement": "What a masked pixel gets: a random other pixel of its window (N2V), or the "
+    "median or mean of the others (N2V2)",
+    "top_skip": "Keep the U-Net's full-resolution skip connection (N2V2 drops it)",
+    "downsampling": "max: max-pooling; blur: anti-aliased max-blur-pooling (N2V2)",
+    "min_psf_coverage": "Blind spots count in the loss only where at least this share of the PSF "
+    "falls inside the patch (0: all); near a patch border the rest would be reflected "
+    "content. Matters for wide (3D widefield) PSFs",
+    "precision": "mixed: the network computes in bfloat16, about twice as fast where the "
+    "hardware has it; auto: mixed on GPUs and on CPUs with native bfloat16",
+    "cache_mb": "Layers larger than this (as float32) are not loaded for training: patches are "
+    "read through a cache of this size (a dask or zarr layer stays on disk)",
+}
 
 
 def mode_defaults(mode: str) -> dict[str, Any]:
@@ -39,168 +101,30 @@ def mode_defaults(mode: str) -> dict[str, Any]:
 
 
 class TrainingSettings:
-    """magicgui widgets for a :class:`TrainingConfig`: :attr:`main` and :attr:`advanced`."""
+    """magicgui widgets for a :class:`TrainingConfig`: :attr:`main` and :attr:`advanced`.
+
+    Each box is the attribute of its setting's name (``patch_size``, ``mode``...) and of
+    ``budget`` and ``mask_every``."""
 
     def __init__(self) -> None:
-        d, t, n = DEFAULTS, TrainingConfig, NetworkConfig
+        for name, label, config, options in FIELDS:
+            widget = setting_widget(config, name, label, TOOLTIPS.get(name), **options)
+            setattr(self, name, widget)
         self.budget = ComboBox(label="budget in", choices=(STEPS, MINUTES), value=STEPS)
-        self.steps = setting_box(t, "steps", "steps", value=INTERACTIVE_STEPS)
-        self.minutes = setting_box(
-            t, "minutes", "minutes", value=INTERACTIVE_MINUTES, step=0.5, resolution=0.01
-        )
-        self.patch_size = setting_box(
-            t,
-            "patch_size",
-            "patch size",
-            step=16,
-            tooltip="Side of the square training patches (pixels)",
-        )
-        self.mode = choice_box(
-            t,
-            "mode",
-            "2D / 3D",
-            tooltip="For layers with Z: 3d trains on volumes with a 3D PSF, 2d plane by plane; "
-            "auto: 3d when the PSF is 3D",
-        )
-        self.patch_size_z = setting_box(
-            t, "patch_size_z", "Z patch size", tooltip="Planes per 3D training patch"
-        )
-        self.batch_size = setting_box(t, "batch_size", "batch size")
-        self.learning_rate = setting_box(t, "learning_rate", "learning rate", step=1e-5)
-        self.depth = setting_box(
-            n, "depth", "network depth", tooltip="Number of poolings of the U-Net"
-        )
-        self.start_filters = setting_box(
-            n,
-            "start_filters",
-            "network width",
-            step=4,
-            tooltip="Channels at full resolution (doubled at each level)",
-        )
-        self.positivity_weight = setting_box(
-            t,
-            "positivity_weight",
-            "positivity weight",
-            step=0.1,
-            tooltip="Penalty on deconvolved values below the camera offset",
-        )
-        self.tv_weight = setting_box(
-            t,
-            "tv_weight",
-            "TV weight",
-            step=0.001,
-            tooltip="Total-variation smoothness penalty on the deconvolved image",
-        )
-        self.validation_fraction = setting_box(
-            t, "validation_fraction", "validation share", step=0.05, resolution=0.01
-        )
-        self.seed = setting_box(
-            t, "seed", "seed", none_value=-1, tooltip="Random seed (-1: a new one each run)"
-        )
-        self.main = Container(
-            widgets=[
-                self.budget,
-                self.steps,
-                self.minutes,
-                self.mode,
-                self.patch_size,
-                self.patch_size_z,
-                self.batch_size,
-                self.learning_rate,
-                self.depth,
-                self.start_filters,
-                self.positivity_weight,
-                self.tv_weight,
-                self.validation_fraction,
-                self.seed,
-            ],
-        )
-        fraction = bounds(t, "mask_fraction")
-        smallest, largest = fraction.widget_range(MASK_RESOLUTION)
+        smallest, largest = bounds(TRAIN, "mask_fraction").widget_range(MASK_RESOLUTION)
         self.mask_every = SpinBox(
             label="mask 1 pixel in",
-            value=round(1 / d.mask_fraction),
+            value=round(1 / DEFAULTS.mask_fraction),
             min=math.ceil(1 / largest),
             max=math.floor(1 / smallest),
             tooltip="Share of blind-spot pixels per patch (1/N)",
         )
-        self.neighbourhood = choice_box(t, "neighbourhood", "replacement window")
-        self.validation_interval = setting_box(t, "validation_interval", "validate every (steps)")
-        self.output_scale = setting_box(
-            t, "output_scale", "output scale", step=0.5, resolution=0.01
-        )
-        self.convs_per_level = setting_box(n, "convs_per_level", "convolutions per level")
-        self.augment = CheckBox(label="rotate and flip patches", value=d.augment)
-        self.replacement = choice_box(
-            t,
-            "replacement",
-            "blind-spot value",
-            tooltip="What a masked pixel gets: a random other pixel of its window (N2V), or the "
-            "median or mean of the others (N2V2)",
-        )
-        self.downsampling = choice_box(
-            n,
-            "downsampling",
-            "down-sampling",
-            tooltip="max: max-pooling; blur: anti-aliased max-blur-pooling (N2V2)",
-        )
-        self.top_skip = CheckBox(
-            label="full-resolution skip",
-            value=d.network.top_skip,
-            tooltip="Keep the U-Net's full-resolution skip connection (N2V2 drops it)",
-        )
-        self.min_psf_coverage = setting_box(
-            t,
-            "min_psf_coverage",
-            "min. PSF coverage",
-            step=0.05,
-            resolution=0.01,
-            tooltip="Blind spots count in the loss only where at least this share of the PSF "
-            "falls inside the patch (0: all); near a patch border the rest would be reflected "
-            "content. Matters for wide (3D widefield) PSFs",
-        )
-        self.device = choice_box(t, "device", "device")
-        self.precision = choice_box(
-            t,
-            "precision",
-            "precision",
-            tooltip="mixed: the network computes in bfloat16, about twice as fast where the "
-            "hardware has it; auto: mixed on GPUs and on CPUs with native bfloat16",
-        )
-        self.cache_mb = setting_box(
-            t,
-            "cache_mb",
-            "cache (MB)",
-            step=64.0,
-            tooltip="Layers larger than this (as float32) are not loaded for training: patches are "
-            "read through a cache of this size (a dask or zarr layer stays on disk)",
-        )
-        self.advanced = Container(
-            widgets=[
-                self.mask_every,
-                self.neighbourhood,
-                self.validation_interval,
-                self.output_scale,
-                self.convs_per_level,
-                self.downsampling,
-                self.top_skip,
-                self.replacement,
-                self.min_psf_coverage,
-                self.augment,
-                self.device,
-                self.precision,
-                self.cache_mb,
-            ],
-        )
+        main = [getattr(self, name) for name, *_ in MAIN_FIELDS]
+        advanced = [getattr(self, name) for name, *_ in ADVANCED_FIELDS]
+        self.main = Container(widgets=[self.budget, *main])
+        self.advanced = Container(widgets=[self.mask_every, *advanced])
         #: What a continued model fixes: shown (disabled) while continuing.
-        self.architecture = (
-            self.depth,
-            self.start_filters,
-            self.convs_per_level,
-            self.downsampling,
-            self.top_skip,
-            self.output_scale,
-        )
+        self.architecture = tuple(getattr(self, name) for name in ARCHITECTURE)
         self._own_values: dict[str, Any] | None = None
         self._has_z = False
         self._defaults_for = "2d"  # the boxes start from the class defaults: the 2D ones
@@ -244,25 +168,13 @@ class TrainingSettings:
         """While ``continuing``, disable the architecture settings and show ``model``'s (a
         :class:`~napari_deconoising.model.bundle.DecoNoisingModel`; None: not known yet); afterwards
         give back the values the user had set."""
-        names = (
-            "depth",
-            "start_filters",
-            "convs_per_level",
-            "downsampling",
-            "top_skip",
-            "output_scale",
-        )
         if continuing:
             if self._own_values is None:
-                self._own_values = {name: getattr(self, name).value for name in names}
+                self._own_values = {name: getattr(self, name).value for name in ARCHITECTURE}
             if model is not None:
                 network = model.network.config
-                self.depth.value = network.depth
-                self.start_filters.value = network.start_filters
-                self.convs_per_level.value = network.convs_per_level
-                self.downsampling.value = network.downsampling
-                self.top_skip.value = network.top_skip
-                self.output_scale.value = float(model.output_scale)
+                shown = {name: getattr(network, name) for name in NETWORK}
+                self.set_values(**shown, output_scale=float(model.output_scale))
         elif self._own_values is not None:
             self.set_values(**self._own_values)
             self._own_values = None
@@ -271,38 +183,21 @@ class TrainingSettings:
 
     def config(self, n2v: bool = False) -> TrainingConfig:
         """The configuration in the widgets; raises ConfigError for invalid combinations."""
+        values = {name: getattr(self, name).value for name, *_ in FIELDS}
+        network = NetworkConfig(**{name: values.pop(name) for name in NETWORK})
         by_minutes = self.budget.value == MINUTES
-        network = NetworkConfig(
-            depth=self.depth.value,
-            start_filters=self.start_filters.value,
-            convs_per_level=self.convs_per_level.value,
-            downsampling=self.downsampling.value,
-            top_skip=bool(self.top_skip.value),
+        values.update(
+            steps=None if by_minutes else values["steps"],
+            minutes=values["minutes"] if by_minutes else None,
+            seed=None if values["seed"] < 0 else values["seed"],
+            neighbourhood=int(values["neighbourhood"]),
+            mode=self.asked_mode,
         )
         return TrainingConfig(
-            steps=None if by_minutes else self.steps.value,
-            minutes=self.minutes.value if by_minutes else None,
-            patch_size=self.patch_size.value,
-            batch_size=self.batch_size.value,
-            learning_rate=self.learning_rate.value,
+            **values,
             network=network,
-            positivity_weight=self.positivity_weight.value,
-            tv_weight=self.tv_weight.value,
             mask_fraction=1 / self.mask_every.value,
-            neighbourhood=int(self.neighbourhood.value),
-            replacement=self.replacement.value,
-            validation_fraction=self.validation_fraction.value,
-            validation_interval=self.validation_interval.value,
-            output_scale=self.output_scale.value,
-            seed=None if self.seed.value < 0 else self.seed.value,
-            device=self.device.value,
-            precision=self.precision.value,
             n2v=n2v,
-            augment=self.augment.value,
-            mode=self.asked_mode,
-            patch_size_z=self.patch_size_z.value,
-            min_psf_coverage=self.min_psf_coverage.value,
-            cache_mb=self.cache_mb.value,
         )
 
     def set_values(self, **values: object) -> None:
