@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from qtpy.QtCore import QEventLoop, QTimer
@@ -26,7 +28,9 @@ from qtpy.QtCore import QEventLoop, QTimer
 from common import machine, save_results
 from napari_deconoising import make_sample
 from napari_deconoising.training.trainer import TrainingStep
-from napari_deconoising.widgets._qt import PauseMonitor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from pause_monitor import PauseMonitor
 
 
 def run_once(viewer, widget, preview: bool) -> dict:

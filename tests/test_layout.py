@@ -9,7 +9,7 @@ import napari_deconoising
 
 PACKAGE = Path(napari_deconoising.__file__).parent
 LAYERS = [
-    {"errors", "_version", "_exports"},
+    {"errors", "_version", "_exports", "progress"},
     {"io", "config"},
     {"psf"},
     {"model"},

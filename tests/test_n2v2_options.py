@@ -318,7 +318,7 @@ def test_compressing_a_3d_blur_pool_model_is_refused_before_any_work():
 
 def test_info_names_the_n2v2_options_and_the_bioimageio_text_follows():
     from napari_deconoising.cli.info import describe
-    from napari_deconoising.export.bioimageio.describe import _unet_layout
+    from napari_deconoising.export.bioimageio.describe import unet_layout
     from napari_deconoising.model.bundle import DecoNoisingModel, Normalisation
 
     network = UNet(NetworkConfig(depth=2, start_filters=8, downsampling="blur", top_skip=False))
@@ -329,7 +329,7 @@ def test_info_names_the_n2v2_options_and_the_bioimageio_text_follows():
     assert info["downsampling"] == "blur" and info["top_skip"] is False
     line = describe("m.pt", info)[2]
     assert line.endswith("blur-pool down-sampling, no full-resolution skip")
-    assert "none at full resolution" in _unet_layout(network.config)
+    assert "none at full resolution" in unet_layout(network.config)
     plain = DecoNoisingModel(
         network=UNet(NetworkConfig(depth=2, start_filters=8)),
         psf=np.ones((3, 3), np.float32) / 9,

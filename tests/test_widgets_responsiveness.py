@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from napari_deconoising import make_sample
-from napari_deconoising.widgets._qt import PauseMonitor
+from pause_monitor import PauseMonitor
 
 #: The goal is 100 ms (measured in bench/bench_preview.py). This bound only has to tell a
 #: worker thread from training on the GUI thread, which would freeze the loop for the whole

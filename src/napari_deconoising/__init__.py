@@ -124,28 +124,22 @@ __all__ = [
 
 # Modules of 0.1 that moved into packages: ``from napari_deconoising import unet`` still works,
 # with a DeprecationWarning naming the new home.
-_MOVED_MODULES = {
-    "baselines": "evaluation.baselines",
-    "blockwise": "prediction",
-    "bundle": "model.bundle",
-    "channel_session": "training.channel_session",
-    "channels": "data.channels",
-    "convolution": "model.convolution",
-    "devices": "model.devices",
-    "figures": "evaluation.figures",
-    "images": "data.images",
-    "lazy_frames": "training.streaming",
-    "losses": "training.losses",
-    "masking": "training.masking",
-    "metrics": "evaluation.metrics",
-    "model_checks": "model.checks",
-    "onnx_export": "export.onnx",
-    "outputs": "io.outputs",
-    "sample_data": "data.synthetic",
-    "sampling": "training.sampling",
-    "training_events": "training.events",
-    "unet": "model.unet",
+_MOVED_INTO = {  # modules that kept their name, by the package they moved into
+    "evaluation": ("baselines", "figures", "metrics"),
+    "model": ("bundle", "convolution", "devices", "unet"),
+    "training": ("channel_session", "losses", "masking", "sampling"),
+    "data": ("channels", "images"),
 }
+_MOVED_MODULES = {name: f"{home}.{name}" for home, names in _MOVED_INTO.items() for name in names}
+_MOVED_MODULES |= dict(
+    blockwise="prediction",
+    lazy_frames="training.streaming",
+    model_checks="model.checks",
+    onnx_export="export.onnx",
+    outputs="io.outputs",
+    sample_data="data.synthetic",
+    training_events="training.events",
+)
 
 
 def __getattr__(name: str) -> Any:

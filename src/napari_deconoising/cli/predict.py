@@ -12,7 +12,6 @@ are checked before any work; an existing output is replaced only with ``--overwr
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from napari_deconoising.cli._files import (
 )
 from napari_deconoising.cli._interrupt import first_interrupt_stops
 from napari_deconoising.cli._output import Progress, add_json_option, report, say
-from napari_deconoising.cli._settings import add_setting, given
+from napari_deconoising.cli._settings import add_settings, given
 from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.errors import ImageError
 from napari_deconoising.io import AxesImage
@@ -34,15 +33,13 @@ from napari_deconoising.io.lazy import find_inputs, open_image
 from napari_deconoising.io.outputs import check_outputs as check_output_paths
 from napari_deconoising.io.zarr_io import is_zarr_path
 from napari_deconoising.model.bundle import load_model
-from napari_deconoising.prediction.blocks import BlockConfig
+from napari_deconoising.prediction.blocks import BlockConfig, fits_in_memory
 from napari_deconoising.prediction.blockwise import BlockPredictor
 from napari_deconoising.prediction.jobs import BlockProgress, PredictionJob
 from napari_deconoising.prediction.predictor import PredictionProgress, Predictor
 
 PREDICTION_SETTINGS = ("tile", "overlap", "tile_z", "overlap_z", "device")
 BLOCK_SETTINGS = ("block_size", "block_z")
-IN_MEMORY_LIMIT = 256 * 2**20
-"""Inputs whose float32 copy is larger than this (bytes) are predicted block by block."""
 OUTPUT_FORMATS = ("zarr", "tif")
 
 
@@ -84,13 +81,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="data type of the outputs: float32 (default), or the input's type (integers are "
         "rounded and clipped to its range)",
     )
-    add_setting(predict, "--tile", PredictionConfig, "tile")
-    add_setting(predict, "--overlap", PredictionConfig, "overlap")
-    add_setting(predict, "--tile-z", PredictionConfig, "tile_z")
-    add_setting(predict, "--overlap-z", PredictionConfig, "overlap_z")
-    add_setting(predict, "--device", PredictionConfig, "device", help="where to predict")
-    add_setting(predict, "--block-size", BlockConfig, "block_size")
-    add_setting(predict, "--block-z", BlockConfig, "block_z")
+    add_settings(predict, PredictionConfig, PREDICTION_SETTINGS, {"device": "where to predict"})
+    add_settings(predict, BlockConfig, BLOCK_SETTINGS)
     add_overwrite_option(predict)
     predict.add_argument(
         "--scheduler",
@@ -130,7 +122,7 @@ def _in_memory(args: argparse.Namespace, inputs: list[Path]) -> bool:
     if any(is_zarr_path(p) for p in (args.denoised, args.deconvolved)):
         return False
     image = open_image(inputs[0], args.axes)
-    return math.prod(image.shape) * 4 <= IN_MEMORY_LIMIT
+    return fits_in_memory(image.shape)
 
 
 def _run_in_memory(args: argparse.Namespace, model, config: PredictionConfig, path: Path) -> int:
@@ -156,11 +148,8 @@ def _run_in_memory(args: argparse.Namespace, model, config: PredictionConfig, pa
         "axes": result.axes,
         "warnings": result.warnings,
     }
-    line = (
-        f"denoised -> {args.denoised}, deconvolved -> {args.deconvolved} "
-        f"({image.describe()}, {result.seconds:.1f} s)"
-    )
-    report(figures, [line], args.json)
+    details = f"{image.describe()}, {result.seconds:.1f} s"
+    report(figures, [outputs_line(args.denoised, args.deconvolved, details)], args.json)
     return 0
 
 
@@ -209,13 +198,17 @@ def _run_blockwise(
         "warnings": result.warnings,
     }
     lines = [
-        f"{job.image.name}: denoised -> {job.denoised}, deconvolved -> {job.deconvolved} "
-        f"({job.image.describe()})"
+        f"{job.image.name}: " + outputs_line(job.denoised, job.deconvolved, job.image.describe())
         for job in jobs
     ]
     lines.append(f"{len(jobs)} image(s), {result.seconds:.1f} s")
     report(figures, lines, args.json)
     return 0
+
+
+def outputs_line(denoised: str | Path, deconvolved: str | Path, details: str) -> str:
+    """The line that names an image's two outputs, with ``details`` in parentheses."""
+    return f"denoised -> {denoised}, deconvolved -> {deconvolved} ({details})"
 
 
 def prediction_printer(progress: Progress) -> Callable[[PredictionProgress], None]:

@@ -25,67 +25,21 @@ user's images.
 Modules: :mod:`.config` (settings, presets), :mod:`.inputs` (model, images, output checks),
 :mod:`.pruning`, :mod:`.session` (one run), :mod:`.measure`, :mod:`.report` (events, report),
 :mod:`.compressor` (:class:`Compressor`, :func:`compress`). Everything public is re-exported
-here. Tunable constants are read where they are used (``FLOAT16_MAX_ERROR`` in :mod:`.measure`).
+here, loaded on first use. Tunable constants are read where they are used
+(``FLOAT16_MAX_ERROR`` in :mod:`.measure`).
 """
 
-from __future__ import annotations
+from napari_deconoising._exports import lazy_exports
 
-from napari_deconoising.compression.compressor import Compressor, compress
-from napari_deconoising.compression.inputs import (
-    MAX_INTENSITY_SHIFT,
-    MAX_SPREAD_RATIO,
-    check_images_match,
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    (
+        "compressor",
+        "report",
+        "measure",
+        "pruning",
+        "inputs",
+        "session",
+        "napari_deconoising.config.compression",
+    ),
 )
-from napari_deconoising.compression.measure import (
-    FLOAT16_MAX_ERROR,
-    ms_per_frame,
-    timing_frame,
-    weights_fingerprint,
-)
-from napari_deconoising.compression.pruning import plan_widths, prune_unet
-from napari_deconoising.compression.report import (
-    METHOD,
-    CompressionEvent,
-    CompressionFinished,
-    CompressionReport,
-    CompressionResult,
-    CompressionStage,
-    CompressionStarted,
-    CompressionStep,
-)
-from napari_deconoising.config.compression import (
-    MIN_PATCH,
-    PRESET_DESCRIPTIONS,
-    PRESETS,
-    CompressionConfig,
-    preset_config,
-)
-from napari_deconoising.config.settings import Storage
-
-__all__ = [
-    "FLOAT16_MAX_ERROR",
-    "MAX_INTENSITY_SHIFT",
-    "MAX_SPREAD_RATIO",
-    "METHOD",
-    "MIN_PATCH",
-    "PRESETS",
-    "PRESET_DESCRIPTIONS",
-    "CompressionConfig",
-    "CompressionEvent",
-    "CompressionFinished",
-    "CompressionReport",
-    "CompressionResult",
-    "CompressionStage",
-    "CompressionStarted",
-    "CompressionStep",
-    "Compressor",
-    "Storage",
-    "check_images_match",
-    "compress",
-    "ms_per_frame",
-    "plan_widths",
-    "preset_config",
-    "prune_unet",
-    "timing_frame",
-    "weights_fingerprint",
-]

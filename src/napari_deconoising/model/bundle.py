@@ -301,6 +301,7 @@ class ChannelModels(_ModelFile):
 
 
 AnyModel = DecoNoisingModel | ChannelModels
+"""A model of one channel or of several (one network per channel): what every task accepts."""
 
 
 def single_channel(model: Any, purpose: str) -> DecoNoisingModel:
@@ -323,7 +324,7 @@ def _state(network: UNet, storage: Storage) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().to(dtype) for k, v in network.state_dict().items()}
 
 
-def load_model(path: str | Path) -> DecoNoisingModel | ChannelModels:
+def load_model(path: str | Path) -> AnyModel:
     """Read a model file: a :class:`DecoNoisingModel`, or :class:`ChannelModels` for a model
     trained on several channels. Raises :class:`ModelFileError` for anything else.
 
@@ -336,7 +337,7 @@ def load_model(path: str | Path) -> DecoNoisingModel | ChannelModels:
     return load_model_file(path)
 
 
-def load_bioimageio(path: str | Path) -> DecoNoisingModel | ChannelModels:
+def load_bioimageio(path: str | Path) -> AnyModel:
     """Read back the model of a package that :func:`~napari_deconoising.export_bioimageio`
     wrote (its attached model file, exactly); a clear :class:`ModelFileError` for other
     packages or damage (:mod:`.package_reader`)."""
@@ -344,7 +345,7 @@ def load_bioimageio(path: str | Path) -> DecoNoisingModel | ChannelModels:
         return load_model_file(inner)
 
 
-def load_model_file(path: str | Path) -> DecoNoisingModel | ChannelModels:
+def load_model_file(path: str | Path) -> AnyModel:
     """Read a model file itself (:func:`load_model` without its look for a bioimage.io
     package, so that a package's model member is never read as a package in turn)."""
     payload = read_payload(Path(path), FORMAT, (SINGLE_CHANNEL_FORMAT, MULTI_CHANNEL_FORMAT))

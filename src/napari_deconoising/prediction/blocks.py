@@ -19,7 +19,16 @@ import numpy as np
 
 from napari_deconoising.config.settings import Config, PredictionConfig, setting
 from napari_deconoising.data.stacks import SPATIAL_AXES, spatial_axes
-from napari_deconoising.model.bundle import ChannelModels, DecoNoisingModel
+from napari_deconoising.model.bundle import AnyModel
+
+IN_MEMORY_PIXELS = 64 * 2**20
+"""Images of more pixels (a float32 copy over 256 MiB) are predicted block by block to disk, by
+the command line and by the Denoise & Deconvolve widget alike."""
+
+
+def fits_in_memory(shape: Sequence[int]) -> bool:
+    """Whether an image of ``shape`` (held in memory) is predicted in memory, not block-wise."""
+    return math.prod(shape) <= IN_MEMORY_PIXELS
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,7 @@ class Block:
         return math.prod(s.stop - s.start for s in self.core)
 
 
-def model_spatial_dims(model: DecoNoisingModel | ChannelModels) -> int:
+def model_spatial_dims(model: AnyModel) -> int:
     """2 for a model applied plane by plane, 3 for a volumetric model."""
     dims = getattr(model, "spatial_dims", None)
     if dims is None:
@@ -63,7 +72,7 @@ def model_spatial_dims(model: DecoNoisingModel | ChannelModels) -> int:
     return int(dims)
 
 
-def halo_sizes(model: DecoNoisingModel | ChannelModels, config: PredictionConfig) -> dict[str, int]:
+def halo_sizes(model: AnyModel, config: PredictionConfig) -> dict[str, int]:
     """Context read around a block per spatial axis of the model (Y, X; and Z for a 3D model):
     the prediction's overlap plus the PSF radius (the convolution of the deconvolved image needs
     real neighbours), rounded up to the network's size multiple so that a block's tiles pool on
@@ -77,7 +86,7 @@ def halo_sizes(model: DecoNoisingModel | ChannelModels, config: PredictionConfig
     }
 
 
-def _psf_radii(model: DecoNoisingModel | ChannelModels) -> dict[str, int]:
+def _psf_radii(model: AnyModel) -> dict[str, int]:
     """The largest PSF radius of the model's channels along Z, Y and X (0 where a PSF has no
     such axis: a 2D PSF has no Z)."""
     radii = dict.fromkeys(SPATIAL_AXES, 0)
@@ -91,7 +100,7 @@ def _psf_radii(model: DecoNoisingModel | ChannelModels) -> dict[str, int]:
     return radii
 
 
-def _size_multiples(model: DecoNoisingModel | ChannelModels, axes: str) -> dict[str, int]:
+def _size_multiples(model: AnyModel, axes: str) -> dict[str, int]:
     """What the input sizes of all the model's networks must be multiples of, per axis."""
     multiples = dict.fromkeys(axes, 1)
     for channel in model.channels:

@@ -27,7 +27,7 @@ from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.data.channels import check_channel_count, pixel_size_warning
 from napari_deconoising.errors import Cancelled, ImageError
 from napari_deconoising.io.axes import AxesImage
-from napari_deconoising.model.bundle import ChannelModels, DecoNoisingModel
+from napari_deconoising.model.bundle import AnyModel
 from napari_deconoising.prediction.blocks import (
     Block,
     BlockConfig,
@@ -65,7 +65,7 @@ class BlockPredictor:
 
     def __init__(
         self,
-        model: DecoNoisingModel | ChannelModels,
+        model: AnyModel,
         config: PredictionConfig | None = None,
         blocks: BlockConfig | None = None,
         *,

@@ -19,7 +19,7 @@ from typing import Any
 from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.errors import Cancelled, ConfigError, ImageError
 from napari_deconoising.io.axes import AxesImage
-from napari_deconoising.model.bundle import ChannelModels, DecoNoisingModel, load_model
+from napari_deconoising.model.bundle import AnyModel, load_model
 from napari_deconoising.prediction.blocks import Block
 from napari_deconoising.prediction.jobs import (
     BlockProgress,
@@ -33,7 +33,7 @@ from napari_deconoising.prediction.stores import OUTPUT_KINDS, JobOutputs, write
 
 def run_on_cluster(
     scheduler: Any,
-    model: DecoNoisingModel | ChannelModels,
+    model: AnyModel,
     config: PredictionConfig,
     planned: Sequence[PlannedJob],
     tracker: ProgressTracker,
@@ -91,7 +91,7 @@ def _distributed() -> tuple[Any, Any]:
 
 def _submit(
     client: Any,
-    model: DecoNoisingModel | ChannelModels,
+    model: AnyModel,
     config: PredictionConfig,
     planned: Sequence[PlannedJob],
     opened: list[JobOutputs],

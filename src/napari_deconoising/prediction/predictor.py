@@ -29,7 +29,7 @@ from napari_deconoising.data.channels import (
 from napari_deconoising.data.stacks import channel_stacks, merge_channel_stacks, spatial_axes
 from napari_deconoising.errors import Cancelled, ImageError
 from napari_deconoising.io.axes import AxesImage
-from napari_deconoising.model.bundle import ChannelModels, DecoNoisingModel
+from napari_deconoising.model.bundle import AnyModel
 from napari_deconoising.model.convolution import convolve, psf_tensor
 from napari_deconoising.model.devices import autocast, network_input, place_network, resolve_device
 
@@ -127,9 +127,7 @@ class Predictor:
     volumes).
     """
 
-    def __init__(
-        self, model: DecoNoisingModel | ChannelModels, config: PredictionConfig | None = None
-    ):
+    def __init__(self, model: AnyModel, config: PredictionConfig | None = None):
         self.model = model
         self.config = config or PredictionConfig()
         self.device = resolve_device(self.config.device)
@@ -318,7 +316,7 @@ def _window(corner: Sequence[int], sizes: Sequence[int]) -> tuple[slice, ...]:
 
 
 def predict(
-    model: DecoNoisingModel | ChannelModels,
+    model: AnyModel,
     image: np.ndarray | AxesImage,
     config: PredictionConfig | None = None,
     on_progress: Callable[[PredictionProgress], None] | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from napari_deconoising.progress import eta_seconds
 from napari_deconoising.training.sampling import warmup_cosine
 
 
@@ -58,8 +59,7 @@ class BudgetedSteps:
     @property
     def eta(self) -> float:
         """Estimated seconds left, from the pace so far."""
-        progress = min(self.progress, 1.0)
-        return self.elapsed * (1 - progress) / max(progress, 1e-9)
+        return eta_seconds(self.elapsed, self.progress)
 
     @property
     def shown_progress(self) -> float:

@@ -16,12 +16,12 @@ from napari_deconoising.data.stacks import channel_stacks
 from napari_deconoising.errors import ImageError, PSFError
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.io.outputs import check_outputs, image_source
-from napari_deconoising.model.bundle import ChannelModels, DecoNoisingModel, load_model
+from napari_deconoising.model.bundle import AnyModel, load_model
 from napari_deconoising.psf.prepare import prepare_psf
 
 Images = np.ndarray | AxesImage | Sequence[np.ndarray | AxesImage]
 PSFs = np.ndarray | Sequence[np.ndarray] | None
-Model = DecoNoisingModel | ChannelModels
+Model = AnyModel
 Splitter = Callable[[AxesImage], list[Any]]
 
 #: How an image is cut into per-channel stacks, by (spatial dims, streamed from disk): frames
@@ -58,7 +58,7 @@ def checked_model_path(
 
 def initial_model(init: Model | str | Path | None) -> Model | None:
     """The model to continue (loaded when given as a path), or None."""
-    if init is None or isinstance(init, DecoNoisingModel | ChannelModels):
+    if init is None or isinstance(init, AnyModel):
         return init
     return load_model(init)
 

@@ -19,7 +19,7 @@ import torch
 
 from napari_deconoising.config.settings import TrainingConfig
 from napari_deconoising.io.axes import AxesImage
-from napari_deconoising.model.bundle import ChannelModels, DecoNoisingModel, timestamp
+from napari_deconoising.model.bundle import AnyModel, ChannelModels, timestamp
 from napari_deconoising.model.devices import mixed_precision, resolve_device
 from napari_deconoising.model.unet import count_parameters
 from napari_deconoising.training.budget import BudgetedSteps
@@ -54,7 +54,7 @@ class RunInputs(Protocol):
     """What a :class:`TrainingRun` reads of its :class:`~napari_deconoising.training.Trainer`."""
 
     config: TrainingConfig
-    init: DecoNoisingModel | ChannelModels | None
+    init: AnyModel | None
     images: list[AxesImage]
     channel_frames: list[list[Any]]
     psfs: list[np.ndarray | None]
@@ -197,7 +197,7 @@ class TrainingRun:
         if any(s.best_state is None for s in self.sessions):
             yield CheckpointSaved(shown, str(self.best_model().save(path, overwrite=True)), "best")
 
-    def _model(self, states: list[dict[str, torch.Tensor]]) -> DecoNoisingModel | ChannelModels:
+    def _model(self, states: list[dict[str, torch.Tensor]]) -> AnyModel:
         trainer = self.trainer
         metadata = {
             "created": timestamp(),
@@ -212,10 +212,10 @@ class TrainingRun:
         ]
         return models[0] if len(models) == 1 else ChannelModels(models)
 
-    def current_model(self) -> DecoNoisingModel | ChannelModels:
+    def current_model(self) -> AnyModel:
         """Every channel's current weights (copied)."""
         return self._model([s.network.state_dict() for s in self.sessions])
 
-    def best_model(self) -> DecoNoisingModel | ChannelModels:
+    def best_model(self) -> AnyModel:
         """Every channel's best weights (or current ones where no validation ran yet)."""
         return self._model([s.best_or_current_state() for s in self.sessions])

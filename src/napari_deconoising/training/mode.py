@@ -13,7 +13,7 @@ import numpy as np
 from napari_deconoising.config.settings import MODE_DIMS
 from napari_deconoising.errors import ImageError, PSFError
 from napari_deconoising.io.axes import AxesImage
-from napari_deconoising.model.bundle import ChannelModels, DecoNoisingModel
+from napari_deconoising.model.bundle import AnyModel
 
 PSFs = np.ndarray | Sequence[np.ndarray] | None
 
@@ -30,7 +30,7 @@ def resolve_mode(
     mode: str,
     images: Sequence[AxesImage],
     psf: PSFs,
-    init: DecoNoisingModel | ChannelModels | None = None,
+    init: AnyModel | None = None,
 ) -> str:
     """``"2d"`` or ``"3d"``: how images with these axes and this PSF are trained.
 
@@ -46,7 +46,7 @@ def resolve_spatial_dims(
     mode: str,
     images: Sequence[AxesImage],
     psf: PSFs,
-    init: DecoNoisingModel | ChannelModels | None = None,
+    init: AnyModel | None = None,
 ) -> int:
     """The number of spatial dimensions (2 or 3) training uses; see :func:`resolve_mode`."""
     image_dims = min(sum(image.has(axis) for axis in SPATIAL_AXES) for image in images)
@@ -97,7 +97,7 @@ def _without_z(images: Sequence[AxesImage]) -> str:
     return ", ".join(i.describe() for i in images if not i.has("Z"))
 
 
-def _continued_dims(mode: str, init: DecoNoisingModel | ChannelModels, image_dims: int) -> int:
+def _continued_dims(mode: str, init: AnyModel, image_dims: int) -> int:
     """The spatial dims of a continued model, checked against the asked mode and the images."""
     model_dims = init.spatial_dims
     if MODE_DIMS.get(mode, model_dims) != model_dims:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from napari_deconoising.config.settings import TrainingConfig
-from napari_deconoising.model.bundle import ChannelModels, DecoNoisingModel
+from napari_deconoising.model.bundle import AnyModel
 from napari_deconoising.training.events import TrainingEvent
 from napari_deconoising.training.inputs import (
     SPLITTERS,
@@ -78,7 +78,7 @@ class Trainer:
         config: TrainingConfig | None = None,
         model_path: str | Path | None = None,
         axes: str | None = None,
-        init: DecoNoisingModel | ChannelModels | str | Path | None = None,
+        init: AnyModel | str | Path | None = None,
         overwrite: bool = False,
     ):
         self.init = initial_model(init)
@@ -110,7 +110,7 @@ class Trainer:
         self.config, self.pooling = plan.config, plan.pooling
         self.notes.extend(plan.notes)
         self._stop_requested = threading.Event()
-        self._model: DecoNoisingModel | ChannelModels | None = None
+        self._model: AnyModel | None = None
         self._run: TrainingRun | None = None
 
     def _splitter(self, cache_mb: float) -> Splitter:
@@ -162,7 +162,7 @@ class Trainer:
         self._stop_requested.set()
 
     @property
-    def model(self) -> DecoNoisingModel | ChannelModels:
+    def model(self) -> AnyModel:
         """The best networks found (available once :meth:`run` has finished)."""
         if self._model is None:
             raise RuntimeError("the trainer has not run yet")
@@ -177,7 +177,7 @@ class Trainer:
         finally:
             self._run = None
 
-    def current_model(self, channel: int | None = None) -> DecoNoisingModel | ChannelModels:
+    def current_model(self, channel: int | None = None) -> AnyModel:
         """The networks as they are now, mid-run (for a live preview); with ``channel``, only
         that channel's model.
 
@@ -200,7 +200,7 @@ def train(
     on_event: Callable[[TrainingEvent], None] | None = None,
     axes: str | None = None,
     overwrite: bool = False,
-) -> DecoNoisingModel | ChannelModels:
+) -> AnyModel:
     """Train and return the best model; ``on_event`` receives every progress event.
 
     ``model_path`` (and its ``.last`` sibling) may replace existing files only with

@@ -13,6 +13,7 @@ import numpy as np
 from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.io.axes import AxesImage, from_canonical
 from napari_deconoising.io.zarr_io import store_axes
+from napari_deconoising.prediction.blocks import IN_MEMORY_PIXELS
 from napari_deconoising.prediction.blockwise import (
     OUTPUT_KINDS,
     BlockPredictor,
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 #: Layers with more pixels than this, or not held in memory (dask, zarr), are predicted block by
 #: block into zarr stores in a folder the user picks, and shown lazily from there.
-LARGE_LAYER_PIXELS = 100_000_000
+LARGE_LAYER_PIXELS = IN_MEMORY_PIXELS
 
 
 @dataclass

@@ -3,7 +3,6 @@ event-loop pause monitor."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from qtpy.QtCore import QEvent, QObject, Qt, QTimer
@@ -90,47 +89,3 @@ def clock(seconds: float) -> str:
     seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
-class PauseMonitor:
-    """Event-loop pauses: every gap between the ticks of a 10 ms ``QTimer``, with when it ended.
-
-    Used by the responsiveness test, the preview benchmark and the screenshot script.
-    """
-
-    TICK_MS = 10
-
-    def __init__(self) -> None:
-        self.gaps: list[tuple[float, float]] = []  # (gap in ms, perf_counter at its end)
-        self._last = time.perf_counter()
-        self._timer = QTimer()
-        self._timer.setInterval(self.TICK_MS)
-        self._timer.timeout.connect(self._tick)
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.gaps.append(((now - self._last) * 1000, now))
-        self._last = now
-
-    def start(self) -> None:
-        """Start watching (the first gap counts from now)."""
-        self._last = time.perf_counter()
-        self._timer.start()
-
-    def stop(self) -> None:
-        """Stop watching."""
-        self._timer.stop()
-
-    @property
-    def ticks(self) -> int:
-        """Timer ticks seen."""
-        return len(self.gaps)
-
-    @property
-    def longest_ms(self) -> float:
-        """The longest pause seen (ms)."""
-        return self.longest()
-
-    def longest(self, since: float = 0.0) -> float:
-        """The longest pause that ended after ``since`` (a ``time.perf_counter`` value), in ms."""
-        return max((gap for gap, end in self.gaps if end > since), default=0.0)

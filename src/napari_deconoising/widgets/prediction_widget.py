@@ -14,6 +14,7 @@ from napari_deconoising.export.bioimageio import ExportProgress
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.prediction.blockwise import BlockProgress, PredictionJob
 from napari_deconoising.prediction.predictor import PredictionProgress
+from napari_deconoising.progress import known_eta
 from napari_deconoising.widgets._axes import AxesField
 from napari_deconoising.widgets._bioimageio_export import (
     export_package,
@@ -265,12 +266,12 @@ class PredictionWidget(JobWidget):
     def _on_event(self, event: Any) -> None:
         if isinstance(event, BlockProgress):
             done = event.progress
-            eta = event.elapsed_s * (1 - done) / done if done > 0 else None
+            eta = known_eta(event.elapsed_s, done)
             self.jobs.show_progress(done, f"block {event.blocks_done}/{event.blocks_total}", eta)
         elif isinstance(event, PredictionProgress):
             self._last_progress = event
             done = event.progress
-            eta = event.elapsed_s * (1 - done) / done if done > 0 else None
+            eta = known_eta(event.elapsed_s, done)
             self.jobs.show_progress(
                 done,
                 f"frame {event.frame + 1}/{event.n_frames} · tiles {event.tiles_done}/"

@@ -129,7 +129,7 @@ def build_description(
     bioimageio_config = v0_5.BioimageioConfig(
         architecture_type="U-Net (DecoNoising)",
         architecture_description=(
-            f"2D U-Net ({_unet_layout(first.network.config)}) inside a graph "
+            f"2D U-Net ({unet_layout(first.network.config)}) inside a graph "
             "that normalises the input, scales the network output and convolves it with the "
             "PSF (reflected borders)"
         ),
@@ -305,7 +305,7 @@ def cover(raw: np.ndarray, outputs: Sequence[np.ndarray], n2v: bool) -> np.ndarr
     return np.repeat(np.repeat(canvas, zoom, axis=0), zoom, axis=1)
 
 
-def _unet_layout(config: Any) -> str:
+def unet_layout(config: Any) -> str:
     """The U-Net's layout in words: down-sampling, up-sampling and skips."""
     down = "max-blur-pool" if config.downsampling == "blur" else "max-pool"
     skips = "additive skips" if config.top_skip else "additive skips but none at full resolution"

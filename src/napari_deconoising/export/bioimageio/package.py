@@ -40,7 +40,7 @@ from napari_deconoising.export.bioimageio.weights import (
 )
 from napari_deconoising.export.onnx import ExportError
 from napari_deconoising.io.outputs import atomic_write, check_outputs
-from napari_deconoising.model.bundle import AnyModel, ChannelModels, DecoNoisingModel
+from napari_deconoising.model.bundle import AnyModel, DecoNoisingModel
 from napari_deconoising.model.package_reader import MODEL_MEMBER
 
 #: ``progress(fraction, text)``: how far the export is (0..1) and what it does now.
@@ -211,7 +211,7 @@ def _checked_out_path(out_path: str | Path, overwrite: bool) -> Path:
 
 
 def _checked_models(model: AnyModel) -> list[DecoNoisingModel]:
-    if not isinstance(model, DecoNoisingModel | ChannelModels):
+    if not isinstance(model, AnyModel):
         raise ModelFileError(
             f"expected a napari-deconoising model or a model file, got {type(model).__name__}"
         )
