@@ -20,7 +20,7 @@ import numpy as np
 
 from napari_deconoising.data.images import as_frames, pixel_source, read_pixels
 from napari_deconoising.errors import ImageError
-from napari_deconoising.io.axes import AxesImage
+from napari_deconoising.io.axes import AxesImage, reorder
 
 #: The spatial axes of the engine, slowest first; an item has the last ``spatial_dims`` of them.
 SPATIAL_AXES = "ZYX"
@@ -74,7 +74,7 @@ def merge_channel_stacks(
     items = tuple(sizes[axis] for axis in axes if axis != "C")
     merged = np.stack([np.asarray(stack).reshape(items) for stack in stacks])
     merged = merged.reshape(tuple(sizes[axis] for axis in axes))
-    return np.transpose(merged, [axes.index(axis) for axis in image.axes])
+    return reorder(merged, axes, image.axes)
 
 
 def _channel_name(image: AxesImage, channel: int, n_channels: int) -> str:
@@ -83,7 +83,7 @@ def _channel_name(image: AxesImage, channel: int, n_channels: int) -> str:
 
 def _read_stacks(image: AxesImage, axes: str, spatial_dims: int) -> list[np.ndarray]:
     """The stacks read into memory, checked (:func:`~.images.as_frames`) and as float32."""
-    data = np.transpose(image.data, [image.axes.index(axis) for axis in axes])
+    data = reorder(image.data, image.axes, axes)
     data = data if "C" in image.axes else data[None]
     n_channels, stacks = data.shape[0], []
     for index in range(n_channels):

@@ -203,6 +203,15 @@ def _transpose(data: Any, order: list[int]) -> Any:
     return np.transpose(np.asarray(data), order)
 
 
+def reorder(data: Any, axes: str, target: str) -> Any:
+    """``data`` (with ``axes``) transposed to ``target``, the same letters in another order: the
+    package's one axis reordering. A numpy array comes back as a view, data already in ``target``
+    order as it is (lazy arrays stay lazy); other arrays use their own ``transpose``."""
+    if sorted(target) != sorted(axes):
+        raise ImageError(f"cannot reorder axes '{axes}' to '{target}': they hold different axes")
+    return _transpose(data, [axes.index(a) for a in target])
+
+
 def to_canonical(data: Any, axes: str) -> tuple[Any, str]:
     """Transpose ``data`` (with ``axes``) to the order of :data:`AXES`; return it and its axes.
 
@@ -212,19 +221,14 @@ def to_canonical(data: Any, axes: str) -> tuple[Any, str]:
     """
     axes = validate_axes(axes, data.shape)
     canonical = "".join(a for a in AXES if a in axes)
-    return _transpose(data, [axes.index(a) for a in canonical]), canonical
+    return reorder(data, axes, canonical), canonical
 
 
 def from_canonical(array: Any, canonical_axes: str, target_axes: str) -> Any:
     """Transpose ``array`` from ``canonical_axes`` to ``target_axes`` (the inverse of
     :func:`to_canonical`). Both strings must hold the same letters."""
     canonical_axes = validate_axes(canonical_axes, array.shape)
-    target = target_axes.strip().upper()
-    if sorted(target) != sorted(canonical_axes):
-        raise ImageError(
-            f"cannot reorder axes '{canonical_axes}' to '{target}': they hold different axes"
-        )
-    return _transpose(array, [canonical_axes.index(a) for a in target])
+    return reorder(array, canonical_axes, target_axes.strip().upper())
 
 
 def resolve_axes(
@@ -337,5 +341,9 @@ class AxesImage:
 
     def canonical(self) -> AxesImage:
         """The same image with its data transposed to canonical :data:`AXES` order."""
-        data, axes = to_canonical(self.data, self.axes)
+        return self.reordered("".join(a for a in AXES if a in self.axes))
+
+    def reordered(self, axes: str) -> AxesImage:
+        """The same image with its data transposed to ``axes`` (see :func:`reorder`)."""
+        data = reorder(self.data, self.axes, axes)
         return AxesImage(data, axes, dict(self.spacing), self.axes_source, self.name, self.path)

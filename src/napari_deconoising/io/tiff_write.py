@@ -13,7 +13,13 @@ import numpy as np
 import tifffile
 
 from napari_deconoising.errors import ImageError
-from napari_deconoising.io.axes import AxesImage, default_axes, normalise_spacing, validate_axes
+from napari_deconoising.io.axes import (
+    AxesImage,
+    default_axes,
+    normalise_spacing,
+    reorder,
+    validate_axes,
+)
 from napari_deconoising.io.dtypes import convert_values, output_dtype
 from napari_deconoising.io.outputs import atomic_write, check_outputs
 from napari_deconoising.io.tiff_tag import AXES_TAG, TAG_KEY
@@ -108,9 +114,8 @@ def _imagej_layout(
     array: np.ndarray, axes: str, spacing: Mapping[str, float]
 ) -> tuple[np.ndarray, tuple[str, tuple[int, ...]], dict[str, Any]]:
     """Reorder to ImageJ's T(=S,T) Z C Y X, fold S into T, and build tifffile's options."""
-    order = [axes.index(a) for a in _IMAGEJ_ORDER if a in axes]
-    array = np.transpose(array, order)
-    written = "".join(axes[i] for i in order)
+    written = "".join(a for a in _IMAGEJ_ORDER if a in axes)
+    array = reorder(array, axes, written)
     written_shape = tuple(array.shape)
     if "S" in written and "T" in written:  # S then T are the first two axes: fold them
         array = array.reshape((-1, *array.shape[2:]))
@@ -131,14 +136,10 @@ def _ome_layout(
     """Put Y X last, keep the caller's order of T, C and Z (OME allows any of them), or use
     T S C Z Y X when there is an S (written as OME's modulo axis 'Q'); build tifffile's options."""
     if "S" in axes:
-        order = [axes.index(a) for a in _OME_ORDER if a in axes]
+        written = "".join(a for a in _OME_ORDER if a in axes)
     else:
-        order = [i for i, a in enumerate(axes) if a not in "YX"] + [
-            axes.index("Y"),
-            axes.index("X"),
-        ]
-    array = np.transpose(array, order)
-    written = "".join(axes[i] for i in order)
+        written = "".join(a for a in axes if a not in "YX") + "YX"
+    array = reorder(array, axes, written)
     metadata: dict[str, Any] = {"axes": written.replace("S", "Q")}
     for axis in "XYZ":
         if axis in spacing:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from napari_deconoising.data.images import pixel_source, read_pixels
-from napari_deconoising.io.axes import AxesImage, from_canonical
+from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.io.outputs import check_outputs
 from napari_deconoising.io.zarr_io import store_axes
 from napari_deconoising.prediction.blocks import Block
@@ -129,9 +129,7 @@ def check_output_paths(jobs: Sequence[PredictionJob], overwrite: bool = False) -
 
 def in_store_order(image: AxesImage) -> AxesImage:
     """The image with its (lazy) data transposed to the order outputs are stored in."""
-    axes = store_axes(image.axes)
-    data = from_canonical(image.data, image.axes, axes) if axes != image.axes else image.data
-    return AxesImage(data, axes, dict(image.spacing), image.axes_source, image.name, image.path)
+    return image.reordered(store_axes(image.axes))
 
 
 def read_block(image: AxesImage, region: tuple[slice, ...]) -> np.ndarray:

@@ -24,6 +24,7 @@ from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.data.images import read_pixels
 from napari_deconoising.errors import DeconoisingError
 from napari_deconoising.io import AxesImage
+from napari_deconoising.io.axes import reorder
 from napari_deconoising.prediction.predictor import predict
 
 _log = logging.getLogger(__name__)
@@ -192,8 +193,8 @@ def read_request(
         else:
             index.append(at)
     window = read_pixels(layer.data, tuple(index), source=layer.name, dtype=np.float32)
-    kept = [axis for axis, item in zip(axes, index, strict=True) if isinstance(item, slice)]
-    window = np.transpose(window, [kept.index(a) for a in "ZYX" if a in kept])
+    kept = "".join(axis for axis, item in zip(axes, index, strict=True) if isinstance(item, slice))
+    window = reorder(window, kept, "".join(a for a in "ZYX" if a in kept))
     (y, height), (x, width) = inner[y_axis], inner[x_axis]
     sizes = [1] * len(shape)
     sizes[y_axis], sizes[x_axis] = height, width
