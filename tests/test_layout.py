@@ -9,7 +9,8 @@ import napari_deconoising
 
 PACKAGE = Path(napari_deconoising.__file__).parent
 LAYERS = [
-    {"errors", "_version", "_exports", "progress"},
+    {"errors", "_version", "_exports"},
+    {"job_control"},
     {"io", "config"},
     {"psf"},
     {"model"},

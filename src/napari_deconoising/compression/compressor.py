@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_deconoising.compression.cancellation import Cancellation
 from napari_deconoising.compression.inputs import (
     check_images_match,
     checked_out_path,
@@ -21,6 +20,7 @@ from napari_deconoising.compression.report import CompressionEvent, CompressionR
 from napari_deconoising.compression.session import Session
 from napari_deconoising.config.compression import CompressionConfig, preset_config
 from napari_deconoising.errors import ConfigError
+from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import DecoNoisingModel
 
 
@@ -65,7 +65,7 @@ class Compressor:
                 f"this model (widths {self.widths_before}) is already as small as preset "
                 f"{preset!r} makes it; choose a smaller preset"
             )
-        self.cancellation = Cancellation()
+        self.cancellation = CancelToken("compression")
         self._result: CompressionResult | None = None
 
     def cancel(self) -> None:

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from napari_deconoising.compression.cancellation import Cancellation
 from napari_deconoising.compression.inputs import source_name, unique
 from napari_deconoising.compression.measure import (
     compute_precision,
@@ -44,6 +43,7 @@ from napari_deconoising.compression.report import (
 )
 from napari_deconoising.config.compression import CompressionConfig
 from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import DecoNoisingModel, timestamp
 from napari_deconoising.model.convolution import convolve, psf_tensor
 from napari_deconoising.model.devices import autocast, resolve_device
@@ -83,7 +83,7 @@ class Session:
 
     TEACHER_SHARE, TUNE_SHARE = 0.1, 0.8
 
-    def __init__(self, compressor: CompressionJob, cancellation: Cancellation):
+    def __init__(self, compressor: CompressionJob, cancellation: CancelToken):
         self.c, self.cancellation = compressor, cancellation
         self.config = compressor.config
         self.device = resolve_device(self.config.device)
@@ -118,8 +118,8 @@ class Session:
 
     # -- stage 1: what the original makes of the images -----------------------------------------
     def _predict(self, model: DecoNoisingModel, frame: np.ndarray) -> PredictionResult:
-        self.cancellation.check()
-        with self.cancellation.watching(Predictor(model, self.prediction_config)) as predictor:
+        predictor = Predictor(model, self.prediction_config)
+        with self.cancellation.forwarding(predictor.cancel):
             return predictor.predict(frame)
 
     def _teacher_outputs(self) -> Iterator[CompressionEvent]:

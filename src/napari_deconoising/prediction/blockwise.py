@@ -17,7 +17,6 @@ byte-identical outputs.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -25,8 +24,9 @@ import numpy as np
 
 from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.data.channels import check_channel_count, pixel_size_warning
-from napari_deconoising.errors import Cancelled, ImageError
+from napari_deconoising.errors import ImageError
 from napari_deconoising.io.axes import AxesImage
+from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel
 from napari_deconoising.prediction.blocks import (
     Block,
@@ -80,14 +80,11 @@ class BlockPredictor:
         self.overwrite = overwrite
         self.scheduler = scheduler
         self.halo = halo_sizes(model, self.config)
-        self._cancel = threading.Event()
-        self._predictor: Any = None
+        self._cancel = CancelToken("prediction")
 
     def cancel(self) -> None:
         """Stop at the next batch of tiles."""
-        self._cancel.set()
-        if self._predictor is not None:
-            self._predictor.cancel()
+        self._cancel.cancel()
 
     def predict(
         self,
@@ -104,7 +101,7 @@ class BlockPredictor:
 
     def run(self, jobs: Sequence[PredictionJob]) -> Iterator[BlockProgress | BlockwiseResult]:
         """Predict every job, yielding progress, then the :class:`BlockwiseResult`."""
-        self._cancel.clear()
+        self._cancel.reset()
         check_output_paths(jobs, self.overwrite)
         images = [in_store_order(job.image) for job in jobs]
         warnings = [self._check(image) for image in images]
@@ -147,36 +144,37 @@ class BlockPredictor:
         check_channel_count(len(self.model.channels), image)
         return pixel_size_warning(self.model.pixel_size_um, image)
 
-    def _check_cancel(self) -> None:
-        """Raise :class:`Cancelled` once a stop was asked (also while outputs are finalised)."""
-        if self._cancel.is_set():
-            raise Cancelled("prediction cancelled")
-
     def _finish(self, outputs: JobOutputs) -> None:
-        outputs.finish(self.overwrite, self._check_cancel)
+        outputs.finish(self.overwrite, self._cancel.check)
 
     def _run_here(
         self, planned: Sequence[PlannedJob], tracker: ProgressTracker
     ) -> Iterator[BlockProgress]:
         from napari_deconoising.prediction.predictor import Predictor
 
-        self._predictor = Predictor(self.model, self.config)
-        if self._cancel.is_set():
-            self._predictor.cancel()
-        for number, item in enumerate(planned):
-            outputs = item.open_outputs()
-            try:
-                for block in item.blocks:
-                    values = predict_block(self._predictor, item.image, block)
-                    self._write(outputs, item.job, block, values)
-                    tracker.done(block.pixels)
-                    yield tracker.event(number)
-                    self._check_cancel()
-                yield tracker.event(number, "writing")
-                self._finish(outputs)
-            except BaseException:
-                outputs.abort()
-                raise
+        predictor = Predictor(self.model, self.config)
+        with self._cancel.forwarding(predictor.cancel):
+            for number, item in enumerate(planned):
+                yield from self._run_job(predictor, number, item, tracker)
+
+    def _run_job(
+        self, predictor: Any, number: int, item: PlannedJob, tracker: ProgressTracker
+    ) -> Iterator[BlockProgress]:
+        """One input's blocks into its outputs, which are finished or, on any failure or
+        cancel, removed."""
+        outputs = item.open_outputs()
+        try:
+            for block in item.blocks:
+                values = predict_block(predictor, item.image, block)
+                self._write(outputs, item.job, block, values)
+                tracker.done(block.pixels)
+                yield tracker.event(number)
+                self._cancel.check()
+            yield tracker.event(number, "writing")
+            self._finish(outputs)
+        except BaseException:
+            outputs.abort()
+            raise
 
     def _write(
         self, outputs: JobOutputs, job: PredictionJob, block: Block, values: Sequence[np.ndarray]

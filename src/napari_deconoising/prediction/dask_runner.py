@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from napari_deconoising.config.settings import PredictionConfig
-from napari_deconoising.errors import Cancelled, ConfigError, ImageError
+from napari_deconoising.errors import ConfigError, ImageError
 from napari_deconoising.io.axes import AxesImage
+from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel, load_model
 from napari_deconoising.prediction.blocks import Block
 from napari_deconoising.prediction.jobs import (
@@ -38,13 +39,13 @@ def run_on_cluster(
     planned: Sequence[PlannedJob],
     tracker: ProgressTracker,
     finish: Callable[[JobOutputs], None],
-    cancelled: threading.Event,
+    cancelled: CancelToken,
 ) -> Iterator[BlockProgress]:
     """Predict the blocks of ``planned`` jobs as dask tasks, yielding progress as they finish.
 
     ``scheduler`` is the address of a ``dask.distributed`` scheduler (``tcp://host:8786``) or a
     ``distributed.Client``. Every job's outputs are opened first and, once all blocks are done,
-    handed to ``finish``; a failure or a set ``cancelled`` removes them all."""
+    handed to ``finish``; a failure or a cancel of ``cancelled`` removes them all."""
     client_type, as_completed = _distributed()
     for item in planned:
         if item.job.path is None:
@@ -59,8 +60,7 @@ def run_on_cluster(
         futures, pixels = _submit(client, model, config, planned, opened)
         for future in as_completed(futures):
             future.result()
-            if cancelled.is_set():
-                raise Cancelled("prediction cancelled")
+            cancelled.check()
             tracker.done(pixels[future.key])
             yield tracker.event(len(planned) - 1)
         for outputs in opened:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,8 +26,9 @@ from napari_deconoising.data.channels import (
     pixel_size_warning,
 )
 from napari_deconoising.data.stacks import channel_stacks, merge_channel_stacks, spatial_axes
-from napari_deconoising.errors import Cancelled, ImageError
+from napari_deconoising.errors import ImageError
 from napari_deconoising.io.axes import AxesImage
+from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel
 from napari_deconoising.model.convolution import convolve, psf_tensor
 from napari_deconoising.model.devices import autocast, network_input, place_network, resolve_device
@@ -138,11 +138,11 @@ class Predictor:
             place_network(copy.deepcopy(m.network), self.device).eval() for m in self.models
         ]
         self.kernels = [psf_tensor(m.psf, self.device) for m in self.models]
-        self._cancel = threading.Event()
+        self._cancel = CancelToken("prediction")
 
     def cancel(self) -> None:
         """Stop at the next batch boundary."""
-        self._cancel.set()
+        self._cancel.cancel()
 
     def predict(
         self,
@@ -171,7 +171,7 @@ class Predictor:
         try:
             yield from self._run(self._as_image(image, axes))
         finally:
-            self._cancel.clear()
+            self._cancel.reset()
 
     def _as_image(self, image: np.ndarray | AxesImage, axes: str | None) -> AxesImage:
         """The image with its axes; a plain array without axes that has as many dimensions as
@@ -291,8 +291,7 @@ class Predictor:
         stitched = torch.empty([g.count * g.stride for g in grids], device=self.device)
         centre = tuple(slice(g.overlap, g.overlap + g.stride) for g in grids)
         for first in range(0, len(corners), batch_size):
-            if self._cancel.is_set():
-                raise Cancelled("prediction cancelled")
+            self._cancel.check()
             batch_corners = corners[first : first + batch_size]
             tiles = torch.stack(
                 [source[_window(corner, [g.tile for g in grids])] for corner in batch_corners]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from napari_deconoising.progress import eta_seconds
+from napari_deconoising.job_control import eta_seconds
 from napari_deconoising.training.sampling import warmup_cosine
 
 

@@ -8,7 +8,6 @@ saves the best networks whenever validation improves and the last ones when the 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 
 from napari_deconoising.config.settings import TrainingConfig
 from napari_deconoising.io.axes import AxesImage
+from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel, ChannelModels, timestamp
 from napari_deconoising.model.devices import mixed_precision, resolve_device
 from napari_deconoising.model.unet import count_parameters
@@ -71,7 +71,7 @@ class RunInputs(Protocol):
 class TrainingRun:
     """One training run of ``trainer``'s channels; ``stop`` ends it at the next batch boundary."""
 
-    def __init__(self, trainer: RunInputs, stop: threading.Event):
+    def __init__(self, trainer: RunInputs, stop: CancelToken):
         self.trainer, self.stop = trainer, stop
         config = self.config = trainer.config
         self.device = resolve_device(config.device)
@@ -137,7 +137,7 @@ class TrainingRun:
         yield started
         clock = self.budget()
         train_loss, validation_loss = math.nan, None
-        while clock.running() and not self.stop.is_set():
+        while clock.running() and not self.stop.requested:
             lr = clock.learning_rate()
             train_loss = float(np.mean([s.train_step(lr) for s in self.sessions]))
             clock.advance()
@@ -166,7 +166,7 @@ class TrainingRun:
             train_loss,
             validation_loss,
             self._best_loss(),
-            self.stop.is_set(),
+            self.stop.requested,
             str(self.trainer.model_path) if self.trainer.model_path else None,
         )
 

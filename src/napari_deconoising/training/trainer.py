@@ -14,7 +14,6 @@ z-stacks with a 3D PSF train a 3D network on 3D patches (``mode`` ``auto`` or ``
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from napari_deconoising.config.settings import TrainingConfig
+from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel
 from napari_deconoising.training.events import TrainingEvent
 from napari_deconoising.training.inputs import (
@@ -109,7 +109,7 @@ class Trainer:
         #: pooling per level, one factor per spatial axis (``(2, 2)`` at every level in 2D).
         self.config, self.pooling = plan.config, plan.pooling
         self.notes.extend(plan.notes)
-        self._stop_requested = threading.Event()
+        self._stop_requested = CancelToken("training")
         self._model: AnyModel | None = None
         self._run: TrainingRun | None = None
 
@@ -159,7 +159,7 @@ class Trainer:
 
     def stop(self) -> None:
         """Ask the run to end at the next batch boundary; checkpoints are kept."""
-        self._stop_requested.set()
+        self._stop_requested.cancel()
 
     @property
     def model(self) -> AnyModel:

@@ -12,9 +12,9 @@ from napari_deconoising.config.settings import PredictionConfig
 from napari_deconoising.data.channels import check_channel_count
 from napari_deconoising.export.bioimageio import ExportProgress
 from napari_deconoising.io.axes import AxesImage
+from napari_deconoising.job_control import known_eta
 from napari_deconoising.prediction.blockwise import BlockProgress, PredictionJob
 from napari_deconoising.prediction.predictor import PredictionProgress
-from napari_deconoising.progress import known_eta
 from napari_deconoising.widgets._axes import AxesField
 from napari_deconoising.widgets._bioimageio_export import (
     export_package,
