@@ -25,7 +25,7 @@ import numpy as np
 
 from common import machine, save_results
 from napari_deconoising import Predictor, Trainer, TrainingConfig, psnr
-from napari_deconoising.config.settings import NetworkConfig
+from napari_deconoising.config.training import NetworkConfig
 from napari_deconoising.data.synthetic import make_sample
 from napari_deconoising.evaluation.metrics import checkerboard_index
 from napari_deconoising.psf.models import gaussian_psf

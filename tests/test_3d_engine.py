@@ -6,7 +6,8 @@ import pytest
 import torch
 from scipy import ndimage, signal
 
-from napari_deconoising.config.settings import NetworkConfig, PredictionConfig, TrainingConfig
+from napari_deconoising.config.prediction import PredictionConfig
+from napari_deconoising.config.training import NetworkConfig, TrainingConfig
 from napari_deconoising.errors import ConfigError
 from napari_deconoising.model.convolution import convolve, fft_is_cheaper, psf_tensor
 from napari_deconoising.model.unet import UNet, build_unet, pooling_plan

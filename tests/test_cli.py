@@ -30,7 +30,8 @@ from napari_deconoising.cli._interrupt import first_interrupt_stops
 from napari_deconoising.cli._output import Progress, emit_json
 from napari_deconoising.cli.train import training_config
 from napari_deconoising.compression import PRESETS
-from napari_deconoising.config.settings import DEVICES, OpticsConfig, bounds
+from napari_deconoising.config.base import DEVICES, bounds
+from napari_deconoising.config.psf import OpticsConfig
 
 TINY_TRAIN = ["--steps", "6", "--patch-size", "32", "--batch-size", "2", "--start-filters", "8"]
 

@@ -9,13 +9,13 @@ import pytest
 import tifffile
 import zarr
 
-from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.config.prediction import BlockConfig, PredictionConfig
 from napari_deconoising.errors import Cancelled, ConfigError, ImageError, OutputError
 from napari_deconoising.io import AxesImage, read_tiff
 from napari_deconoising.io.lazy import open_image
 from napari_deconoising.io.zarr_io import is_complete
 from napari_deconoising.prediction import blockwise
-from napari_deconoising.prediction.blocks import BlockConfig, halo_sizes, plan_blocks
+from napari_deconoising.prediction.blocks import halo_sizes, plan_blocks
 from napari_deconoising.prediction.blockwise import BlockPredictor
 from napari_deconoising.prediction.jobs import PredictionJob
 from napari_deconoising.prediction.predictor import Predictor
@@ -65,7 +65,7 @@ def volume_model():
     """An untrained 3D model with a 3 x 5 x 5 PSF (weights do not matter for seams)."""
     import torch
 
-    from napari_deconoising.config.settings import NetworkConfig
+    from napari_deconoising.config.training import NetworkConfig
     from napari_deconoising.model.bundle import DecoNoisingModel, Normalisation
     from napari_deconoising.model.unet import UNet
 

@@ -8,7 +8,7 @@ import pytest
 import tifffile
 import zarr
 
-from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.errors import ImageError
 from napari_deconoising.io.lazy import find_inputs, lazy_image, open_image
 from napari_deconoising.io.zarr_io import create_zarr, mark_complete

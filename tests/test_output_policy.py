@@ -19,7 +19,7 @@ from napari_deconoising import (
 )
 from napari_deconoising.cli import _files, main
 from napari_deconoising.cli._interrupt import first_interrupt_stops
-from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.demo import demo_outputs, run_demo
 from napari_deconoising.errors import Cancelled, ImageError
 from napari_deconoising.io import AxesImage, outputs, read_tiff

@@ -16,7 +16,8 @@ from napari_deconoising.compression import (
     Compressor,
     compress,
 )
-from napari_deconoising.config.settings import NetworkConfig, PredictionConfig, TrainingConfig
+from napari_deconoising.config.prediction import PredictionConfig
+from napari_deconoising.config.training import NetworkConfig, TrainingConfig
 from napari_deconoising.data.channels import as_axes_image
 from napari_deconoising.data.synthetic import (
     SyntheticSample,

@@ -30,10 +30,12 @@ def public_names(module: ModuleType) -> list[str]:
 
 
 def lazy_exports(
-    package: str, modules: Sequence[str]
+    package: str, modules: str | Sequence[str]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package``: a name comes from the first of ``modules``
-    (relative to the package, or absolute names) that defines it."""
+    (names relative to the package, or absolute ones; a string holds them separated by spaces,
+    as for ``namedtuple``) that defines it."""
+    modules = modules.split() if isinstance(modules, str) else list(modules)
 
     def load(module: str) -> ModuleType:
         return importlib.import_module(module if "." in module else f"{package}.{module}")

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_deconoising.config.settings import TrainingConfig
+from napari_deconoising.config.training import TrainingConfig
 from napari_deconoising.data.synthetic import make_sample
 from napari_deconoising.evaluation.figures import side_by_side, write_png
 from napari_deconoising.evaluation.metrics import psnr

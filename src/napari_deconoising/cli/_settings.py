@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from napari_deconoising.config.settings import bounds
+from napari_deconoising.config.base import bounds
 
 
 @cache

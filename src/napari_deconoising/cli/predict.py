@@ -26,14 +26,13 @@ from napari_deconoising.cli._files import (
 from napari_deconoising.cli._interrupt import first_interrupt_stops
 from napari_deconoising.cli._output import Progress, add_json_option, report, say
 from napari_deconoising.cli._settings import add_settings, given
-from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.config.prediction import BlockConfig, PredictionConfig, fits_in_memory
 from napari_deconoising.errors import ImageError
 from napari_deconoising.io import AxesImage
 from napari_deconoising.io.lazy import find_inputs, open_image
 from napari_deconoising.io.outputs import check_outputs as check_output_paths
 from napari_deconoising.io.zarr_io import is_zarr_path
 from napari_deconoising.model.bundle import load_model
-from napari_deconoising.prediction.blocks import BlockConfig, fits_in_memory
 from napari_deconoising.prediction.blockwise import BlockPredictor
 from napari_deconoising.prediction.jobs import BlockProgress, PredictionJob
 from napari_deconoising.prediction.predictor import PredictionProgress, Predictor

@@ -19,12 +19,11 @@ from napari_deconoising.cli._files import (
 )
 from napari_deconoising.cli._output import add_json_option, report, say
 from napari_deconoising.cli._settings import add_setting
-from napari_deconoising.config.settings import OpticsConfig
+from napari_deconoising.config.psf import OpticsConfig, StackOpticsConfig
 from napari_deconoising.data.channels import PIXEL_SIZE_TOLERANCE
 from napari_deconoising.errors import DeconoisingError
 from napari_deconoising.io import AxesImage, read_tiff
 from napari_deconoising.psf.measure import psf_widths
-from napari_deconoising.psf.optics import StackOpticsConfig
 from napari_deconoising.psf.recipe import MODELS, PSFRecipe, make_psf
 
 OPTICS = (("--na", "na"), ("--wavelength", "wavelength_nm"), ("--pixel-size", "pixel_size_nm"))

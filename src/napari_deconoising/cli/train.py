@@ -29,7 +29,8 @@ from napari_deconoising.cli._output import (
     say,
 )
 from napari_deconoising.cli._settings import add_setting, add_settings, given
-from napari_deconoising.config.settings import NetworkConfig, TrainingConfig, bounds
+from napari_deconoising.config.base import bounds
+from napari_deconoising.config.training import NetworkConfig, TrainingConfig
 from napari_deconoising.errors import DeconoisingError
 from napari_deconoising.io import AxesImage
 from napari_deconoising.io.outputs import check_outputs

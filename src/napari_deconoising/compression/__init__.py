@@ -33,13 +33,5 @@ from napari_deconoising._exports import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
-    (
-        "compressor",
-        "report",
-        "measure",
-        "pruning",
-        "inputs",
-        "session",
-        "napari_deconoising.config.compression",
-    ),
+    "compressor report measure pruning inputs session napari_deconoising.config.compression",
 )

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from napari_deconoising.config.settings import PredictionConfig, Storage
+from napari_deconoising.config.base import Storage
+from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.evaluation.metrics import psnr
 from napari_deconoising.model.bundle import DecoNoisingModel
 from napari_deconoising.prediction.predictor import PredictionResult, Predictor

@@ -42,7 +42,7 @@ from napari_deconoising.compression.report import (
     evaluated_on,
 )
 from napari_deconoising.config.compression import CompressionConfig
-from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import DecoNoisingModel, timestamp
 from napari_deconoising.model.convolution import convolve, psf_tensor

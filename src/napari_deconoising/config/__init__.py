@@ -6,4 +6,4 @@ import ...``), so that importing one module of this package does not import all 
 
 from napari_deconoising._exports import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, ("settings", "compression"))
+__getattr__, __dir__ = lazy_exports(__name__, "base training prediction psf compression")

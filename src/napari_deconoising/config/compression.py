@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from napari_deconoising.config.settings import DEVICES, STORAGES, Config, Device, Storage, setting
+from napari_deconoising.config.base import DEVICES, STORAGES, Config, Device, Storage, setting
 from napari_deconoising.errors import ConfigError
 
 #: Smallest size of the square patches used for fine-tuning.

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from napari_deconoising._version import __version__
-from napari_deconoising.config.settings import Storage
+from napari_deconoising.config.base import Storage
 from napari_deconoising.errors import ModelFileError, one_line
 from napari_deconoising.io.outputs import atomic_write, check_outputs
 from napari_deconoising.model.archive_checks import read_payload

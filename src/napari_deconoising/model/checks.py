@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_deconoising.config.settings import Bounds, NetworkConfig, TrainingConfig, bounds
+from napari_deconoising.config.base import Bounds, bounds
+from napari_deconoising.config.psf import MAX_PSF_SIZE
+from napari_deconoising.config.training import NetworkConfig, TrainingConfig
 from napari_deconoising.errors import ConfigError, ModelFileError, one_line
 from napari_deconoising.model.archive_checks import MAX_METADATA_CHARS, MAX_MODEL_BYTES
 from napari_deconoising.model.refusals import MISSING, damaged, format_bytes, is_whole, shown
 from napari_deconoising.model.unet import UNet
-from napari_deconoising.psf.prepare import MAX_PSF_SIZE
 
 #: The smallest standard deviation training writes (it clamps there), and the largest magnitude
 #: of the intensity statistics: beyond it float32 network inputs and outputs overflow.

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from napari_deconoising.config.settings import NetworkConfig
+from napari_deconoising.config.training import NetworkConfig
 
 #: A 3D level pools Z only while its patch still has at least this many planes.
 MIN_PLANES_TO_POOL_Z = 8

@@ -7,5 +7,6 @@ import ...``), so that importing one module of this package does not import all 
 from napari_deconoising._exports import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
-    __name__, ("predictor", "blocks", "stores", "jobs", "blockwise", "dask_runner")
+    __name__,
+    "predictor blocks stores jobs blockwise dask_runner napari_deconoising.config.prediction",
 )

@@ -17,28 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from napari_deconoising.config.settings import Config, PredictionConfig, setting
+from napari_deconoising.config.prediction import BlockConfig, PredictionConfig
 from napari_deconoising.data.stacks import SPATIAL_AXES, spatial_axes
 from napari_deconoising.model.bundle import AnyModel
-
-IN_MEMORY_PIXELS = 64 * 2**20
-"""Images of more pixels (a float32 copy over 256 MiB) are predicted block by block to disk, by
-the command line and by the Denoise & Deconvolve widget alike."""
-
-
-def fits_in_memory(shape: Sequence[int]) -> bool:
-    """Whether an image of ``shape`` (held in memory) is predicted in memory, not block-wise."""
-    return math.prod(shape) <= IN_MEMORY_PIXELS
-
-
-@dataclass(frozen=True)
-class BlockConfig(Config):
-    """How a large image is cut into blocks (the unit of memory, of work and of the output's
-    zarr chunks)."""
-
-    block_size: int = setting(1024, low=64, high=65536, help="block side in Y and X (px)")
-    block_z: int = setting(32, low=1, high=65536, help="planes per block for a 3D model")
-    frames: int = setting(1, low=1, high=1_000_000, help="frames (S, T, 2D Z) per block")
 
 
 @dataclass(frozen=True)

@@ -22,19 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.config.prediction import BlockConfig, PredictionConfig
 from napari_deconoising.data.channels import check_channel_count, pixel_size_warning
 from napari_deconoising.errors import ImageError
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel
-from napari_deconoising.prediction.blocks import (
-    Block,
-    BlockConfig,
-    block_chunks,
-    halo_sizes,
-    plan_blocks,
-)
+from napari_deconoising.prediction.blocks import Block, block_chunks, halo_sizes, plan_blocks
 from napari_deconoising.prediction.dask_runner import run_on_cluster
 from napari_deconoising.prediction.jobs import (
     BlockProgress,

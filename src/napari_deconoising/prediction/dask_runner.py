@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.errors import ConfigError, ImageError
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.job_control import CancelToken

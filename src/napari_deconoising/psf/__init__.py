@@ -13,5 +13,6 @@ import ...``), so that importing one module of this package does not import all 
 from napari_deconoising._exports import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
-    __name__, ("optics", "prepare", "beads", "recipe", "models", "load", "measure")
+    __name__,
+    "optics prepare beads recipe models load measure napari_deconoising.config.psf",
 )

@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from napari_deconoising.config.settings import OpticsConfig, bounds
+from napari_deconoising.config.base import bounds
+from napari_deconoising.config.psf import MAX_PSF_SIZE, OpticsConfig, StackOpticsConfig
 from napari_deconoising.errors import PSFError
 from napari_deconoising.psf.optics import (
     StackOptics,
-    StackOpticsConfig,
     check_optics,
     check_planes,
     check_setting,
@@ -30,7 +30,7 @@ from napari_deconoising.psf.optics import (
     sigma_from_optics,
     sigmas_3d_from_optics,
 )
-from napari_deconoising.psf.prepare import MAX_PSF_SIZE, prepare_psf
+from napari_deconoising.psf.prepare import prepare_psf
 
 #: Gaussian profiles reach this many sigmas each side of the centre before cropping to support.
 GAUSSIAN_HALF_WIDTH_SIGMAS = 4

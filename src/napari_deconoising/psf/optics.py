@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from napari_deconoising.config.settings import Config, OpticsConfig, bounds, setting
+from napari_deconoising.config.base import bounds
+from napari_deconoising.config.psf import MAX_PSF_SIZE, OpticsConfig, StackOpticsConfig
 from napari_deconoising.errors import PSFError
-from napari_deconoising.psf.prepare import MAX_PSF_SIZE
 
 #: Zhang et al. (2007): a widefield Airy disk is well approximated by a Gaussian of this many
 #: wavelengths / NA in standard deviation.
@@ -18,25 +18,6 @@ AIRY_SIGMA_FACTOR = 0.21
 IMMERSION_BY_NA = ((1.33, 1.515), (0.95, 1.33), (0.0, 1.0))
 #: A 3D PSF from the optics spans this many axial Gaussian sigmas each side of focus by default.
 AXIAL_HALF_WIDTH_SIGMAS = 4.0
-
-
-@dataclass(frozen=True)
-class StackOpticsConfig(Config):
-    """The axial side of a 3D PSF: the z-step, the immersion medium and the number of planes.
-
-    Used with :class:`~napari_deconoising.config.OpticsConfig` (NA, wavelength, pixel size).
-    ``immersion_index`` None means "from the NA" (see :func:`immersion_index_for`), ``planes``
-    None means enough planes for the axial spread (see :func:`default_planes`).
-    """
-
-    z_step_nm: float = setting(250.0, low=1, high=100_000, help="distance between planes (nm)")
-    immersion_index: float | None = setting(
-        None, low=1.0, high=2.0, optional=True, help="refractive index of the immersion medium"
-    )
-    planes: int | None = setting(
-        None, low=3, high=MAX_PSF_SIZE, optional=True, help="planes of the 3D PSF (odd)"
-    )
-    sigma_z: float = setting(2.0, low=0.1, high=50, help="axial Gaussian PSF sigma (planes)")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import ndimage
 
+from napari_deconoising.config.psf import MAX_PSF_SIZE
 from napari_deconoising.errors import PSFError
 from napari_deconoising.psf.beads import locate_bead, remove_background
 
@@ -21,7 +22,6 @@ from napari_deconoising.psf.beads import locate_bead, remove_background
 SPATIAL_DIMS = (2, 3)
 #: Share of a PSF's total energy kept when cropping it to its support.
 SUPPORT_ENERGY = 0.999
-MAX_PSF_SIZE = 257
 #: Voxel sizes closer than this (relative) are treated as equal; a PSF is never resampled by
 #: more than ``MAX_RESAMPLING`` along any axis (beyond that it is refused).
 VOXEL_SIZE_TOLERANCE = 0.10

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from napari_deconoising.config.psf import StackOpticsConfig
 from napari_deconoising.errors import PSFError
 from napari_deconoising.psf import models
-from napari_deconoising.psf.optics import StackOpticsConfig
 from napari_deconoising.psf.prepare import SPATIAL_DIMS, match_voxel_size, prepare_psf
 
 GAUSSIAN, WIDEFIELD = "gaussian", "widefield"

@@ -6,6 +6,4 @@ import ...``), so that importing one module of this package does not import all 
 
 from napari_deconoising._exports import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
-    __name__, ("budget", "events", "inputs", "plan", "trainer", "loop", "mode")
-)
+__getattr__, __dir__ = lazy_exports(__name__, "budget events inputs plan trainer loop mode")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_deconoising.config.settings import TrainingConfig
+from napari_deconoising.config.training import TrainingConfig
 from napari_deconoising.data.images import estimate_offset
 from napari_deconoising.model.bundle import DecoNoisingModel, Normalisation
 from napari_deconoising.model.convolution import psf_coverage, psf_tensor

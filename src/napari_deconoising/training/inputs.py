@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_deconoising.config.settings import TrainingConfig
+from napari_deconoising.config.training import TrainingConfig
 from napari_deconoising.data.channels import as_axes_image
 from napari_deconoising.data.stacks import channel_stacks
 from napari_deconoising.errors import ImageError, PSFError

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from napari_deconoising.config.settings import TrainingConfig
+from napari_deconoising.config.training import TrainingConfig
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel, ChannelModels, timestamp

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from napari_deconoising.config.settings import MODE_DIMS
+from napari_deconoising.config.training import MODE_DIMS
 from napari_deconoising.errors import ImageError, PSFError
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.model.bundle import AnyModel

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_deconoising.config.settings import TrainingConfig
+from napari_deconoising.config.training import TrainingConfig
 from napari_deconoising.errors import ImageError, PSFError
 from napari_deconoising.model.unet import pooling_plan
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_deconoising.config.settings import TrainingConfig
+from napari_deconoising.config.training import TrainingConfig
 from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel
 from napari_deconoising.training.events import TrainingEvent

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.config.prediction import IN_MEMORY_PIXELS, PredictionConfig
 from napari_deconoising.io.axes import AxesImage, from_canonical
 from napari_deconoising.io.zarr_io import store_axes
-from napari_deconoising.prediction.blocks import IN_MEMORY_PIXELS
 from napari_deconoising.prediction.blockwise import (
     OUTPUT_KINDS,
     BlockPredictor,

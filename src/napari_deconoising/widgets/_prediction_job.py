@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.evaluation.metrics import psnr
 from napari_deconoising.prediction.predictor import PredictionResult, Predictor
 from napari_deconoising.widgets._jobs import Job

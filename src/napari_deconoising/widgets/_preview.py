@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.data.images import read_pixels
 from napari_deconoising.errors import DeconoisingError
 from napari_deconoising.io import AxesImage

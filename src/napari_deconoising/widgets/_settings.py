@@ -10,7 +10,7 @@ from typing import Any
 
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, SpinBox
 
-from napari_deconoising.config.settings import bounds
+from napari_deconoising.config.base import bounds
 
 
 def default_of(config: type, name: str) -> Any:

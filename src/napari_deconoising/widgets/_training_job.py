@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from napari_deconoising.config.settings import TrainingConfig
+from napari_deconoising.config.training import TrainingConfig
 from napari_deconoising.errors import PSFError
 from napari_deconoising.psf.prepare import prepare_psf
 from napari_deconoising.training.events import TrainingStep

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import Container, Label, PushButton
 from qtpy.QtWidgets import QVBoxLayout
 
-from napari_deconoising.config.settings import PredictionConfig
+from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.data.channels import check_channel_count
 from napari_deconoising.export.bioimageio import ExportProgress
 from napari_deconoising.io.axes import AxesImage

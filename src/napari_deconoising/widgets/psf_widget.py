@@ -9,11 +9,10 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container
 from qtpy.QtWidgets import QVBoxLayout
 
-from napari_deconoising.config.settings import OpticsConfig
+from napari_deconoising.config.psf import OpticsConfig, StackOpticsConfig
 from napari_deconoising.errors import PSFError
 from napari_deconoising.io import spacing_from_scale
 from napari_deconoising.psf.measure import psf_widths
-from napari_deconoising.psf.optics import StackOpticsConfig
 from napari_deconoising.psf.recipe import GAUSSIAN, PSFRecipe, make_psf
 from napari_deconoising.psf.recipe import WIDEFIELD as WIDEFIELD_MODEL
 from napari_deconoising.widgets._common import LayerChoices, check_image_layer, find_layer

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from magicgui.widgets import ComboBox, Container, SpinBox
 
-from napari_deconoising.config.settings import NetworkConfig, TrainingConfig, bounds
+from napari_deconoising.config.base import bounds
+from napari_deconoising.config.training import NetworkConfig, TrainingConfig
 from napari_deconoising.errors import ImageError, PSFError
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.training import resolve_mode
