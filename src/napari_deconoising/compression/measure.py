@@ -17,6 +17,7 @@ from napari_deconoising.config.base import Storage
 from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.evaluation.metrics import psnr
 from napari_deconoising.model.bundle import DecoNoisingModel
+from napari_deconoising.model.devices import mixed_precision
 from napari_deconoising.prediction.predictor import PredictionResult, Predictor
 
 #: Weights are kept in float16 only if rounding them changes the outputs by at most this root mean
@@ -108,9 +109,10 @@ def weights_fingerprint(network: nn.Module) -> str:
 
 def compute_precision(device: torch.device) -> str:
     """The arithmetic the Predictor uses on ``device``, for the report."""
-    if device.type == "cuda":
-        return "bfloat16/float16 autocast (GPU)"
-    return "float32 (CPU)"
+    precision = mixed_precision(device)
+    if precision is not None:
+        return f"{precision} autocast ({device.type.upper()})"
+    return f"float32 ({device.type.upper()})"
 
 
 def load_average() -> float | None:

@@ -16,9 +16,10 @@ from napari_deconoising.errors import ConfigError
 
 C = TypeVar("C", bound="Config")
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+"""Where a task computes: ``auto`` tries CUDA, then Apple's MPS, then the CPU."""
 
-Device = Literal["auto", "cpu", "cuda"]
+Device = Literal["auto", "cpu", "cuda", "mps"]
 
 STORAGES = ("float32", "float16")
 

@@ -100,8 +100,9 @@ class TrainingConfig(Config):
     precision: str = setting(
         "auto",
         choices=PRECISIONS,
-        help="mixed: the network computes in bfloat16 (about twice as fast where the hardware "
-        "has it); auto: mixed on GPUs and on CPUs with native bfloat16, else float32",
+        help="mixed: the network computes in bfloat16 (float16 on Apple's MPS; about twice as "
+        "fast where the hardware has it); auto: mixed on CUDA GPUs and on CPUs with native "
+        "bfloat16, else float32",
     )
     cache_mb: float = setting(
         512, low=1, high=1_000_000, help="images larger than this are streamed from disk (MB)"

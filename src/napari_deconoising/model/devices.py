@@ -3,18 +3,39 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
+from napari_deconoising.errors import ConfigError
+
+#: Accelerators in the order ``auto`` tries them, each with how torch says it is present.
+ACCELERATORS = {
+    "cuda": lambda: torch.cuda.is_available(),
+    "mps": lambda: mps_available(),
+}
+ACCELERATOR_NAMES = {"cuda": "a CUDA GPU", "mps": "Apple's Metal (MPS, Apple Silicon)"}
+
+
+def mps_available() -> bool:
+    """Whether Apple's Metal backend (Apple Silicon GPUs) can run here."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU. Asking for CUDA without it is an error."""
-    from napari_deconoising.errors import ConfigError
-
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU. Asking for an accelerator that is
+    not there is an error. On MPS, operations Metal lacks run on the CPU instead
+    (``PYTORCH_ENABLE_MPS_FALLBACK``) rather than failing."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("CUDA was requested but no CUDA GPU is available; use --device cpu")
+        name = next((a for a, present in ACCELERATORS.items() if present()), "cpu")
+    elif name in ACCELERATORS and not ACCELERATORS[name]():
+        raise ConfigError(
+            f"{name} was requested but {ACCELERATOR_NAMES[name]} is not available here; "
+            "use --device cpu (or auto)"
+        )
+    if name == "mps":
+        os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
     return torch.device(name)
 
 
@@ -28,14 +49,17 @@ def cpu_computes_bfloat16() -> bool:
 def mixed_precision(device: torch.device, precision: str = "auto", cpu: bool = False) -> str | None:
     """The reduced precision a network's forward pass uses on ``device``, or None (float32).
 
-    On CUDA: bfloat16 (float16 on older GPUs). On the CPU only where ``cpu`` is set (training)
-    and ``precision`` is ``"mixed"``, or ``"auto"`` on a CPU with native bfloat16. ``"float32"``
-    turns it off everywhere.
+    On CUDA: bfloat16 (float16 on older GPUs). On Apple's MPS float16 only when asked
+    (``"mixed"``): Metal's autocast is young, so ``"auto"`` stays float32 there. On the CPU only
+    where ``cpu`` is set (training) and ``precision`` is ``"mixed"``, or ``"auto"`` on a CPU with
+    native bfloat16. ``"float32"`` turns it off everywhere.
     """
     if precision == "float32":
         return None
     if device.type == "cuda":
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    if device.type == "mps":
+        return "float16" if precision == "mixed" else None
     if cpu and (precision == "mixed" or (precision == "auto" and cpu_computes_bfloat16())):
         return "bfloat16"
     return None
