@@ -51,3 +51,48 @@ def test_sample_data_layers(make_napari_viewer):
     assert abs(float(psf.data.sum()) - 1) < 1e-4
     assert not blurred.visible and noisy.visible
     assert tuple(blurred.contrast_limits) == tuple(noisy.contrast_limits)
+
+
+def test_every_dock_scrolls_instead_of_squeezing_its_rows(make_napari_viewer, qtbot, home):
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import (
+        QAbstractButton,
+        QAbstractSpinBox,
+        QComboBox,
+        QLabel,
+        QLineEdit,
+        QScrollArea,
+    )
+    from superqt import QCollapsible
+
+    viewer = make_napari_viewer(show=True)
+    widgets = [
+        viewer.window.add_plugin_dock_widget(PLUGIN, name)[1]
+        for name in ("PSF", "Train", "Denoise & Deconvolve", "Compress")
+    ]
+    window = viewer.window._qt_window
+    window.resize(1920, 1080)
+    window.show()
+    qtbot.wait(200)
+    rows = (QLabel, QAbstractSpinBox, QComboBox, QAbstractButton, QLineEdit)
+    for widget in widgets:
+        area = widget.findChild(QScrollArea, "", Qt.FindChildOption.FindDirectChildrenOnly)
+        assert area is not None and area.widgetResizable()
+        assert area.widget().isAncestorOf(widget.jobs.button.native)
+        folded = [box for box in widget.findChildren(QCollapsible) if not box.isExpanded()]
+        squeezed = [
+            child
+            for kind in rows
+            for child in widget.findChildren(kind)
+            if child.isVisible()
+            and not any(box.isAncestorOf(child) for box in folded)
+            and child.height() < child.minimumSizeHint().height()
+        ]
+        assert squeezed == [], type(widget).__name__
+    # squeezed to a tiny height, the Train dock scrolls: its content keeps its minimum height
+    train = widgets[1]
+    train.resize(train.width(), 150)
+    qtbot.wait(50)
+    area = train.findChild(QScrollArea, "", Qt.FindChildOption.FindDirectChildrenOnly)
+    assert area.widget().height() >= area.widget().minimumSizeHint().height() > 150
+    assert area.verticalScrollBar().maximum() > 0

@@ -72,7 +72,8 @@ def test_preview_follows_training_over_the_view(trainer_ui, qtbot):
     assert all(cost < 5 for cost in widget.preview.costs_s)
     widget.stop()
     wait_idle(qtbot, widget)
-    assert preview_layers(viewer) == [layer] and not layer.visible  # left, hidden
+    assert preview_layers(viewer) == [] and widget.preview.layer is None  # only real outputs
+    assert [layer.name for layer in viewer.layers] == ["noisy", "true PSF"]
 
 
 def test_unchecking_stops_the_preview(trainer_ui, qtbot):
@@ -89,7 +90,7 @@ def test_unchecking_stops_the_preview(trainer_ui, qtbot):
     assert widget.preview.layer.visible
     widget.stop()
     wait_idle(qtbot, widget)
-    assert widget.finished.stopped and len(preview_layers(viewer)) == 1
+    assert widget.finished.stopped and preview_layers(viewer) == []
 
 
 def test_a_removed_preview_layer_turns_the_preview_off(trainer_ui, qtbot, notifications):
@@ -124,13 +125,17 @@ def test_preview_of_a_multichannel_layer(make_napari_viewer, qtbot, tiny_sample,
     widget.stop()
     wait_idle(qtbot, widget)
     assert widget.finished is not None and widget.finished.stopped
+    assert preview_layers(viewer) == []
 
 
 def test_continuing_numbers_steps_on_and_extends_the_plot(trainer_ui, qtbot, clean_registry):
-    _, widget = trainer_ui
+    viewer, widget = trainer_ui
     widget.settings.set_values(steps=12, validation_interval=4, start_filters=16)
+    assert widget.preview.checkbox.value  # live preview on
     widget.train_button.clicked()
     wait_idle(qtbot, widget)
+    assert widget.finished is not None and not widget.finished.stopped
+    assert preview_layers(viewer) == []  # training ended: only the real layers are left
     first = widget.model_name
     assert widget.continue_from.combo.value == NEW_MODEL  # a new model is not adopted
     widget.continue_from.combo.value = first

@@ -59,6 +59,49 @@ def test_defaults_come_from_layers_and_config(trainer_ui, home):
     assert widget.psf.value is viewer.layers["PSF"]
 
 
+def test_the_form_is_simple_by_default(trainer_ui):
+    from superqt import QCollapsible
+
+    from napari_deconoising.widgets.training_form import (
+        ADVANCED_FIELDS,
+        INTERACTIVE_MINUTES,
+        TrainingSettings,
+    )
+
+    _, widget = trainer_ui
+    settings = TrainingSettings()  # as it opens (the fixture set a steps budget)
+    assert settings.budget.value == "minutes" and settings.minutes.value == INTERACTIVE_MINUTES
+    config = settings.config()
+    assert config.steps is None and config.minutes == INTERACTIVE_MINUTES
+    main = [*widget._top, *widget.settings.main]
+    shown = [w.label for w in main if w.label and not w.native.isHidden()]
+    assert shown == [
+        "image",
+        "axes",
+        "continue from",
+        "method",
+        "PSF",
+        "budget in",
+        "steps",  # the fixture's budget: minutes otherwise
+        "2D / 3D",
+        "Z patch size",
+    ]
+    widget.settings.budget.value = "minutes"
+    assert [w.label for w in widget.settings.main if not w.native.isHidden()] == [
+        "budget in",
+        "minutes",
+        "2D / 3D",
+        "Z patch size",
+    ]
+    assert not widget.settings.patch_size_z.enabled  # no Z in this layer
+    advanced = set(widget.settings.advanced)
+    assert {getattr(widget.settings, name) for name, *_ in ADVANCED_FIELDS} <= advanced
+    for name in ("patch_size", "batch_size", "learning_rate", "depth", "seed", "tv_weight"):
+        assert getattr(widget.settings, name) in advanced
+    folded = widget.findChild(QCollapsible)
+    assert folded is not None and not folded.isExpanded()
+
+
 def test_tiny_training_runs_to_the_end(trainer_ui, qtbot, notifications, clean_registry):
     _, widget = trainer_ui
     widget.train_button.clicked()

@@ -9,10 +9,11 @@ translate at the crop's corner so that it overlays the raw image exactly, on the
 only.
 
 The layer is made when training starts (adding a napari layer pauses the event loop for some
-0.2 s, better at the click than mid-training) and hidden, not removed, when training ends or the
-box is unchecked: removing a napari layer runs a full garbage collection (0.5 s here), and the
-next run reuses the layer. It keeps its clear name, and shows the last network of the run, not
-the best one that was kept; Denoise & Deconvolve makes the real outputs.
+0.2 s, better at the click than mid-training), hidden, not removed, while the box is unchecked
+during training (removing a napari layer runs a full garbage collection, 0.5 s here, and checking
+the box again reuses the layer), and removed when training ends (finished, stopped, failed or
+cancelled) or the widget closes, so that only the real outputs remain: it shows the last network
+of the run, not the best one that was kept; Denoise & Deconvolve makes the real outputs.
 
 All of this runs in the GUI thread.
 """
@@ -121,18 +122,18 @@ class LivePreview:
             self.layer.name = self.name
 
     def end(self) -> None:
-        """Stop previewing; the layer is hidden (see the module's notes)."""
+        """Stop previewing; the layer is removed from the viewer (see the module's notes)."""
         self._stop_asking()
-        self._hide()
         self._raw = None
+        self._remove()
 
     def disconnect(self) -> None:
-        """Stop everything and stop following the viewer (the widget closes)."""
+        """Stop everything, remove the layer and stop following the viewer (the widget closes)."""
         self._stop_asking()
         self._raw = None
         self.viewer.layers.events.removed.disconnect(self._layer_removed)
         with contextlib.suppress(RuntimeError):  # the viewer may be half closed
-            self._hide()
+            self._remove()
 
     def show(self, ready: PreviewReady) -> None:
         """Put a result in the preview layer (results of withdrawn requests are dropped)."""
@@ -255,6 +256,15 @@ class LivePreview:
         layer = self.layer
         if self._present(layer) and layer.visible:
             layer.visible = False
+
+    def _remove(self) -> None:
+        """Take the preview layer out of the viewer (forgotten first: no "removed" reaction)."""
+        layer, self.layer, self._made_for = self.layer, None, None
+        if layer is None:
+            return
+        for item in list(self.viewer.layers):
+            if unwrap(item) is layer:
+                self.viewer.layers.remove(item)
 
     def _toggled(self, checked: bool) -> None:
         if self._raw is None:

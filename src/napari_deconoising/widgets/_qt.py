@@ -1,15 +1,17 @@
-"""Small Qt helpers: throttled refreshes, close detection, text labels, a clock format and an
-event-loop pause monitor."""
+"""Small Qt helpers: throttled refreshes, close detection, text labels, a clock format, an
+event-loop pause monitor and a scrolling layout for dock widgets."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from qtpy.QtCore import QEvent, QObject, Qt, QTimer
-from qtpy.QtWidgets import QLabel, QWidget
+from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
+from qtpy.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 #: Longest time between two GUI refreshes driven by a worker (milliseconds): at most 10 per second.
 REFRESH_MS = 100
+#: Height (pixels) below which a dock widget's content scrolls rather than giving way further.
+MIN_DOCK_HEIGHT = 160
 
 
 class Throttle(QObject):
@@ -89,3 +91,46 @@ def clock(seconds: float) -> str:
     seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class _DockScrollArea(QScrollArea):
+    """A scroll area that asks for its content's full size, and only gives way in height (down
+    to :data:`MIN_DOCK_HEIGHT`) by scrolling: never narrower than its content."""
+
+    def _bar(self) -> int:
+        return self.verticalScrollBar().sizeHint().width()
+
+    def sizeHint(self) -> QSize:
+        content = self.widget()
+        if content is None:
+            return super().sizeHint()
+        hint = content.sizeHint()
+        return QSize(hint.width() + self._bar(), hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        content = self.widget()
+        if content is None:
+            return super().minimumSizeHint()
+        least = content.minimumSizeHint()
+        return QSize(least.width() + self._bar(), min(least.height(), MIN_DOCK_HEIGHT))
+
+
+def scrolling_layout(widget: QWidget) -> QVBoxLayout:
+    """The layout to fill ``widget`` (a dock widget) with, inside a scroll area.
+
+    ``widget`` gets a frameless, resizable :class:`QScrollArea` as its only child; the returned
+    layout is that of the area's content. A dock squeezed below others then scrolls instead of
+    shrinking its rows below their minimum heights, where fields would overlap.
+    """
+    outer = QVBoxLayout(widget)
+    outer.setContentsMargins(0, 0, 0, 0)
+    scroll = _DockScrollArea(widget)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    content = QWidget(scroll)
+    scroll.setWidget(content)
+    outer.addWidget(scroll)
+    layout = QVBoxLayout(content)
+    layout.setContentsMargins(0, 0, 0, 0)
+    return layout

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, FileEdit
-from qtpy.QtWidgets import QVBoxLayout
 
 from napari_deconoising.compression import (
     PRESET_DESCRIPTIONS,
@@ -45,7 +44,7 @@ from napari_deconoising.widgets._outputs import (
     layer_source,
     permission_to_write,
 )
-from napari_deconoising.widgets._qt import TextLabel
+from napari_deconoising.widgets._qt import TextLabel, scrolling_layout
 
 if TYPE_CHECKING:
     import napari
@@ -137,8 +136,7 @@ class CompressionWidget(JobWidget):
                 self.compress_button,
             ]
         )
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout = scrolling_layout(self)
         for widget in (self.form.native, self.progress, self.status, self.report):
             layout.addWidget(widget)
         layout.addStretch()

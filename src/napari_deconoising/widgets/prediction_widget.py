@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import Container, Label, PushButton
-from qtpy.QtWidgets import QVBoxLayout
 
 from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.data.channels import check_channel_count
@@ -55,6 +54,7 @@ from napari_deconoising.widgets._outputs import (
     permission_to_write,
 )
 from napari_deconoising.widgets._prediction_job import Prediction, predict, scores_text
+from napari_deconoising.widgets._qt import scrolling_layout
 from napari_deconoising.widgets._settings import setting_box
 
 if TYPE_CHECKING:
@@ -159,8 +159,7 @@ class PredictionWidget(JobWidget):
             ]
         )
         after = Container(widgets=[self.scores, self.grid_button])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout = scrolling_layout(self)
         for widget in (self.form.native, self.progress, self.status, after.native):
             layout.addWidget(widget)
         layout.addStretch()

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container
-from qtpy.QtWidgets import QVBoxLayout
 
 from napari_deconoising.config.psf import OpticsConfig, StackOpticsConfig
 from napari_deconoising.errors import PSFError
@@ -17,6 +16,7 @@ from napari_deconoising.psf.recipe import GAUSSIAN, PSFRecipe, make_psf
 from napari_deconoising.psf.recipe import WIDEFIELD as WIDEFIELD_MODEL
 from napari_deconoising.widgets._common import LayerChoices, check_image_layer, find_layer
 from napari_deconoising.widgets._jobs import Finished, Job, JobRunner, JobWidget, Outcome
+from napari_deconoising.widgets._qt import scrolling_layout
 from napari_deconoising.widgets._settings import setting_box
 
 if TYPE_CHECKING:
@@ -130,8 +130,7 @@ class PSFWidget(JobWidget):
             self.view_3d,
         )
         self.form = Container(widgets=[*fields, self.make_button])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout = scrolling_layout(self)
         layout.addWidget(self.form.native)
         layout.addWidget(self.fwhm_label)
         layout.addStretch()

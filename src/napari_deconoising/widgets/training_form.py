@@ -22,7 +22,8 @@ from napari_deconoising.training import resolve_mode
 from napari_deconoising.widgets._settings import setting_widget
 
 DEFAULTS = TrainingConfig()
-#: Default budget of the widget, in optimiser steps (at most the command line's default).
+#: Budget of the widget in optimiser steps (at most the command line's default), when the budget
+#: is in steps; by default it is in minutes, :data:`INTERACTIVE_MINUTES`.
 INTERACTIVE_STEPS = min(DEFAULTS.steps or 500, 500)
 INTERACTIVE_MINUTES = 5.0
 STEPS, MINUTES = "steps", "minutes"
@@ -33,14 +34,17 @@ MODE_SETTINGS = ("patch_size", "patch_size_z", "batch_size", "depth", "start_fil
 TRAIN, NET = TrainingConfig, NetworkConfig
 
 #: The widgets made from declared settings (:func:`setting_widget`), in display order after the
-#: budget (main) and after the mask share (advanced): (name, label, config, options of a spin
-#: box). Each is the attribute of its setting's name.
+#: budget (main: the budget and 2D / 3D, what a first try needs) and after the mask share
+#: (advanced: folded away): (name, label, config, options of a spin box). Each is the attribute
+#: of its setting's name.
 MAIN_FIELDS: tuple[tuple[str, str, type, dict[str, Any]], ...] = (
     ("steps", "steps", TRAIN, {"value": INTERACTIVE_STEPS}),
     ("minutes", "minutes", TRAIN, {"value": INTERACTIVE_MINUTES, "step": 0.5, "resolution": 0.01}),
     ("mode", "2D / 3D", TRAIN, {}),
-    ("patch_size", "patch size", TRAIN, {"step": 16}),
     ("patch_size_z", "Z patch size", TRAIN, {}),
+)
+ADVANCED_FIELDS: tuple[tuple[str, str, type, dict[str, Any]], ...] = (
+    ("patch_size", "patch size", TRAIN, {"step": 16}),
     ("batch_size", "batch size", TRAIN, {}),
     ("learning_rate", "learning rate", TRAIN, {"step": 1e-5}),
     ("depth", "network depth", NET, {}),
@@ -49,8 +53,6 @@ MAIN_FIELDS: tuple[tuple[str, str, type, dict[str, Any]], ...] = (
     ("tv_weight", "TV weight", TRAIN, {"step": 0.001}),
     ("validation_fraction", "validation share", TRAIN, {"step": 0.05, "resolution": 0.01}),
     ("seed", "seed", TRAIN, {"none_value": -1}),
-)
-ADVANCED_FIELDS: tuple[tuple[str, str, type, dict[str, Any]], ...] = (
     ("neighbourhood", "replacement window", TRAIN, {}),
     ("validation_interval", "validate every (steps)", TRAIN, {}),
     ("output_scale", "output scale", TRAIN, {"step": 0.5, "resolution": 0.01}),
@@ -111,7 +113,7 @@ class TrainingSettings:
         for name, label, config, options in FIELDS:
             widget = setting_widget(config, name, label, TOOLTIPS.get(name), **options)
             setattr(self, name, widget)
-        self.budget = ComboBox(label="budget in", choices=(STEPS, MINUTES), value=STEPS)
+        self.budget = ComboBox(label="budget in", choices=(STEPS, MINUTES), value=MINUTES)
         smallest, largest = bounds(TRAIN, "mask_fraction").widget_range(MASK_RESOLUTION)
         self.mask_every = SpinBox(
             label="mask 1 pixel in",
@@ -202,7 +204,11 @@ class TrainingSettings:
         )
 
     def set_values(self, **values: object) -> None:
-        """Set widgets by name (``steps=20``, ``start_filters=8``...), for scripts and tests."""
+        """Set widgets by name (``steps=20``, ``start_filters=8``...), for scripts and tests.
+
+        Without ``budget``, setting ``steps`` (or only ``minutes``) also picks that budget."""
+        if "budget" not in values and ("steps" in values or "minutes" in values):
+            values = {"budget": STEPS if "steps" in values else MINUTES, **values}
         for name, value in values.items():
             widget = getattr(self, name, None)
             if widget is None or not hasattr(widget, "value"):

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, FileEdit
-from qtpy.QtWidgets import QVBoxLayout
 from superqt import QCollapsible
 
 from napari_deconoising.training.events import (
@@ -38,6 +37,7 @@ from napari_deconoising.widgets._models import Loaded, model_registry
 from napari_deconoising.widgets._outputs import ConfirmOverwrite, ask_to_replace, file_output
 from napari_deconoising.widgets._preview import PreviewReady
 from napari_deconoising.widgets._preview_layers import LivePreview
+from napari_deconoising.widgets._qt import scrolling_layout
 from napari_deconoising.widgets._training_events import (
     finished_text,
     registry_name,
@@ -173,8 +173,7 @@ class TrainingWidget(JobWidget):
         advanced = QCollapsible("Advanced settings")
         advanced.addWidget(self.settings.advanced.native)
         bottom = Container(widgets=[self.model_file, self.preview.checkbox, self.train_button])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout = scrolling_layout(self)
         for widget in (
             top.native,
             self.settings.main.native,
