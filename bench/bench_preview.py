@@ -26,8 +26,7 @@ import numpy as np
 from qtpy.QtCore import QEventLoop, QTimer
 
 from common import machine, save_results
-from napari_deconoising import make_sample
-from napari_deconoising.training.trainer import TrainingStep
+from napari_deconoising import TrainingStep, make_sample
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from pause_monitor import PauseMonitor

@@ -1,24 +1,43 @@
 """Training throughput, masking cost and prediction time on this machine.
 
 Prints patches per second for our default network and for the 2020 network size (3 levels,
-64 filters: 1.7 M parameters) with 100x100 patches as the 2020 code used, the share of a step
-spent in blind-spot masking, and the time to predict one 512x512 frame of the walls data.
+64 filters: 1.7 M parameters) with 100x100 patches as the 2020 code used (float32 steps), the
+share of a step spent in blind-spot masking, the time per step of a real training run with the
+default settings (the precision the Trainer picks on this CPU included), and the time to predict
+one 512x512 frame of the walls data.
 
-    python bench/bench_speed.py
+    python bench/bench_speed.py                 # this machine's CPU class
+    python bench/bench_speed.py --emulate-avx2  # the same CPU restricted to AVX2 kernels (most
+                                                # laptops and lab desktops: no AVX-512, no bfloat16)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
 import torch
 
 from common import load_walls, machine, save_results
-from napari_deconoising import NetworkConfig, PredictionConfig, Predictor, TrainingConfig, train
+from napari_deconoising import (
+    NetworkConfig,
+    PredictionConfig,
+    Predictor,
+    Trainer,
+    TrainingConfig,
+    TrainingStep,
+    train,
+)
 from napari_deconoising.model.convolution import psf_tensor
-from napari_deconoising.model.devices import network_input, place_network, resolve_device
+from napari_deconoising.model.devices import (
+    mixed_precision,
+    network_input,
+    place_network,
+    resolve_device,
+)
 from napari_deconoising.model.unet import UNet, count_parameters
 from napari_deconoising.training.losses import deconoising_loss
 from napari_deconoising.training.masking import blind_spot_mask
@@ -55,6 +74,26 @@ def time_steps(network_config: NetworkConfig, patch: int, batch: int, psf, devic
     return per_step, per_mask, count_parameters(network)
 
 
+AVX2_ENVIRONMENT = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def emulate_avx2() -> None:
+    """Run this script again with torch's and oneDNN's kernels limited to AVX2 (the variables
+    must be set before torch starts)."""
+    argv = [a for a in sys.argv if a != "--emulate-avx2"]
+    os.execve(sys.executable, [sys.executable, *argv], {**os.environ, **AVX2_ENVIRONMENT})
+
+
+def trainer_step_seconds(data: dict, device, steps: int = 40) -> tuple[float, str]:
+    """Median seconds per step of a real training run with the default settings, and the
+    precision the Trainer used."""
+    config = TrainingConfig(steps=steps, seed=0, device=device.type)
+    trainer = Trainer(data["noisy"], data["psf"], config, axes="SYX")
+    stamps = [time.perf_counter() for event in trainer.run() if isinstance(event, TrainingStep)]
+    precision = mixed_precision(device, config.precision, cpu=True) or "float32"
+    return float(np.median(np.diff(stamps[5:]))), precision
+
+
 def _sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -63,12 +102,25 @@ def _sync(device):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--emulate-avx2", action="store_true", help="limit torch's CPU kernels to AVX2"
+    )
     args = parser.parse_args()
+    if args.emulate_avx2:
+        emulate_avx2()
     device = resolve_device(args.device)
     data = load_walls()
     psf = data["psf"]
     defaults = TrainingConfig()
-    results = {"machine": machine(), "device": str(device), "training": [], "prediction": {}}
+    cpu_class = torch.backends.cpu.get_cpu_capability()
+    results = {
+        "machine": machine(),
+        "device": str(device),
+        "cpu_class": cpu_class,
+        "training": [],
+        "prediction": {},
+    }
+    print(f"CPU kernels: {cpu_class}; device {device}", flush=True)
     cases = [
         ("default", defaults.network, defaults.patch_size, defaults.batch_size),
         ("2020 size, 100x100-like", NetworkConfig(depth=2, start_filters=64), 96, 20),
@@ -92,6 +144,9 @@ def main() -> None:
             f"masking {100 * figures['masking_share_of_step']:.2f}% of a step",
             flush=True,
         )
+    per_step, precision = trainer_step_seconds(data, device)
+    results["trainer"] = {"seconds_per_step": per_step, "precision": precision}
+    print(f"training run (defaults): {per_step * 1000:.0f} ms/step in {precision}", flush=True)
     model = train(data["noisy"][:1], psf, defaults.replace(steps=1))  # weights do not matter here
     predictor = Predictor(model, PredictionConfig(device=args.device))
     frame = data["noisy"][0].astype(np.float32)
@@ -108,7 +163,7 @@ def main() -> None:
     }
     print(f"prediction: {np.median(timings):.3f} s per 512x512 frame (median of 5)")
     print("2020 code on the same data: 1.8-3.0 s per step of 20 100x100 patches, 1.8 s per frame")
-    save_results(f"speed_{device.type}", results)
+    save_results(f"speed_{device.type}_{cpu_class.lower()}", results)
 
 
 if __name__ == "__main__":

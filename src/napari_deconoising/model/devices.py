@@ -39,11 +39,23 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+#: oneDNN instruction sets (``ONEDNN_MAX_CPU_ISA``) below native bfloat16 arithmetic.
+ISAS_WITHOUT_BFLOAT16 = frozenset(
+    ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+)
+
+
 def cpu_computes_bfloat16() -> bool:
     """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX), with which
-    torch's bfloat16 convolutions run about twice as fast as float32 ones."""
+    torch's bfloat16 convolutions run about twice as fast as float32 ones, and torch may use it:
+    limiting the kernels to AVX2 (``ATEN_CPU_CAPABILITY=avx2``, ``ONEDNN_MAX_CPU_ISA=AVX2``, as on
+    most laptops) turns bfloat16 into a slow emulation, so it counts as absent then."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    if not any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks):
+        return False
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in ISAS_WITHOUT_BFLOAT16:
+        return False
+    return torch.backends.cpu.get_cpu_capability() not in ("DEFAULT", "AVX2")
 
 
 def mixed_precision(device: torch.device, precision: str = "auto", cpu: bool = False) -> str | None:
