@@ -10,20 +10,13 @@ import pytest
 from napari_deconoising import load_model
 from napari_deconoising.compression import PRESETS, preset_config
 from napari_deconoising.widgets.compression_widget import LOAD_FILE, CompressionWidget
+from tiny_settings import QUICK_COMPRESSION
 
 TRAINED = "trained: tiny"
 
 
 def quick(**changes):
-    values = {
-        "steps": 8,
-        "minutes": None,
-        "patch_size": 32,
-        "batch_size": 2,
-        "timing_size": 64,
-        "timing_repeats": 1,
-        "device": "cpu",
-    }
+    values = {**QUICK_COMPRESSION, "steps": 8}
     return preset_config("balanced").replace(**{**values, **changes})
 
 

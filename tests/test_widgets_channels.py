@@ -13,17 +13,9 @@ from napari_deconoising.model.bundle import ChannelModels
 from napari_deconoising.psf.prepare import prepare_psf
 from napari_deconoising.widgets._jobs import JobRunner
 from napari_deconoising.widgets.compression_widget import LOAD_FILE
+from tiny_settings import TINY_TRAINING as TINY
 
 PLUGIN = "napari-deconoising"
-TINY = {
-    "steps": 4,
-    "patch_size": 32,
-    "batch_size": 2,
-    "depth": 2,
-    "start_filters": 8,
-    "validation_interval": 2,
-    "device": "cpu",
-}
 MULTI_CHANNEL_REFUSAL = (
     "this model holds 2 channels; compression works on single-channel models for now "
     "(train one model per channel to use it)"

@@ -12,25 +12,9 @@ from napari_deconoising import load_model
 from napari_deconoising.compression import PRESETS, preset_config
 from napari_deconoising.widgets._continue import FROM_FILE
 from napari_deconoising.widgets.compression_widget import LOAD_FILE
+from tiny_settings import QUICK_COMPRESSION
+from tiny_settings import TINY_TRAINING as TINY
 
-TINY = {
-    "steps": 4,
-    "patch_size": 32,
-    "batch_size": 2,
-    "depth": 2,
-    "start_filters": 8,
-    "validation_interval": 2,
-    "device": "cpu",
-}
-QUICK_COMPRESSION = {
-    "steps": 2,
-    "minutes": None,
-    "patch_size": 32,
-    "batch_size": 2,
-    "timing_size": 64,
-    "timing_repeats": 1,
-    "device": "cpu",
-}
 PRECIOUS = b"a file the user must not lose"
 
 

@@ -43,8 +43,11 @@ def lazy_exports(
     def getattr_(name: str) -> Any:
         if not name.startswith("_"):
             for module in modules:
-                if name in public_names(load(module)):
-                    return getattr(load(module), name)
+                home = load(module)
+                if name in public_names(home):
+                    value = getattr(home, name)
+                    setattr(importlib.import_module(package), name, value)  # found once
+                    return value
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     def dir_() -> list[str]:

@@ -51,12 +51,10 @@ def set_learning_rate(optimiser: torch.optim.Optimizer, value: float) -> None:
         group["lr"] = value
 
 
-def sampler_patch(shape: Sequence[int]) -> int | tuple[int, ...]:
+def sampler_patch(shape: Sequence[int]) -> tuple[int, ...]:
     """The samplers' ``patch`` argument for a patch of ``shape`` (square in Y and X):
-    ``(*depth, side)``, or the side alone without depth axes (as
-    :class:`~napari_deconoising.training.streaming.BlockCacheSampler` reads it)."""
-    depth, side = tuple(shape[:-2]), shape[-1]
-    return (*depth, side) if depth else side
+    ``(*depth, side)``, the inverse of :func:`full_patch_shape`."""
+    return (*shape[:-2], shape[-1])
 
 
 def full_patch_shape(patch: int | Sequence[int]) -> tuple[int, ...]:

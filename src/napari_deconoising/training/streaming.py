@@ -27,7 +27,7 @@ import torch
 from napari_deconoising.data.images import estimate_offset, spread
 from napari_deconoising.data.stacks import LazyFrame
 from napari_deconoising.io.axes import AxesImage
-from napari_deconoising.training.sampling import PatchSampler
+from napari_deconoising.training.sampling import PatchSampler, full_patch_shape
 
 #: Side (px) of a cached block in Y and X, at least; blocks are also at least 4 patches wide.
 MIN_BLOCK_SIDE = 256
@@ -106,7 +106,7 @@ class BlockCacheSampler:
     def __init__(
         self,
         frames: Sequence[LazyFrame],
-        patch: int | tuple[int, int],
+        patch: int | tuple[int, ...],
         generator: torch.Generator,
         normalise: Any,
         cache_bytes: float,
@@ -116,7 +116,7 @@ class BlockCacheSampler:
         self.frames, self.generator, self.normalise = list(frames), generator, normalise
         self.weights = frame_weights(self.frames)
         self.patch = patch
-        self.spatial = (patch, patch) if isinstance(patch, int) else (patch[0], patch[1], patch[1])
+        self.spatial = full_patch_shape(patch)
         self.augment, self.device = augment, torch.device(device)
         largest = max(math.prod(block_shape(f, self.spatial)) for f in self.frames) * 4
         #: How many blocks the cache holds at most.
