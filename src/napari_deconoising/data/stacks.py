@@ -20,10 +20,7 @@ import numpy as np
 
 from napari_deconoising.data.images import as_frames, pixel_source, read_pixels
 from napari_deconoising.errors import ImageError
-from napari_deconoising.io.axes import AxesImage, reorder
-
-#: The spatial axes of the engine, slowest first; an item has the last ``spatial_dims`` of them.
-SPATIAL_AXES = "ZYX"
+from napari_deconoising.io.axes import SPATIAL_AXES, AxesImage, reorder
 
 
 def spatial_axes(spatial_dims: int) -> str:

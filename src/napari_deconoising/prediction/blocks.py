@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from napari_deconoising.config.prediction import BlockConfig, PredictionConfig
-from napari_deconoising.data.stacks import SPATIAL_AXES, spatial_axes
+from napari_deconoising.data.stacks import spatial_axes
+from napari_deconoising.io.axes import SPATIAL_AXES
 from napari_deconoising.model.bundle import AnyModel
 
 

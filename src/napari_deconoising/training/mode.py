@@ -12,13 +12,10 @@ import numpy as np
 
 from napari_deconoising.config.training import MODE_DIMS
 from napari_deconoising.errors import ImageError, PSFError
-from napari_deconoising.io.axes import AxesImage
+from napari_deconoising.io.axes import SPATIAL_AXES, AxesImage
 from napari_deconoising.model.bundle import AnyModel
 
 PSFs = np.ndarray | Sequence[np.ndarray] | None
-
-#: The axes that can be spatial, outermost first.
-SPATIAL_AXES = "ZYX"
 
 
 def mode_name(spatial_dims: int) -> str:
