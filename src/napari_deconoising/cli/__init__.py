@@ -1,5 +1,5 @@
-"""The ``deconoising`` command line: demo, psf, train, predict, info, compress, export-onnx,
-export-bioimageio.
+"""The ``deconoising`` command line: demo, psf, noise, train, predict, info, compress,
+export-onnx, export-bioimageio.
 
 One module per group of commands, each with ``add_parser(commands)`` that registers its
 subcommand with ``handler(args) -> exit code``. What they print is defined once in
@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from napari_deconoising.cli import bioimageio, compress, demo, info, predict, psf, train
+from napari_deconoising.cli import bioimageio, compress, demo, info, noise, predict, psf, train
 from napari_deconoising.cli._output import EXIT_ERROR, EXIT_INTERRUPTED, say
 from napari_deconoising.errors import Cancelled, DeconoisingError
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add_parser in (
         demo.add_parser,
         psf.add_parser,
+        noise.add_parser,
         train.add_parser,
         predict.add_parser,
         info.add_parser,

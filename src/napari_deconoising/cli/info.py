@@ -9,6 +9,7 @@ from typing import Any
 
 from napari_deconoising.cli._output import add_json_option, report
 from napari_deconoising.model.bundle import load_model
+from napari_deconoising.training.blind_spot import checked_blind_spot, describe_blind_spot
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -40,9 +41,22 @@ def describe(path: str, info: dict[str, Any]) -> list[str]:
         f"pixel size:   {f'{pixel:.4g} µm (training images)' if pixel else 'unknown'}",
         f"PSF:          {_per_channel(info['psf_shape'], str)}",
         f"normalisation: {_per_channel(info['normalisation'], _normalisation)}",
+        *_blind_spot(info),
         f"compressed:   {info['compressed_from'] or 'no'}",
         f"package:      napari-deconoising {info['metadata'].get('package_version', '?')}",
     ]
+
+
+def _blind_spot(info: dict[str, Any]) -> list[str]:
+    """The blind spot the model was trained with and the noise notes of its training images,
+    when the file records them (as text; a file's other values are not shown)."""
+    config = info.get("training_config") or {}
+    recorded = checked_blind_spot(config.get("blind_spot"), config.get("blind_spot_span"))
+    lines = [] if recorded is None else [f"blind spot:   {describe_blind_spot(*recorded)}"]
+    notes = info.get("metadata", {}).get("noise_notes")
+    if isinstance(notes, list):
+        lines += [f"noise:        {note}" for note in notes if isinstance(note, str)]
+    return lines
 
 
 def _layout(info: dict[str, Any]) -> str:

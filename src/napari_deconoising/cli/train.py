@@ -58,6 +58,7 @@ TRAINING_OPTIONS = (
     "learning_rate",
     "neighbourhood",
     "mode",
+    "design",
     "patch_size_z",
     "min_psf_coverage",
     "cache_mb",
@@ -68,6 +69,8 @@ TRAINING_SETTINGS = (
     "minutes",
     *(name for name in TRAINING_OPTIONS if name != "mode"),
     "replacement",
+    "blind_spot",
+    "blind_spot_span",
 )
 NETWORK_SETTINGS = ("depth", "start_filters", "downsampling", "top_skip")
 
@@ -131,6 +134,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     network_helps = {"depth": "U-Net depth (poolings)", "start_filters": _in_3d("start_filters")}
     add_settings(train, NetworkConfig, ("depth", "start_filters"), network_helps)
     add_n2v2_options(train)
+    add_blind_spot_options(train)
     add_json_option(train)
     train.set_defaults(handler=run)
 
@@ -160,6 +164,20 @@ def add_n2v2_options(parser: argparse.ArgumentParser) -> None:
         help="value of a blind-spot pixel: a random other pixel of its window, or the median "
         "or mean of the others",
     )
+
+
+def add_blind_spot_options(parser: argparse.ArgumentParser) -> None:
+    """``--blind-spot`` and ``--blind-spot-span``: one pixel, or structured along X, Y or both
+    (for noise correlated along them); ``auto`` measures the images' noise first."""
+    add_setting(
+        parser,
+        "--blind-spot",
+        TrainingConfig,
+        "blind_spot",
+        help="auto: measure the images' noise and mask the neighbours along the axis where it "
+        "is correlated (structN2V), else one pixel; pixel; x, y, xy: always along them",
+    )
+    add_setting(parser, "--blind-spot-span", TrainingConfig, "blind_spot_span", kind=int)
 
 
 def _in_3d(name: str) -> str:

@@ -25,7 +25,16 @@ DOWNSAMPLING = ("max", "blur")
 
 REPLACEMENTS = ("random", "median", "mean")
 
+#: Blind-spot shapes: one pixel, or structured along X, Y or both (``auto``: from the noise).
+BLIND_SPOTS = ("auto", "pixel", "x", "y", "xy")
+#: The widest structured blind spot: this many neighbours on either side.
+MAX_BLIND_SPOT_SPAN = 6
+
 PRECISIONS = ("auto", "float32", "mixed")
+
+#: How a DecoNoising model deconvolves: ``joint``, the network's output is the deconvolved image
+#: (the 2020 method); ``two-stage``, the network denoises and Richardson-Lucy deconvolves.
+DESIGNS = ("joint", "two-stage")
 
 
 @dataclass(frozen=True)
@@ -81,12 +90,33 @@ class TrainingConfig(Config):
         help="value of a blind-spot pixel: a random other pixel of its window, or the median or "
         "mean of the window without it",
     )
+    blind_spot: str = setting(
+        "auto",
+        choices=BLIND_SPOTS,
+        help="pixel: mask one pixel; x, y, xy: also its neighbours along X, Y or both, for noise "
+        "correlated along them (structN2V); auto: measured on the images before training",
+    )
+    blind_spot_span: int | None = setting(
+        None,
+        low=1,
+        high=MAX_BLIND_SPOT_SPAN,
+        optional=True,
+        help="neighbours masked on either side along x / y (none: the measured correlation "
+        "length, at least 1)",
+    )
     validation_fraction: float = setting(0.1, low=0, high=0.5, high_open=True)
     validation_interval: int = setting(50, low=1, high=1_000_000)
     output_scale: float = setting(10.0, low=0, high=1000, low_open=True)
     seed: int | None = setting(0, low=0, high=2**31 - 1, optional=True)
     device: Device = setting("auto", choices=DEVICES)
     n2v: bool = False
+    design: str = setting(
+        "joint",
+        choices=DESIGNS,
+        help="joint: the network's output is the deconvolved image, fitted through the PSF "
+        "(DecoNoising, 2020); two-stage: the network denoises (blind-spot loss without the PSF) "
+        "and Richardson-Lucy deconvolves its output at prediction",
+    )
     augment: bool = True
     mode: Mode = setting("auto", choices=MODES, help="2d: plane by plane; 3d: volumes; auto")
     patch_size_z: int = setting(16, low=4, high=256, help="planes per 3D patch")
@@ -140,6 +170,9 @@ def _as_dict(value: Any) -> dict[str, Any]:
 #: What 3D training changes from the class defaults: a network and batch that train usefully
 #: on a CPU within minutes (a 3D patch of 16 x 64 x 64 holds 16 times the pixels of a 2D one).
 DEFAULTS_3D: dict[str, Any] = {
+    # a widefield 3D PSF is learnt slowly through the blind-spot loss; denoising first and then
+    # Richardson-Lucy wins in 3D (bench/bench_3d.py)
+    "design": "two-stage",
     "batch_size": 4,
     "patch_size": 64,
     "patch_size_z": 16,

@@ -15,10 +15,12 @@ import torch
 
 from napari_deconoising.config.training import TrainingConfig
 from napari_deconoising.data.images import estimate_offset
+from napari_deconoising.data.noise import NoiseReport, without_hot_pixels
 from napari_deconoising.model.bundle import DecoNoisingModel, Normalisation
 from napari_deconoising.model.convolution import psf_coverage, psf_tensor
 from napari_deconoising.model.devices import autocast, network_input, place_network
 from napari_deconoising.model.unet import UNet, empty_unet
+from napari_deconoising.training.blind_spot import keeps_axes, mask_span
 from napari_deconoising.training.losses import deconoising_loss
 from napari_deconoising.training.masking import blind_spot_mask
 from napari_deconoising.training.plan import patch_shape, plan_pooling
@@ -40,6 +42,9 @@ from napari_deconoising.training.streaming import (
 #: Patches in the fixed validation set of each channel, by spatial dims (a 3D patch holds many
 #: planes).
 VALIDATION_PATCHES: dict[int, int] = {2: 32, 3: 8}
+
+#: Pixels this close below the saturation value (in network units) count as saturated.
+SATURATION_TOLERANCE = 1e-5
 
 #: What one frame (2D) or volume (3D) is called in the validation description, by spatial dims.
 STACK_NAMES: dict[int, str] = {2: "frame", 3: "volume"}
@@ -65,7 +70,8 @@ class ChannelSession:
 
     ``frames`` are 2D images (Y, X), or volumes (Z, Y, X); ``pooling``, the network's per-level
     pooling factors (one per spatial axis, see :func:`.plan.plan_pooling`), tells which; without
-    it, 2D.
+    it, 2D. ``noise``, the channel's measured noise, has its hot pixels replaced in the training
+    input and its saturated pixels kept out of the loss.
     """
 
     def __init__(
@@ -77,8 +83,9 @@ class ChannelSession:
         seed: int | None,
         init: DecoNoisingModel | None = None,
         pooling: list[tuple[int, ...]] | None = None,
+        noise: NoiseReport | None = None,
     ):
-        self.config, self.device, self.psf = config, device, psf
+        self.config, self.device, self.psf, self.noise = config, device, psf, noise
         self.pooling = pooling or plan_pooling(config.network.depth, ())
         self.spatial_dims = len(self.pooling[0])
         #: The shape of a training patch, and how the samplers take it (see :class:`PatchSampler`).
@@ -86,9 +93,14 @@ class ChannelSession:
         self.patch = sampler_patch(self.patch_shape)
         self.patch_pixels = math.prod(self.patch_shape)
         self.generator = run_generator(seed)
+        #: The blind spot's half-width per spatial axis (None: one pixel), see :func:`mask_span`.
+        self.span = mask_span(config, self.spatial_dims)
         #: Whether the frames are read from disk through a bounded cache (large images).
         self.streamed = is_lazy(frames)
+        if not self.streamed:
+            frames = [self._cleaned(f) for f in frames]
         self.normalisation = self._normalisation(frames, init)
+        self.saturation = self._saturation_level()
         train_frames, validation_frames, self.validation = self._split(frames)
         if self.streamed:
             self._stream(train_frames, validation_frames)
@@ -97,7 +109,12 @@ class ChannelSession:
             self.train_frames = [self._normalised(f) for f in train_frames]
             self.validation_frames = [self._normalised(f) for f in validation_frames]
             self.sampler = PatchSampler(
-                self.train_frames, self.patch, self.generator, config.augment, device
+                self.train_frames,
+                self.patch,
+                self.generator,
+                config.augment,
+                device,
+                keeps_axes(self.span),
             )
             self.pixels = sum(f.numel() for f in self.train_frames)
         self.widths = None if init is None else list(init.network.widths)
@@ -105,7 +122,8 @@ class ChannelSession:
         if init is not None:
             network.load_state_dict(init.network.state_dict())
         self.network = place_network(network, device)
-        self.kernel = psf_tensor(psf, device)
+        # The PSF enters the loss only where the network's output is the deconvolved image.
+        self.kernel = psf_tensor(psf if config.design == "joint" else None, device)
         self._weights: dict[tuple[int, ...], torch.Tensor] = {}
         self.optimiser = torch.optim.Adam(self.network.parameters(), lr=config.learning_rate)
         self.validation_batches = self._validation_set()
@@ -131,10 +149,11 @@ class ChannelSession:
             train_frames,
             self.patch,
             self.generator,
-            self.normalisation.normalise,
+            lambda block: self.normalisation.normalise(self._cleaned(block)),
             config.cache_mb * 2**20,
             config.augment,
             self.device,
+            keeps_axes(self.span),
         )
         held = validation_frames or train_frames
         blocks = validation_blocks(held, shape, self.generator)
@@ -148,6 +167,34 @@ class ChannelSession:
 
     def _normalised(self, frame: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(self.normalisation.normalise(frame).astype(np.float32))
+
+    def _cleaned(self, frame: np.ndarray) -> np.ndarray:
+        """``frame`` with its hot pixels replaced, when the channel's noise has any."""
+        if self.noise is None or self.noise.hot_pixels == 0:
+            return frame
+        return without_hot_pixels(frame, self.noise.noise_sigma)[0]
+
+    def _saturation_level(self) -> float | None:
+        """The saturation value in network units (None: nothing saturated)."""
+        value = None if self.noise is None else self.noise.saturation_value
+        if value is None:
+            return None
+        return float(self.normalisation.normalise(np.float32(value)))
+
+    def _masked(self, patches: torch.Tensor, generator: torch.Generator):
+        """Blind-spot ``(manipulated, mask)`` of ``patches``; saturated pixels leave the mask."""
+        config = self.config
+        manipulated, mask = blind_spot_mask(
+            patches,
+            config.mask_fraction,
+            config.neighbourhood,
+            generator,
+            config.replacement,
+            self.span,
+        )
+        if self.saturation is not None:
+            mask = mask * (patches < self.saturation - SATURATION_TOLERANCE)
+        return manipulated, mask
 
     def _split(self, frames: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray], str]:
         """(training frames, validation frames, what validation uses).
@@ -196,14 +243,13 @@ class ChannelSession:
             generator,
             config.augment,
             self.device,
+            keeps_axes(self.span),
         )
         batches = []
         total = VALIDATION_PATCHES[self.spatial_dims]
         for start in range(0, total, config.batch_size):
             patches = sampler.sample(min(config.batch_size, total - start))
-            manipulated, mask = blind_spot_mask(
-                patches, config.mask_fraction, config.neighbourhood, generator, config.replacement
-            )
+            manipulated, mask = self._masked(patches, generator)
             batches.append((patches, manipulated, mask))
         return batches
 
@@ -219,7 +265,7 @@ class ChannelSession:
             mask,
             self.kernel,
             zero_level=self.normalisation.zero_level,
-            positivity_weight=0.0 if config.n2v else config.positivity_weight,
+            positivity_weight=config.positivity_weight if self.kernel is not None else 0.0,
             tv_weight=config.tv_weight,
             weights=self._loss_weights(tuple(patches.shape[2:])),
         )
@@ -242,9 +288,7 @@ class ChannelSession:
         config = self.config
         set_learning_rate(self.optimiser, learning_rate)
         patches = self.sampler.sample(config.batch_size)
-        manipulated, mask = blind_spot_mask(
-            patches, config.mask_fraction, config.neighbourhood, self.generator, config.replacement
-        )
+        manipulated, mask = self._masked(patches, self.generator)
         terms = self.loss(patches, manipulated, mask)
         self.optimiser.zero_grad(set_to_none=True)
         terms.total.backward()

@@ -8,6 +8,12 @@ X and, in 3D, :func:`z_extent` planes along Z; the pixel takes (``replacement``)
 - ``"median"`` / ``"mean"``: the median / mean of all the *other* pixels of its window (N2V2's
   median replacement; the median of an even count is the mean of its two middle values).
 
+A structured blind spot (``span``, structN2V-style, for noise correlated along an axis) also
+replaces the masked pixel's neighbours along each spanned axis, up to ``span`` pixels either side,
+each by a random pixel of the window off that line; the masked pixel's own replacement also comes
+from off the line. Only the masked pixels count in the loss (``mask``): their neighbours are
+replaced so that the network cannot read the noise they share with the pixel.
+
 An offset that would leave the patch is mirrored (``-dz`` instead of ``dz``), which keeps the
 source inside and never on the pixel itself (a window cut by the edge counts the mirrored pixels
 twice, as a reflected image would).
@@ -15,7 +21,9 @@ twice, as a reflected image would).
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -62,13 +70,17 @@ def blind_spot_mask(
     neighbourhood: int = 5,
     generator: torch.Generator | None = None,
     replacement: str = "random",
+    span: Sequence[int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(manipulated, mask)`` for a batch of patches (B, 1, H, W) or (B, 1, D, H, W).
 
-    ``mask`` is a float tensor of the same shape with 1 at manipulated pixels. ``replacement``
-    (one of :data:`REPLACEMENTS`) says what a masked pixel gets. Random numbers come from
-    ``generator`` (a CPU generator, for reproducible runs) and the index arithmetic runs on the
-    patches' device. ``"random"`` draws exactly what it drew before the other modes existed.
+    ``mask`` is a float tensor of the same shape with 1 at the masked pixels (the ones the loss
+    counts). ``replacement`` (one of :data:`REPLACEMENTS`) says what a masked pixel gets.
+    ``span``, one half-width per spatial axis (e.g. ``(0, 2)``: 2 pixels either side along X),
+    makes the blind spot structured (see the module docstring); None or all zeros: one pixel.
+    Random numbers come from ``generator`` (a CPU generator, for reproducible runs) and the
+    index arithmetic runs on the patches' device. ``"random"`` without ``span`` draws exactly
+    what it drew before the other modes and spans existed.
     """
     batch, sizes = patches.shape[0], tuple(patches.shape[2:])
     dims = len(sizes)
@@ -83,6 +95,9 @@ def blind_spot_mask(
         _positions_in_boxes(n, box, shape, axis + 1, generator) for axis, n in enumerate(sizes)
     ]
 
+    if span is not None and any(span):
+        checked = _checked_span(span, sizes)
+        return _structured_mask(patches, positions, extents, shape, checked, generator, replacement)
     window = math.prod(extents)
     if replacement == "random":
         # Draw among the window's other pixels: indices at or past the centre move up by one.
@@ -133,3 +148,91 @@ def _replacement_values(values: torch.Tensor, replacement: str) -> torch.Tensor:
         count = ordered.shape[-1]
         return 0.5 * (ordered[..., (count - 1) // 2] + ordered[..., count // 2])
     return values[..., 0]
+
+
+def _checked_span(span: Sequence[int], sizes: tuple[int, ...]) -> tuple[int, ...]:
+    """``span`` as a tuple, after checking it has one half-width >= 0 per spatial axis, each
+    less than half the patch along its axis."""
+    span = tuple(int(s) for s in span)
+    if len(span) != len(sizes) or any(s < 0 for s in span):
+        raise ValueError(f"span needs one half-width >= 0 per spatial axis, got {span}")
+    if any(2 * s >= n for s, n in zip(span, sizes, strict=True)):
+        raise ValueError(f"a blind-spot span of {span} does not fit patches of {sizes}")
+    return span
+
+
+def off_line_offsets(extents: tuple[int, ...], span: tuple[int, ...]) -> torch.Tensor:
+    """The row-major window indices off the masked pixel's lines: neither the centre nor,
+    along a spanned axis (every other offset 0), within ``span`` of it."""
+    allowed = []
+    windows = itertools.product(*(range(n) for n in extents))
+    for index, coordinates in enumerate(windows):
+        offsets = [c - n // 2 for c, n in zip(coordinates, extents, strict=True)]
+        moved = [axis for axis, offset in enumerate(offsets) if offset]
+        on_line = not moved or (len(moved) == 1 and abs(offsets[moved[0]]) <= span[moved[0]])
+        if not on_line:
+            allowed.append(index)
+    return torch.tensor(allowed)
+
+
+def _line_steps(span: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(axis, step) of every neighbour a structured blind spot replaces."""
+    return [
+        (axis, step)
+        for axis, half in enumerate(span)
+        for step in (*range(-half, 0), *range(1, half + 1))
+    ]
+
+
+def _structured_mask(
+    patches: torch.Tensor,
+    positions: list[torch.Tensor],
+    extents: tuple[int, ...],
+    shape: tuple[int, ...],
+    span: tuple[int, ...],
+    generator: torch.Generator | None,
+    replacement: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`blind_spot_mask` with a structured ``span``: the masked pixels take a value from
+    off their lines, and their neighbours along the lines random values from off them too."""
+    batch, sizes = patches.shape[0], tuple(patches.shape[2:])
+    allowed = off_line_offsets(extents, span)
+    if replacement == "random":
+        picked = torch.randint(0, len(allowed), shape, generator=generator)
+        offset = allowed[picked].unsqueeze(-1)
+    else:
+        offset = allowed.expand(*shape, len(allowed))
+    target, source = _flat_indices(positions, sizes, extents, offset)
+    steps = _line_steps(span)
+    picked = torch.randint(0, len(allowed), (*shape, len(steps)), generator=generator)
+    _, line_source = _flat_indices(positions, sizes, extents, allowed[picked])
+    line_target = torch.stack([_shifted(positions, sizes, a, s) for a, s in steps], dim=-1)
+
+    device = patches.device
+    flat = patches.reshape(batch, -1)
+
+    def gathered(indices: torch.Tensor) -> torch.Tensor:
+        return flat.gather(1, indices.reshape(batch, -1).to(device))
+
+    line_target = line_target.reshape(batch, -1).to(device)
+    manipulated = flat.scatter(1, line_target, gathered(line_source))
+    target = target.reshape(batch, -1).to(device)
+    values = gathered(source).view(batch, target.shape[1], -1)
+    manipulated = manipulated.scatter(1, target, _replacement_values(values, replacement))
+    mask = torch.zeros_like(flat).scatter_(1, target, 1.0)
+    return manipulated.view_as(patches), mask.view_as(patches)
+
+
+def _shifted(
+    positions: list[torch.Tensor], sizes: tuple[int, ...], axis: int, step: int
+) -> torch.Tensor:
+    """Flat indices of the pixels ``step`` from ``positions`` along ``axis`` (mirrored back
+    inside the patch at its edges)."""
+    flat = torch.zeros(positions[0].shape, dtype=torch.long)
+    stride = math.prod(sizes)
+    for index, (position, size) in enumerate(zip(positions, sizes, strict=True)):
+        stride //= size
+        if index == axis:
+            position = _neighbour(position, torch.full_like(position, step), size)
+        flat += position * stride
+    return flat

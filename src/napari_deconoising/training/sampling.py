@@ -71,7 +71,8 @@ class PatchSampler:
     or an image and its teacher output) cut and augmented alike. ``patch`` is the side of a
     square 2D patch, or ``(*depth, side)``: ``(planes, side)`` for 3D patches of ``planes`` x
     ``side`` x ``side`` (see :func:`sampler_patch`). Augmentation turns and flips in XY and
-    flips each depth axis (Z). Sources are chosen in proportion to
+    flips each depth axis (Z); without ``quarter_turns`` it turns by half turns only, which keep
+    Y and X apart (for noise correlated along one of them). Sources are chosen in proportion to
     the number of patch positions they hold. :meth:`sample` returns (count, K, P, P) or
     (count, K, planes, P, P) on ``device``.
     """
@@ -83,6 +84,7 @@ class PatchSampler:
         generator: torch.Generator,
         augment: bool = True,
         device: torch.device | str = "cpu",
+        quarter_turns: bool = True,
     ):
         if not sources:
             raise ValueError("no sources to sample patches from")
@@ -91,7 +93,7 @@ class PatchSampler:
         self.sources = [s if s.ndim == dims + 1 else s[None] for s in sources]
         self.patch = patch
         self.generator = generator
-        self.augment = augment
+        self.augment, self.quarter_turns = augment, quarter_turns
         self.device = torch.device(device)
         self.weights = torch.tensor([self.positions(s) for s in self.sources], dtype=torch.float64)
 
@@ -123,6 +125,8 @@ class PatchSampler:
         """A random XY rotation and X flip, and a random flip of each depth axis (Z)."""
         g = self.generator
         turns, flip = torch.randint(0, 4, (2,), generator=g).tolist()
+        if not self.quarter_turns:
+            turns = turns // 2 * 2
         piece = torch.rot90(piece, turns, (-2, -1))
         piece = piece.flip(-1) if flip % 2 else piece
         for axis in range(3, len(self.shape) + 1):

@@ -97,10 +97,11 @@ def block_statistics(
 class BlockCacheSampler:
     """Random augmented patches from lazily read frames, through a bounded cache of blocks.
 
-    Same interface as :class:`~.sampling.PatchSampler` (``sample(count)``). ``normalise`` maps a
-    block in camera units to the network's scale. The cache holds at most ``cache_bytes`` of
-    float32 blocks (and never fewer than two); each :meth:`sample` first reads
-    :data:`BLOCKS_PER_BATCH` fresh blocks, dropping the oldest when full.
+    Same interface and augmentation (``quarter_turns``) as :class:`~.sampling.PatchSampler`
+    (``sample(count)``). ``normalise`` maps a block in camera units to the network's scale.
+    The cache holds at most ``cache_bytes`` of float32 blocks (and never fewer than two); each
+    :meth:`sample` first reads :data:`BLOCKS_PER_BATCH` fresh blocks, dropping the oldest when
+    full.
     """
 
     def __init__(
@@ -112,8 +113,10 @@ class BlockCacheSampler:
         cache_bytes: float,
         augment: bool = True,
         device: torch.device | str = "cpu",
+        quarter_turns: bool = True,
     ):
         self.frames, self.generator, self.normalise = list(frames), generator, normalise
+        self.quarter_turns = quarter_turns
         self.weights = frame_weights(self.frames)
         self.patch = patch
         self.spatial = full_patch_shape(patch)
@@ -138,7 +141,12 @@ class BlockCacheSampler:
         """``count`` augmented patches, (count, 1, *patch shape), after refreshing the cache."""
         self._read(BLOCKS_PER_BATCH)
         sampler = PatchSampler(
-            list(self.blocks), self.patch, self.generator, self.augment, self.device
+            list(self.blocks),
+            self.patch,
+            self.generator,
+            self.augment,
+            self.device,
+            self.quarter_turns,
         )
         return sampler.sample(count)
 

@@ -21,8 +21,11 @@ from typing import Any
 import numpy as np
 
 from napari_deconoising.config.training import TrainingConfig
+from napari_deconoising.data.noise import measure_noise
 from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel
+from napari_deconoising.psf.data_check import psf_notes
+from napari_deconoising.training.blind_spot import choose_blind_spot, measurable_arrays
 from napari_deconoising.training.events import TrainingEvent
 from napari_deconoising.training.inputs import (
     SPLITTERS,
@@ -109,9 +112,24 @@ class Trainer:
         #: pooling per level, one factor per spatial axis (``(2, 2)`` at every level in 2D).
         self.config, self.pooling = plan.config, plan.pooling
         self.notes.extend(plan.notes)
+        self._know_the_data()
         self._stop_requested = CancelToken("training")
         self._model: AnyModel | None = None
         self._run: TrainingRun | None = None
+
+    def _know_the_data(self) -> None:
+        """Measure each channel's noise (on a subsample), choose the blind spot from it and
+        check the PSFs against the images, with notes."""
+        measured = [measurable_arrays(frames) for frames in self.channel_frames]
+        #: Per channel, the training images' noise (measured on a subsample before training).
+        self.noise = [measure_noise(arrays, dtype=self.images[0].dtype) for arrays in measured]
+        choice = choose_blind_spot(self.config, self.noise, self.init)
+        #: What the noise measurement found and which blind spot the run masks (also in
+        #: :attr:`notes`; saved in the model's metadata).
+        self.noise_notes = choice.notes
+        self.config = choice.config
+        self.notes.extend(choice.notes)
+        self.notes.extend(psf_notes(measured, self.psfs, self.noise))
 
     def _splitter(self, cache_mb: float) -> Splitter:
         """How the images are cut into per-channel frames or volumes: read into memory, or

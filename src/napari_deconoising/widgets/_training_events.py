@@ -29,6 +29,11 @@ def started_text(event: TrainingStarted) -> str:
     )
 
 
+def notes_text(notes: tuple[str, ...]) -> str:
+    """The run's notes, one per line (what the noise measurement found, the blind spot...)."""
+    return "\n".join(f"• {note}" for note in notes)
+
+
 def finished_text(finished: TrainingFinished | None, model_name: str) -> str:
     """The status line once training has ended: how it ended, where the model was saved and
     under which name the Denoise & Deconvolve widget offers it."""

@@ -47,6 +47,7 @@ ADVANCED_FIELDS: tuple[tuple[str, str, type, dict[str, Any]], ...] = (
     ("patch_size", "patch size", TRAIN, {"step": 16}),
     ("batch_size", "batch size", TRAIN, {}),
     ("learning_rate", "learning rate", TRAIN, {"step": 1e-5}),
+    ("design", "design", TRAIN, {}),
     ("depth", "network depth", NET, {}),
     ("start_filters", "network width", NET, {"step": 4}),
     ("positivity_weight", "positivity weight", TRAIN, {"step": 0.1}),
@@ -60,6 +61,8 @@ ADVANCED_FIELDS: tuple[tuple[str, str, type, dict[str, Any]], ...] = (
     ("downsampling", "down-sampling", NET, {}),
     ("top_skip", "full-resolution skip", NET, {}),
     ("replacement", "blind-spot value", TRAIN, {}),
+    ("blind_spot", "blind spot", TRAIN, {}),
+    ("blind_spot_span", "blind-spot span", TRAIN, {"none_value": 0}),
     ("min_psf_coverage", "min. PSF coverage", TRAIN, {"step": 0.05, "resolution": 0.01}),
     ("augment", "rotate and flip patches", TRAIN, {}),
     ("device", "device", TRAIN, {}),
@@ -70,13 +73,16 @@ FIELDS = MAIN_FIELDS + ADVANCED_FIELDS
 #: The network settings in the form.
 NETWORK = tuple(name for name, _, config, _ in FIELDS if config is NET)
 #: What a continued model fixes.
-ARCHITECTURE = (*NETWORK, "output_scale")
+ARCHITECTURE = (*NETWORK, "output_scale", "design")
 #: Tooltips that say more than the setting's declared help (the others show that help).
 TOOLTIPS = {
     "patch_size": "Side of the square training patches (pixels)",
     "mode": "For layers with Z: 3d trains on volumes with a 3D PSF, 2d plane by plane; "
     "auto: 3d when the PSF is 3D",
     "patch_size_z": "Planes per 3D training patch",
+    "design": "joint: the network's output is the deconvolved image, fitted through the PSF "
+    "(DecoNoising 2020); two-stage: the network denoises and Richardson-Lucy deconvolves its "
+    "output (best in 3D)",
     "depth": "Number of poolings of the U-Net",
     "start_filters": "Channels at full resolution (doubled at each level)",
     "positivity_weight": "Penalty on deconvolved values below the camera offset",
@@ -84,6 +90,11 @@ TOOLTIPS = {
     "seed": "Random seed (-1: a new one each run)",
     "replacement": "What a masked pixel gets: a random other pixel of its window (N2V), or the "
     "median or mean of the others (N2V2)",
+    "blind_spot": "auto: measure the image's noise before training and, where it is correlated "
+    "along X or Y, also mask the neighbours along that axis (structN2V); pixel: one pixel; x, y, "
+    "xy: always along them",
+    "blind_spot_span": "Neighbours masked on either side along x / y (0: the measured correlation "
+    "length, at least 1)",
     "top_skip": "Keep the U-Net's full-resolution skip connection (N2V2 drops it)",
     "downsampling": "max: max-pooling; blur: anti-aliased max-blur-pooling (N2V2)",
     "min_psf_coverage": "Blind spots count in the loss only where at least this share of the PSF "
@@ -177,7 +188,8 @@ class TrainingSettings:
             if model is not None:
                 network = model.network.config
                 shown = {name: getattr(network, name) for name in NETWORK}
-                self.set_values(**shown, output_scale=float(model.output_scale))
+                design = "two-stage" if model.two_stage else "joint"
+                self.set_values(**shown, output_scale=float(model.output_scale), design=design)
         elif self._own_values is not None:
             self.set_values(**self._own_values)
             self._own_values = None
@@ -193,6 +205,7 @@ class TrainingSettings:
             steps=None if by_minutes else values["steps"],
             minutes=values["minutes"] if by_minutes else None,
             seed=None if values["seed"] < 0 else values["seed"],
+            blind_spot_span=values["blind_spot_span"] or None,
             neighbourhood=int(values["neighbourhood"]),
             mode=self.asked_mode,
         )

@@ -37,9 +37,10 @@ from napari_deconoising.widgets._models import Loaded, model_registry
 from napari_deconoising.widgets._outputs import ConfirmOverwrite, ask_to_replace, file_output
 from napari_deconoising.widgets._preview import PreviewReady
 from napari_deconoising.widgets._preview_layers import LivePreview
-from napari_deconoising.widgets._qt import scrolling_layout
+from napari_deconoising.widgets._qt import TextLabel, scrolling_layout
 from napari_deconoising.widgets._training_events import (
     finished_text,
+    notes_text,
     registry_name,
     started_text,
     step_text,
@@ -157,6 +158,8 @@ class TrainingWidget(JobWidget):
 
     def _build_layout(self) -> None:
         self.loss_plot = LossPlot()
+        #: What the run's notes say (the images' noise, the blind spot...), kept while it runs.
+        self.notes = TextLabel()
         picker = self.continue_from
         top = self._top = Container(
             widgets=[
@@ -181,6 +184,7 @@ class TrainingWidget(JobWidget):
             bottom.native,
             self.progress,
             self.status,
+            self.notes,
             self.loss_plot,
         ):
             layout.addWidget(widget)
@@ -206,6 +210,7 @@ class TrainingWidget(JobWidget):
         self.psf.enabled = not n2v
         self.channel_psfs.set_enabled(not n2v)
         self.settings.positivity_weight.enabled = not n2v
+        self.settings.design.enabled = not (n2v or picker.continuing)
         self._show_volume(n2v)
 
     def _show_volume(self, n2v: bool) -> None:
@@ -296,6 +301,7 @@ class TrainingWidget(JobWidget):
     def _new_run(self, continuing: bool) -> None:
         """Forget the last run; the loss plot goes on only for the model it shows."""
         self.finished, self.model_name = None, None
+        self.notes.value = ""
         if not (continuing and self.continue_from.name == self._plotted):
             self.loss_plot.clear()
         self._plotted = None
@@ -315,6 +321,7 @@ class TrainingWidget(JobWidget):
             self.loss_plot.add_validation(event.step, event.validation_loss)
         elif isinstance(event, TrainingStarted):
             self.jobs.status.value = started_text(event)
+            self.notes.value = notes_text(event.notes)
             if event.first_step:
                 self.loss_plot.mark(event.first_step)
         elif isinstance(event, Loaded):  # the model file to continue, read by the worker

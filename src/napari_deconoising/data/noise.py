@@ -1,0 +1,267 @@
+"""Know the noise before training: how it is correlated, and what the camera did to the data.
+
+:func:`measure_noise` looks at a 2D image, a stack of frames or a z-stack (the last two axes are
+Y and X) and returns a :class:`NoiseReport`:
+
+- **Correlation of the noise** along X and along Y at lags 1 to :data:`MAX_LAG`. Along X it is
+  measured on a residual high-passed *across* X only (the fourth difference along Y, which
+  cancels any signal that is a cubic along Y): that filter leaves the noise's correlation along
+  X untouched whenever the noise correlation is separable (white noise gives 0 at every lag,
+  noise filtered along X gives its filter's correlation), while smooth signal mostly cancels.
+  What signal is left adds positive correlation, so two estimates are made, over all pixels and
+  over the flattest quarter of blocks (the background; ranked on a low-passed copy, so that the
+  choice does not favour blocks whose noise happens to be less correlated), and the smaller one
+  is kept.
+- **Clipping**: pixels at the image's maximum in runs (or at the dtype's maximum) are
+  saturated; pixels at the minimum in runs are clipped black.
+- **Hot pixels**: isolated pixels far above the median of their eight neighbours, measured
+  against both the noise and the spread of those neighbours.
+- **Levels**: 8-bit data, or data with few distinct values spaced unevenly far apart, was
+  probably scaled for display.
+- **Camera offset**: :func:`~napari_deconoising.data.images.estimate_offset`.
+
+Large images are subsampled (evenly spread planes, a central crop of larger ones) to at most
+:data:`MAX_PIXELS` pixels, which keeps a 2048 x 2048 image under a second.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from napari_deconoising.data.images import estimate_offset, spread
+from napari_deconoising.data.noise_stats import (
+    clipped_low_share,
+    hot_pixels,
+    noise_correlation,
+    saturation_level,
+    value_levels,
+)
+
+#: Lags (pixels) at which the noise correlation is measured along each axis.
+MAX_LAG = 4
+#: At most this many pixels are measured (evenly spread planes, central crops).
+MAX_PIXELS = 2**22
+#: Noise counts as correlated along an axis from this lag-1 correlation: a neighbour then tells
+#: a blind-spot network at least 4% of the pixel's noise variance. Smooth signal leaves < 0.05
+#: (PSF sigma >= 1.5 px at any photon count, and sigma 1 px up to ~100 photons).
+CORRELATED = 0.2
+#: ... and exceeds the other axis's lag-1 correlation by this: sharp structures at very low
+#: noise (PSF sigma <= 1 px, >= 1000 photons) raise both axes alike, by up to 0.3.
+ANISOTROPY = 0.1
+#: The correlation length counts the lags from 1 whose correlation reaches this.
+LENGTH_THRESHOLD = 0.1
+#: Data with at most this many distinct values may have been scaled for display.
+DISPLAY_LEVELS = 256
+
+
+@dataclass(frozen=True)
+class NoiseReport:
+    """What :func:`measure_noise` found; :meth:`notes` says what is worth knowing."""
+
+    #: Noise correlation along X and along Y at lags 1 .. :data:`MAX_LAG`.
+    correlation_x: tuple[float, ...]
+    correlation_y: tuple[float, ...]
+    #: Lags from 1 whose correlation reaches :data:`LENGTH_THRESHOLD`, along X and Y.
+    correlation_length_x: int
+    correlation_length_y: int
+    #: A typical noise standard deviation (camera units; the darker parts weigh most).
+    noise_sigma: float
+    #: The value saturated pixels sit at (None: none saturated), and their share.
+    saturation_value: float | None
+    saturated_fraction: float
+    #: The share of pixels clipped at the minimum value in runs (black clipping).
+    clipped_low_fraction: float
+    #: Isolated outliers far above their neighbourhood, and their share.
+    hot_pixels: int
+    hot_fraction: float
+    #: Distinct values (in the measured pixels), and the usual step between them.
+    levels: int
+    level_step: float
+    eight_bit: bool
+    display_scaled: bool
+    #: The camera offset (the value of zero photons), a low percentile of smoothed planes.
+    offset: float
+    #: Pixels measured.
+    pixels: int
+
+    def structured_span(self) -> dict[str, int]:
+        """The axes (``"X"``, ``"Y"``) along which a blind spot should span the correlated
+        noise, with the half-width in pixels (empty for pixel-independent noise)."""
+        first = {"X": self.correlation_x[0], "Y": self.correlation_y[0]}
+        lengths = {"X": self.correlation_length_x, "Y": self.correlation_length_y}
+        other = {"X": "Y", "Y": "X"}
+        return {
+            axis: max(lengths[axis], 1)
+            for axis in ("X", "Y")
+            if first[axis] >= CORRELATED and first[axis] - first[other[axis]] >= ANISOTROPY
+        }
+
+    def correlated_alike(self) -> bool:
+        """Whether neighbours are alike along both axes beyond the noise threshold (resampled
+        data, or structures sharper than the noise can hide) without a structured axis."""
+        both = min(self.correlation_x[0], self.correlation_y[0]) >= CORRELATED
+        return both and not self.structured_span()
+
+    def notes(self, blind_spot: str = "auto") -> list[str]:
+        """Short sentences with numbers, only for what is worth knowing; the correlation one
+        says what ``blind_spot`` (a :class:`~napari_deconoising.config.TrainingConfig`
+        setting) does about it."""
+        return [
+            *self._correlation_notes(blind_spot),
+            *self._clipping_notes(),
+            *self._hot_notes(),
+            *self._level_notes(),
+        ]
+
+    def _correlation_notes(self, blind_spot: str) -> list[str]:
+        notes = []
+        for axis, span in self.structured_span().items():
+            lags = self.correlation_x if axis == "X" else self.correlation_y
+            found = (
+                f"noise is correlated along {axis} over {span} pixel{'s' * (span > 1)} "
+                f"(lag-1 correlation {lags[0]:.2f})"
+            )
+            if blind_spot == "auto":
+                notes.append(
+                    f"{found}: using a blind spot that spans {2 * span + 1} pixels along {axis}"
+                )
+            elif blind_spot == "pixel":
+                notes.append(
+                    f"{found}, but the blind spot is one pixel as asked: the network "
+                    "may learn to reproduce that noise (blind spot auto avoids it)"
+                )
+            else:
+                notes.append(found)
+        if self.correlated_alike():
+            notes.append(
+                "neighbouring pixels are alike along both X and Y (lag-1 correlation "
+                f"{self.correlation_x[0]:.2f} / {self.correlation_y[0]:.2f}): the image was "
+                "resampled, or its structures are sharper than the noise hides; the blind "
+                "spot stays one pixel"
+            )
+        return notes
+
+    def _clipping_notes(self) -> list[str]:
+        notes = []
+        if self.saturation_value is not None:
+            notes.append(
+                f"{_percent(self.saturated_fraction)} of pixels are saturated at "
+                f"{self.saturation_value:g}: their true brightness is unknown, so they are "
+                "kept out of the loss"
+            )
+        if self.clipped_low_fraction > 0:
+            notes.append(
+                f"{_percent(self.clipped_low_fraction)} of pixels sit at the lowest value in "
+                "patches: dark parts were clipped (data scaled for display?), so the noise "
+                "and camera offset there are lost"
+            )
+        return notes
+
+    def _hot_notes(self) -> list[str]:
+        if self.hot_pixels == 0:
+            return []
+        return [
+            f"{self.hot_pixels} hot pixel{'s' * (self.hot_pixels > 1)} "
+            f"({_percent(self.hot_fraction)}): isolated pixels far above their neighbours, "
+            "replaced by their neighbourhood's median for training"
+        ]
+
+    def _level_notes(self) -> list[str]:
+        if not self.display_scaled:
+            return []
+        what = "8-bit data" if self.eight_bit else "data with few distinct values"
+        return [
+            f"{what} ({self.levels} levels, {self.level_step:g} apart): if it was scaled for "
+            "display, values are no longer proportional to photons; train on the camera's raw "
+            "data where you can"
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values, with the notes."""
+        return {**asdict(self), "notes": self.notes()}
+
+
+def _percent(share: float) -> str:
+    """``3.1%``, ``0.004%``: two significant digits."""
+    return f"{100 * share:.2g}%"
+
+
+def measure_noise(
+    image: np.ndarray | Sequence[np.ndarray], dtype: Any = None, max_lag: int = MAX_LAG
+) -> NoiseReport:
+    """Measure the noise of ``image``: a 2D image, a stack of frames, a z-stack (the last two
+    axes are Y, X), or a list of such arrays. ``dtype`` is the data's type as recorded (when
+    ``image`` was converted, e.g. to float32), for the 8-bit and dtype-maximum checks."""
+    arrays = [np.asarray(image)] if hasattr(image, "shape") else [np.asarray(a) for a in image]
+    dtype = np.dtype(dtype if dtype is not None else arrays[0].dtype)
+    planes = sample_planes(arrays)
+    sigma, correlation = noise_correlation(planes, max_lag)
+    saturation, saturated = saturation_level(planes, dtype)
+    hot = sum(len(hot_pixels(p, sigma)[0]) for p in planes)
+    levels, step = value_levels(planes)
+    eight_bit = dtype.kind in "ui" and dtype.itemsize == 1
+    pixels = sum(p.size for p in planes)
+    return NoiseReport(
+        correlation_x=correlation["X"],
+        correlation_y=correlation["Y"],
+        correlation_length_x=correlation_length(correlation["X"]),
+        correlation_length_y=correlation_length(correlation["Y"]),
+        noise_sigma=sigma,
+        saturation_value=saturation,
+        saturated_fraction=saturated,
+        clipped_low_fraction=clipped_low_share(planes),
+        hot_pixels=hot,
+        hot_fraction=hot / pixels,
+        levels=levels,
+        level_step=step,
+        eight_bit=eight_bit,
+        display_scaled=eight_bit or (levels <= DISPLAY_LEVELS and step != 1),
+        offset=estimate_offset(planes),
+        pixels=pixels,
+    )
+
+
+def sample_planes(arrays: Sequence[np.ndarray], max_pixels: int = MAX_PIXELS) -> list[np.ndarray]:
+    """Evenly spread float32 planes (Y, X) of ``arrays``, at most about ``max_pixels`` pixels,
+    each cropped to its central ``max_pixels`` pixels when larger."""
+    planes = [plane for a in arrays for plane in a.reshape((-1, *a.shape[-2:]))]
+    per_plane = min(planes[0].size, max_pixels)
+    chosen = [planes[i] for i in spread(len(planes), max(1, max_pixels // per_plane))]
+    return [_central_crop(p, max_pixels).astype(np.float32) for p in chosen]
+
+
+def _central_crop(plane: np.ndarray, max_pixels: int) -> np.ndarray:
+    """The central part of ``plane`` with at most ``max_pixels`` pixels (same aspect)."""
+    scale = min(1.0, math.sqrt(max_pixels / plane.size))
+    height, width = (max(1, int(n * scale)) for n in plane.shape)
+    top, left = (plane.shape[0] - height) // 2, (plane.shape[1] - width) // 2
+    return plane[top : top + height, left : left + width]
+
+
+def correlation_length(correlation: Sequence[float]) -> int:
+    """The lags from 1 whose correlation reaches :data:`LENGTH_THRESHOLD`."""
+    length = 0
+    for value in correlation:
+        if value < LENGTH_THRESHOLD:
+            break
+        length += 1
+    return length
+
+
+def without_hot_pixels(image: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
+    """``image`` (the last two axes Y, X) with every hot pixel replaced by the median of its
+    eight neighbours, and how many were replaced; ``sigma`` is the noise sigma
+    (:attr:`NoiseReport.noise_sigma`). ``image`` itself is left alone."""
+    cleaned = np.array(image, dtype=np.float32)
+    planes = cleaned.reshape((-1, *cleaned.shape[-2:]))
+    count = 0
+    for plane in planes:
+        rows, cols, medians = hot_pixels(plane, sigma)
+        plane[rows, cols] = medians
+        count += len(rows)
+    return cleaned, count
