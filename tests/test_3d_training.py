@@ -29,7 +29,7 @@ from napari_deconoising import (
 from napari_deconoising.cli import main
 from napari_deconoising.compression import Compressor, preset_config
 from napari_deconoising.export.bioimageio import export_bioimageio
-from napari_deconoising.export.onnx import ExportError, export_onnx
+from napari_deconoising.export.onnx import export_onnx
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.model.unet import UNet
 
@@ -194,17 +194,25 @@ def test_z_patch_is_clipped_to_short_stacks_with_a_note():
     assert started.notes[: len(trainer.notes)] == tuple(trainer.notes)  # (+ precision note)
 
 
-def test_3d_training_on_a_cpu_says_that_plane_by_plane_denoises_faster():
+def test_joint_3d_training_on_a_cpu_points_to_the_two_stage_design():
     image = AxesImage(noisy_volume((6, 32, 32)), "ZYX")
-    hint = "3D DecoNoising on a CPU learns slowly"
+    hint = "the joint 3D design learns a widefield PSF slowly on a CPU"
 
     def first_notes(psf, **values) -> str:
         return " ".join(next(iter(Trainer(image, psf, tiny_config(**values)).run())).notes)
 
-    notes = first_notes(gaussian_psf_3d(), patch_size_z=6)
-    assert hint in notes and "(mode 2d) denoises better, and 3D N2V" in notes
-    assert hint not in first_notes(gaussian_psf_3d(), mode="2d")
+    notes = first_notes(gaussian_psf_3d(), patch_size_z=6, design="joint")
+    assert hint in notes and "the two-stage design (the 3D default" in notes
+    assert hint not in first_notes(gaussian_psf_3d(), patch_size_z=6, design="two-stage")
+    assert hint not in first_notes(gaussian_psf_3d(), mode="2d", design="joint")
     assert hint not in first_notes(None, n2v=True, mode="3d", patch_size_z=6)
+
+
+def test_3d_training_defaults_to_the_two_stage_design():
+    assert TrainingConfig.for_mode("3d").design == "two-stage"
+    assert TrainingConfig.for_mode("2d").design == TrainingConfig().design == "joint"
+    trainer = Trainer(AxesImage(noisy_volume((16, 64, 64)), "ZYX"), gaussian_psf_3d())
+    assert trainer.mode == "3d" and trainer.config.design == "two-stage"
 
 
 def test_z_patch_grows_to_three_times_the_psf_depth(volume):
@@ -255,13 +263,16 @@ def test_2d_model_cannot_continue_in_3d(volume):
         Trainer(volume, None, config.replace(mode="3d"), init=trainer.model)
 
 
-def test_3d_model_exports_to_onnx_but_not_yet_to_bioimageio(trained, tmp_path):
+def test_3d_model_exports_to_onnx_and_to_bioimageio(trained, tmp_path):
     model = trained[0].model
     exported = export_onnx(model, tmp_path / "model3d.onnx")
     assert exported.max_relative_error < 1e-4
     assert len(exported.checked_shapes[0]) == 5  # (N, 1, Z, Y, X)
-    with pytest.raises(ExportError, match="3D models is not available"):
-        export_bioimageio(model, tmp_path / "model.zip")
+    # the package's own checks are in test_bioimageio_3d.py; here a trained model's export
+    # (a two-stage one with few Richardson-Lucy iterations, to be quick)
+    iterations = 3 if model.two_stage else None
+    package = export_bioimageio(model, tmp_path / "model.zip", test=False, rl_iterations=iterations)
+    assert load_model(package).spatial_dims == 3
 
 
 def test_3d_model_compresses_to_a_smaller_3d_model(trained, tmp_path):
@@ -386,7 +397,7 @@ def test_blind_spots_the_psf_barely_covers_are_left_out_of_the_loss(volume):
     from napari_deconoising.training.channel_session import ChannelSession
 
     psf = gaussian_psf_3d(sigma_z=1.0, sigma_xy=1.5, half=3)
-    config = tiny_config(min_psf_coverage=0.9)
+    config = tiny_config(min_psf_coverage=0.9, design="joint")  # the PSF is in the loss
     session = ChannelSession(
         [np.asarray(volume.data)],
         psf,

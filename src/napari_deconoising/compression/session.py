@@ -89,7 +89,7 @@ class Session:
         self.device = resolve_device(self.config.device)
         self.prediction_config = PredictionConfig(device=self.config.device)
         self.generator = run_generator(self.config.seed)
-        self.kernel = psf_tensor(compressor.teacher.psf, self.device)
+        self.kernel = psf_tensor(compressor.teacher.output_psf, self.device)
         self.start = time.perf_counter()
         self.teacher_s_per_pixel = 0.0
         self.result: CompressionResult | None = None

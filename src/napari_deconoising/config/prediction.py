@@ -21,7 +21,9 @@ class PredictionConfig(Config):
 
     3D models cut volumes into tiles of at most ``tile_z`` planes and ``tile`` pixels in Y and
     X, with ``overlap_z`` planes and ``overlap`` pixels of context (never more than the network
-    can see); an axis that fits in one tile is not cut.
+    can see); an axis that fits in one tile is not cut. Two-stage models deconvolve the stitched
+    denoised image with Richardson-Lucy: at most ``rl_iterations``, fewer once an iteration
+    changes it by less than ``rl_tolerance``.
     """
 
     tile: int = setting(256, low=16, high=8192, help="tile side (px)")
@@ -30,6 +32,16 @@ class PredictionConfig(Config):
     device: Device = setting("auto", choices=DEVICES)
     tile_z: int = setting(64, low=4, high=4096, help="tile depth of 3D models (planes)")
     overlap_z: int = setting(24, low=0, high=2000, help="context above and below 3D tiles (planes)")
+    rl_iterations: int = setting(
+        40, low=1, high=1000, help="most Richardson-Lucy iterations of a two-stage model"
+    )
+    rl_tolerance: float = setting(
+        0.005,
+        low=0,
+        high=1,
+        help="two-stage models stop Richardson-Lucy earlier, once an iteration changes the "
+        "deconvolved image by less than this share (mean absolute change)",
+    )
 
     def __post_init__(self) -> None:
         self._check_declared()

@@ -8,6 +8,10 @@ width and batch are dynamic. It processes each image whole, without the Predicto
 network's zero padding shows at the image border, where the Predictor reflects the image), and
 the image must be larger than the PSF's radius.
 
+A two-stage model's graph returns ``denoised`` only: its second stage (Richardson-Lucy, an
+iteration with a stopping rule and FFTs) does not trace to ONNX; the file's ``design`` metadata
+says so, and ``deconoising predict`` or the bioimage.io package give both outputs.
+
 3D models export alike with input (N, 1, D, H, W), every size dynamic, D a multiple of the Z entry
 of ``size_multiples``. The PSF convolution inside the graph is always the direct one (the FFT
 path does not trace to ONNX), which is slow for large 3D PSFs.
@@ -43,6 +47,8 @@ OPSET = 17
 #: Largest allowed difference between onnxruntime and torch, relative to the output's range.
 TOLERANCE = 1e-4
 INPUT, OUTPUTS = "image", ("deconvolved", "denoised")
+#: A two-stage model's graph: its network denoises, Richardson-Lucy is left out.
+TWO_STAGE_OUTPUTS = ("denoised",)
 #: How to run the exported file (its ``usage`` metadata), by spatial dims.
 USAGE = {
     2: "input (N,1,H,W) float32 camera units, H and W multiples of size_multiple; "
@@ -86,15 +92,19 @@ class DeconoisingGraph(nn.Module):
         norm = model.normalisation
         self.mean, self.std, self.scale = float(norm.mean), float(norm.std), model.output_scale
         self.spatial_dims = model.spatial_dims
-        kernel = psf_tensor(model.psf)
+        #: The graph's outputs, by name (two-stage: the denoiser's output only).
+        self.outputs = TWO_STAGE_OUTPUTS if model.two_stage else OUTPUTS
+        kernel = psf_tensor(model.output_psf)
         if kernel is None:
             kernel = torch.ones((1, 1) + (1,) * self.spatial_dims)
         self.register_buffer("kernel", kernel)
         #: The PSF's radius along each spatial axis.
         self.pad = tuple(k // 2 for k in kernel.shape[2:])
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
         deconvolved = self.network((image - self.mean) / self.std) * self.scale
+        if len(self.outputs) == 1:
+            return (deconvolved * self.std + self.mean,)
         # traced on an example larger than the PSF, so the graph always reflects at the borders;
         # direct convolution, since the FFT does not trace to ONNX
         denoised = convolve(deconvolved, self.kernel, method="direct")
@@ -172,7 +182,7 @@ def _export(graph: DeconoisingGraph, multiple: int | Sequence[int], opset: int, 
     example = _example(graph, *_sizes(graph, multiple)[0])
     buffer = io.BytesIO()
     spatial = ("depth", "height", "width")[-graph.spatial_dims :]
-    trace_to_onnx(graph, example, buffer, INPUT, OUTPUTS, spatial, opset=opset)
+    trace_to_onnx(graph, example, buffer, INPUT, graph.outputs, spatial, opset=opset)
     return onnx.load_from_string(buffer.getvalue())
 
 
@@ -216,7 +226,8 @@ def _add_metadata(proto: Any, model: DecoNoisingModel) -> None:
         "normalisation": json.dumps(info["normalisation"]),
         "psf_shape": json.dumps(info["psf_shape"]),
         "compressed_from": str(info["compressed_from"] or ""),
-        "usage": USAGE[model.spatial_dims],
+        "usage": _usage(model),
+        "design": info["design"] or "n2v",
         "spatial_dims": str(model.spatial_dims),
         "size_multiples": json.dumps(list(model.network.size_multiples)),
     }
@@ -224,6 +235,16 @@ def _add_metadata(proto: Any, model: DecoNoisingModel) -> None:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.producer_name = "napari-deconoising"
+
+
+def _usage(model: DecoNoisingModel) -> str:
+    """How to run the file (its ``usage`` metadata)."""
+    usage = USAGE[model.spatial_dims]
+    if not model.two_stage:
+        return usage
+    return usage.replace("outputs deconvolved and denoised", "output denoised") + (
+        "; deconvolve it with Richardson-Lucy and the model's PSF (two-stage model)"
+    )
 
 
 def _check(
@@ -242,7 +263,7 @@ def _check(
         shapes.append(list(example.shape))
         with torch.inference_mode():
             expected = [t.numpy() for t in graph(example)]
-        produced = session.run(list(OUTPUTS), {INPUT: example.numpy()})
+        produced = session.run(list(graph.outputs), {INPUT: example.numpy()})
         for want, got in zip(expected, produced, strict=True):
             if got.shape != want.shape:
                 raise ExportError(f"the ONNX model returned shape {got.shape}, torch {want.shape}")

@@ -112,6 +112,19 @@ class DecoNoisingModel(_ModelFile):
         """True for a plain Noise2Void model (no PSF)."""
         return self.psf is None
 
+    @property
+    def two_stage(self) -> bool:
+        """True when the network denoises and Richardson-Lucy deconvolves its output with
+        ``psf`` (the ``two-stage`` design); False when the network's output is the deconvolved
+        image (``joint``, the 2020 method) or there is no deconvolution (Noise2Void)."""
+        return self.psf is not None and self.training_config.get("design") == "two-stage"
+
+    @property
+    def output_psf(self) -> np.ndarray | None:
+        """The PSF that turns the network's output into the denoised image: ``psf`` for a joint
+        model; None where the network's output is the denoised image itself."""
+        return None if self.two_stage else self.psf
+
     def to_metadata(self) -> dict[str, Any]:
         """Everything but the weights, as JSON-able values."""
         return {
@@ -193,6 +206,7 @@ class DecoNoisingModel(_ModelFile):
         arch = self.network.architecture()
         return {
             "kind": "n2v" if self.is_n2v else "deconoising",
+            "design": None if self.is_n2v else ("two-stage" if self.two_stage else "joint"),
             "parameters": count_parameters(self.network),
             "depth": arch["network"]["depth"],
             "start_filters": arch["network"]["start_filters"],
@@ -237,6 +251,11 @@ class ChannelModels(_ModelFile):
     def is_n2v(self) -> bool:
         """True when every channel is a plain Noise2Void model."""
         return all(model.is_n2v for model in self.channels)
+
+    @property
+    def two_stage(self) -> bool:
+        """True when the channels' networks denoise and Richardson-Lucy deconvolves."""
+        return any(model.two_stage for model in self.channels)
 
     @property
     def pixel_size_um(self) -> float | None:

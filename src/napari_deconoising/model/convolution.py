@@ -88,7 +88,7 @@ def fft_is_cheaper(image_shape: tuple[int, ...], kernel_shape: tuple[int, ...]) 
     return factor * padded * math.log2(max(padded, 2)) < direct
 
 
-def _fft_size(n: int) -> int:
+def fft_size(n: int) -> int:
     """The smallest size >= n made of the factors 2, 3 and 5 (fast for every FFT library)."""
     size = n
     while True:
@@ -110,7 +110,7 @@ def _fft_valid(padded: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     dims = kernel.ndim - 2
     axes = tuple(range(-dims, 0))
     sizes = padded.shape[2:]
-    lengths = [_fft_size(n) for n in sizes]
+    lengths = [fft_size(n) for n in sizes]
     psf = kernel.flip(axes)
     product = torch.fft.rfftn(padded, lengths, dim=axes) * torch.fft.rfftn(psf, lengths, dim=axes)
     full = torch.fft.irfftn(product, lengths, dim=axes)

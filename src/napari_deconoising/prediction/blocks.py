@@ -46,6 +46,11 @@ class Block:
         return math.prod(s.stop - s.start for s in self.core)
 
 
+#: A two-stage model's blocks read this many PSF radii of context: each Richardson-Lucy
+#: iteration spreads a voxel's influence by two PSF radii, but the influence decays fast.
+TWO_STAGE_REACH = 2
+
+
 def model_spatial_dims(model: AnyModel) -> int:
     """2 for a model applied plane by plane, 3 for a volumetric model."""
     dims = getattr(model, "spatial_dims", None)
@@ -57,8 +62,8 @@ def model_spatial_dims(model: AnyModel) -> int:
 def halo_sizes(model: AnyModel, config: PredictionConfig) -> dict[str, int]:
     """Context read around a block per spatial axis of the model (Y, X; and Z for a 3D model):
     the prediction's overlap plus the PSF radius (the convolution of the deconvolved image needs
-    real neighbours), rounded up to the network's size multiple so that a block's tiles pool on
-    the same grid as the whole image's."""
+    real neighbours; :data:`TWO_STAGE_REACH` radii for Richardson-Lucy), rounded up to the
+    network's size multiple so that a block's tiles pool on the same grid as the whole image's."""
     axes = spatial_axes(model_spatial_dims(model))
     overlaps = {"Z": int(getattr(config, "overlap_z", config.overlap))}
     radii, multiples = _psf_radii(model), _size_multiples(model, axes)
@@ -75,10 +80,12 @@ def _psf_radii(model: AnyModel) -> dict[str, int]:
     for channel in model.channels:
         if channel.psf is None:
             continue
+        # Richardson-Lucy (two-stage) reaches further than one convolution
+        reach = TWO_STAGE_REACH if channel.two_stage else 1
         for axis, size in zip(
             reversed(SPATIAL_AXES), reversed(np.shape(channel.psf)), strict=False
         ):
-            radii[axis] = max(radii[axis], size // 2)
+            radii[axis] = max(radii[axis], reach * (size // 2))
     return radii
 
 

@@ -1,5 +1,8 @@
 """Tiled, batched inference: deconvolved tiles are stitched, then convolved once with the PSF.
 
+(A two-stage model's network denoises: its stitched tiles are the denoised image, which
+Richardson-Lucy then deconvolves, see :mod:`~napari_deconoising.model.deconvolution`.)
+
 The image (with a reflected margin of ``overlap`` pixels) is cut into tiles of ``tile`` pixels;
 each tile contributes only its centre, so every output pixel is predicted with at least
 ``overlap`` pixels of context and the tiles fit together without seams or averaging. A 3D model
@@ -31,10 +34,15 @@ from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel
 from napari_deconoising.model.convolution import convolve, psf_tensor
+from napari_deconoising.model.deconvolution import RichardsonLucy
 from napari_deconoising.model.devices import autocast, network_input, place_network, resolve_device
 
 #: Voxels of 3D tiles per batch at most (3D tiles are large; this bounds the memory).
 MAX_BATCH_VOXELS_3D = 4_000_000
+
+#: A two-stage model's Richardson-Lucy takes this percentile of the denoised image as its flat
+#: background (the camera offset and dim background, which the PSF does not spread).
+BACKGROUND_PERCENTILE = 1.0
 
 
 @dataclass(frozen=True)
@@ -137,7 +145,9 @@ class Predictor:
         self.networks = [
             place_network(copy.deepcopy(m.network), self.device).eval() for m in self.models
         ]
-        self.kernels = [psf_tensor(m.psf, self.device) for m in self.models]
+        self.kernels = [psf_tensor(m.output_psf, self.device) for m in self.models]
+        #: Richardson-Lucy of two-stage channels, per (channel, frame shape).
+        self.deconvolvers: dict[tuple[int, tuple[int, ...]], RichardsonLucy] = {}
         self._cancel = CancelToken("prediction")
 
     def cancel(self) -> None:
@@ -301,12 +311,29 @@ class Predictor:
             for corner, tile in zip(batch_corners, output[:, 0], strict=True):
                 stitched[_window(corner, [g.stride for g in grids])] = tile[centre]
             yield first + len(batch_corners)
-        deconvolved = stitched[tuple(slice(0, n) for n in frame.shape)][None, None]
-        denoised = convolve(deconvolved, self.kernels[channel])
-        yield (
-            norm.denormalise(deconvolved[0, 0].cpu().numpy()),
-            norm.denormalise(denoised[0, 0].cpu().numpy()),
+        output = stitched[tuple(slice(0, n) for n in frame.shape)]
+        if model.two_stage:
+            denoised = norm.denormalise(output.cpu().numpy())
+            yield self._deconvolved(channel, denoised), denoised
+            return
+        denoised = convolve(output[None, None], self.kernels[channel])[0, 0]
+        yield norm.denormalise(output.cpu().numpy()), norm.denormalise(denoised.cpu().numpy())
+
+    def _deconvolved(self, channel: int, denoised: np.ndarray) -> np.ndarray:
+        """The second stage of a two-stage model: Richardson-Lucy of one denoised frame or
+        volume with the channel's PSF (cancellable between iterations)."""
+        key = (channel, denoised.shape)
+        if key not in self.deconvolvers:
+            psf = self.models[channel].psf
+            self.deconvolvers[key] = RichardsonLucy(psf, denoised.shape, self.device)
+        result = self.deconvolvers[key].run(
+            denoised,
+            float(np.percentile(denoised, BACKGROUND_PERCENTILE)),
+            self.config.rl_iterations,
+            self.config.rl_tolerance,
+            lambda _iteration, _estimate: self._cancel.check(),
         )
+        return result.estimate.cpu().numpy()
 
 
 def _window(corner: Sequence[int], sizes: Sequence[int]) -> tuple[slice, ...]:

@@ -64,12 +64,16 @@ def initial_model(init: Model | str | Path | None) -> Model | None:
 
 
 def continued_config(config: TrainingConfig, init: Model | None) -> TrainingConfig:
-    """``config`` with what a continued model fixes: architecture, output scale, mode."""
+    """``config`` with what a continued model fixes: architecture, output scale, mode and
+    design (what its network's output is)."""
     if init is None:
         return config
     first = init.channels[0]
     return config.replace(
-        network=first.network.config, output_scale=first.output_scale, n2v=first.is_n2v
+        network=first.network.config,
+        output_scale=first.output_scale,
+        n2v=first.is_n2v,
+        design="two-stage" if first.two_stage else "joint",
     )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from napari_deconoising.config.training import TrainingConfig
+from napari_deconoising.data.noise import NoiseReport
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel, ChannelModels, timestamp
@@ -43,9 +44,9 @@ WARMUP_STEPS = 20
 CPU_DECONOISING_NOTES: dict[int, tuple[str, ...]] = {
     2: (),
     3: (
-        "3D DecoNoising on a CPU learns slowly: within minutes it deconvolves along Z better "
-        "than plane by plane, but plane by plane (mode 2d) denoises better, and 3D N2V "
-        "(no deconvolution) better still; give 3D a GPU or a longer budget",
+        "the joint 3D design learns a widefield PSF slowly on a CPU: the two-stage design "
+        "(the 3D default: a denoiser, then Richardson-Lucy) denoises and deconvolves better "
+        "in the same minutes",
     ),
 }
 
@@ -60,6 +61,8 @@ class RunInputs(Protocol):
     psfs: list[np.ndarray | None]
     pooling: list[tuple[int, ...]]
     notes: list[str]
+    noise: list[NoiseReport]
+    noise_notes: list[str]
     mode: str
     spatial_dims: int
     model_path: Path | None
@@ -79,9 +82,10 @@ class TrainingRun:
         # Every channel draws from a generator seeded alike: a channel's model is exactly the one
         # a training on that channel alone would give (and does not depend on its index).
         seed = config.seed if config.seed is not None else time.time_ns() % 2**31
+        channels = zip(trainer.channel_frames, trainer.psfs, inits, trainer.noise, strict=True)
         self.sessions = [
-            ChannelSession(frames, psf, config, self.device, seed, init, trainer.pooling)
-            for frames, psf, init in zip(trainer.channel_frames, trainer.psfs, inits, strict=True)
+            ChannelSession(frames, psf, config, self.device, seed, init, trainer.pooling, noise)
+            for frames, psf, init, noise in channels
         ]
         #: Steps the continued model had already trained: the step count goes on from there.
         self.first_step = 0 if trainer.init is None else steps_done(trainer.init)
@@ -115,7 +119,7 @@ class TrainingRun:
     def _cpu_note(self) -> tuple[str, ...]:
         """A hint when DecoNoising trains on a CPU where another mode would serve better (see
         :data:`CPU_DECONOISING_NOTES`)."""
-        if self.device.type != "cpu" or self.config.n2v:
+        if self.device.type != "cpu" or self.config.n2v or self.config.design != "joint":
             return ()
         return CPU_DECONOISING_NOTES[self.trainer.spatial_dims]
 
@@ -205,6 +209,7 @@ class TrainingRun:
             "axes": trainer.images[0].axes,
             "pixel_size_um": trainer.pixel_size_um,
             **trainer.voxel_metadata,
+            "noise_notes": list(trainer.noise_notes),
         }
         models = [
             session.model(state, {**metadata, "channel": index} if len(states) > 1 else metadata)

@@ -35,6 +35,9 @@ PREVIEW_SIDE = 256
 CONTEXT = 16
 #: Planes read above and below the plane in view of a layer with Z (for 3D networks).
 Z_CONTEXT = 8
+#: Richardson-Lucy iterations of a two-stage model's preview at most (the preview pauses the
+#: training; the outputs get the full, automatically stopped deconvolution).
+PREVIEW_RL_ITERATIONS = 10
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,12 @@ def _predict_plane(model: Any, request: PreviewRequest, device: str) -> tuple[np
     volume = request.plane is not None and getattr(model, "spatial_dims", 2) == 3
     if request.plane is not None and not volume:
         window = window[request.plane]
-    config = PredictionConfig(tile=max(max(window.shape[-2:]), 16), overlap=0, device=device)
+    config = PredictionConfig(
+        tile=max(max(window.shape[-2:]), 16),
+        overlap=0,
+        device=device,
+        rl_iterations=PREVIEW_RL_ITERATIONS,
+    )
     if not volume:
         result = predict(model, window, config)
         return result.deconvolved, result.denoised
