@@ -24,9 +24,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser(
         "export-bioimageio",
         help="export a model as a bioimage.io package (for deepImageJ, QuPath, ilastik...)",
-        description="Write a BioImage Model Zoo package (format 0.5, a .zip): TorchScript and "
-        "ONNX weights with normalisation and PSF convolution inside, test images, a cover and "
-        "a README. Before writing, the weights are compared with PyTorch and the package is "
+        description="Write a BioImage Model Zoo package (format 0.5, a .zip) of a 2D or 3D "
+        "model: TorchScript and ONNX weights with normalisation and PSF convolution inside, "
+        "test images, a cover and a README. A two-stage model's package has TorchScript "
+        "weights only, with its Richardson-Lucy deconvolution inside (a fixed number of "
+        "iterations). Before writing, the weights are compared with PyTorch and the package is "
         "validated and tested with bioimageio.core (pip install "
         "'napari-deconoising[bioimageio]').",
     )
@@ -42,6 +44,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         metavar="NAME",
         help="an author of the model (repeat for several; default: napari-deconoising)",
+    )
+    export.add_argument(
+        "--rl-iterations",
+        type=int,
+        metavar="N",
+        help="two-stage models only: the Richardson-Lucy iterations inside the package "
+        "(default: where napari-deconoising's stopping rule stops on the test input)",
     )
     add_overwrite_option(export, "an --out package")
     add_json_option(export)
@@ -60,6 +69,7 @@ def run_export_bioimageio(args: argparse.Namespace) -> int:
             args.out,
             name=args.name,
             authors=args.author,
+            rl_iterations=args.rl_iterations,
             overwrite=args.overwrite,
             progress=progress.update,
         )
@@ -69,13 +79,22 @@ def run_export_bioimageio(args: argparse.Namespace) -> int:
         if export.core_version
         else "bioimageio.spec validated it"
     )
+    formats = " and ".join(
+        {"torchscript": "TorchScript", "onnx": "ONNX"}[w] for w in export.weights
+    )
     lines = [
         f"Wrote {export.path} ({export.bytes / 1e6:.2f} MB): '{export.name}', "
-        f"{export.channels} channel(s), TorchScript and ONNX weights",
-        f"Input (batch, channel, y, x) in camera units; y and x: {export.min_size} + n x "
-        f"{export.step} pixels",
+        f"{export.channels} channel(s), {formats} weights",
+        f"Input (batch, channel, {', '.join(export.sizes)}) in camera units; "
+        + "; ".join(f"{axis}: {low} + n x {step}" for axis, (low, step) in export.sizes.items()),
         f"Checked: weights match PyTorch within {export.max_relative_error:.1e} of the output "
         f"range; {checked}",
     ]
+    if export.rl_iterations is not None:
+        lines.insert(
+            1,
+            f"Two-stage: deconvolved = Richardson-Lucy of denoised with the PSF, "
+            f"{export.rl_iterations} iterations inside the weights (no ONNX)",
+        )
     report(export.to_dict(), lines, args.json)
     return 0

@@ -8,11 +8,17 @@
 * the whole model as one network, in TorchScript and ONNX: camera units in, ``deconvolved`` and
   ``denoised`` out in camera units. Normalisation, output scale and PSF convolution are inside
   (:class:`~napari_deconoising.export.onnx.DeconoisingGraph`), so a consumer needs nothing of
-  ours. Tensors are ``(batch, channel, y, x)``; ``y`` and ``x`` take ``min + n * step`` pixels,
-  where ``step`` is what the U-Net's poolings need and ``min`` also exceeds the PSF's radius.
-  A multi-channel model (:class:`~.model.bundle.ChannelModels`) becomes one network
-  with a channel axis of size C that takes each channel through that channel's network;
-* test input and outputs (``.npy``) computed by the model, a cover image and a README whose
+  ours. Tensors are ``(batch, channel, y, x)``, or ``(batch, channel, z, y, x)`` for a 3D
+  model; each spatial axis takes ``min + n * step`` pixels, where ``step`` is what the U-Net's
+  poolings need along it and ``min`` also exceeds the PSF's radius along it
+  (:func:`~.weights.axis_sizes`). A multi-channel model (:class:`~.model.bundle.ChannelModels`)
+  becomes one network with a channel axis of size C that takes each channel through that
+  channel's network;
+* for a two-stage model (its network denoises), the same two outputs in TorchScript only: the
+  deconvolved one is Richardson-Lucy with the PSF inside the weights, for a fixed number of
+  iterations (:mod:`.richardson_lucy`; its FFTs do not export to ONNX);
+* test input and outputs (``.npy``) computed by the model (a synthetic image, or z-stack for 3D,
+  unless an image is given), a cover image (a 3D model's: the middle plane) and a README whose
   "Validation" section says what was checked;
 * our own model file as the attachment ``napari-deconoising-model.pt``, so that
   :func:`~napari_deconoising.model.bundle.load_model` reads the package back exactly
@@ -25,7 +31,8 @@ the network. Exporting needs ``pip install 'napari-deconoising[bioimageio]'``; i
 nothing beyond napari-deconoising itself.
 
 The parts: :mod:`.package` (the export steps, the checks and the write), :mod:`.weights` (the
-network, the test tensors, TorchScript and ONNX), :mod:`.describe` (``rdf.yaml``, README, cover) and
+network, the test tensors, TorchScript and ONNX), :mod:`.richardson_lucy` (a two-stage model's
+second stage in the weights), :mod:`.describe` (``rdf.yaml``, README, cover) and
 :mod:`.common` (names and constants they share). Reading a package back belongs to the model
 file (:mod:`napari_deconoising.model.package_reader`); it is re-exported here.
 """
@@ -37,6 +44,7 @@ from napari_deconoising.export.bioimageio.common import (
     DEFAULT_AUTHOR,
     INPUT_ID,
     LICENSE,
+    MAX_TEST_SHAPE_3D,
     MAX_TEST_SIZE,
     NAME_CHARACTERS,
     ONNX_FILE,
@@ -45,7 +53,9 @@ from napari_deconoising.export.bioimageio.common import (
     PAPER,
     PAPER_DOI,
     ROUNDING_STEPS,
+    SPATIAL_AXES,
     TAGS,
+    TEST_SHAPE_3D,
     TEST_SIZE,
     TORCHSCRIPT_FILE,
 )
@@ -57,7 +67,16 @@ from napari_deconoising.export.bioimageio.package import (
     export_bioimageio_package,
     export_steps,
 )
-from napari_deconoising.export.bioimageio.weights import ChannelGraph, size_rule
+from napari_deconoising.export.bioimageio.richardson_lucy import (
+    FixedRichardsonLucy,
+    calibrated_iterations,
+)
+from napari_deconoising.export.bioimageio.weights import (
+    ChannelGraph,
+    TwoStageGraph,
+    axis_sizes,
+    size_rule,
+)
 from napari_deconoising.export.onnx import ExportError
 from napari_deconoising.model.bundle import load_bioimageio
 from napari_deconoising.model.package_reader import (
@@ -73,6 +92,7 @@ __all__ = [
     "DEFAULT_AUTHOR",
     "INPUT_ID",
     "LICENSE",
+    "MAX_TEST_SHAPE_3D",
     "MAX_TEST_SIZE",
     "MODEL_MEMBER",
     "NAME_CHARACTERS",
@@ -82,7 +102,9 @@ __all__ = [
     "PAPER",
     "PAPER_DOI",
     "ROUNDING_STEPS",
+    "SPATIAL_AXES",
     "TAGS",
+    "TEST_SHAPE_3D",
     "TEST_SIZE",
     "TORCHSCRIPT_FILE",
     "YAML_NAMES",
@@ -90,7 +112,11 @@ __all__ = [
     "ChannelGraph",
     "ExportError",
     "ExportProgress",
+    "FixedRichardsonLucy",
     "ProgressCallback",
+    "TwoStageGraph",
+    "axis_sizes",
+    "calibrated_iterations",
     "export_bioimageio",
     "export_bioimageio_package",
     "export_steps",

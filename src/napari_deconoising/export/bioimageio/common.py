@@ -22,9 +22,9 @@ PAPER = (
 )
 PAPER_DOI = "10.1007/978-3-030-66415-2_25"
 DEFAULT_AUTHOR = "napari-deconoising"
+#: Tags of every package; the description adds "2d" or "3d" after the first.
 TAGS = (
     "fluorescence-light-microscopy",
-    "2d",
     "pytorch",
     "unet",
     "denoising",
@@ -37,6 +37,11 @@ TAGS = (
 )
 #: Side of the generated test image, and the largest side taken from a given one (pixels).
 TEST_SIZE, MAX_TEST_SIZE = 128, 256
+#: The same for 3D models, (z, y, x): small, since the ONNX graph convolves with the 3D PSF
+#: directly and bioimageio.core runs the weights at several sizes.
+TEST_SHAPE_3D, MAX_TEST_SHAPE_3D = (16, 64, 64), (32, 128, 128)
+#: The spatial axes of 3D tensors; 2D tensors have the last two.
+SPATIAL_AXES = ("z", "y", "x")
 #: Smallest height of the cover image (pixels).
 COVER_HEIGHT = 256
 #: float32 rounding steps of the output values that the exported weights may differ by.

@@ -34,18 +34,66 @@ from napari_deconoising.model.package_reader import CONFIG_KEY, MODEL_MEMBER
 @dataclass(frozen=True)
 class PackageFacts:
     """What the description and the README say about an export: the package's name, the model,
-    the size rule, the test input, the weights' largest difference from PyTorch, the
-    ``bioimageio.core`` version that tested it (None: untested) and where the test input came
-    from."""
+    the size rule per spatial axis (``{"z": (min, step), "y": ..., "x": ...}``, no ``z`` for 2D),
+    the test input, the weights' largest difference from PyTorch, the ``bioimageio.core``
+    version that tested it (None: untested), where the test input came from and, for a
+    two-stage model, the Richardson-Lucy iterations inside the weights."""
 
     name: str
     model: AnyModel
-    minimum: int
-    step: int
+    sizes: dict[str, tuple[int, int]]
     test_shape: list[int]
     max_relative_error: float
     core_version: str | None
     test_source: str
+    rl_iterations: int | None = None
+
+    @property
+    def minimum(self) -> int:
+        """The smallest height and width."""
+        return self.sizes["y"][0]
+
+    @property
+    def step(self) -> int:
+        """The step of height and width."""
+        return self.sizes["y"][1]
+
+    @property
+    def axes(self) -> str:
+        """The tensors' axes in words: "batch, channel, z, y, x" or "batch, channel, y, x"."""
+        return ", ".join(["batch", "channel", *self.sizes])
+
+    @property
+    def weights(self) -> list[str]:
+        """The weights formats: TorchScript only for two-stage models (Richardson-Lucy's FFTs
+        do not export to ONNX)."""
+        return ["torchscript"] if self.model.two_stage else ["torchscript", "onnx"]
+
+
+def _units(model: AnyModel, axes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per spatial axis: its unit and scale (µm) when the model knows its pixel or voxel size."""
+    if len(axes) == 3:
+        voxel = model.voxel_size_um
+        if voxel is None:
+            return {axis: {} for axis in axes}
+        return {a: {"unit": "micrometer", "scale": v} for a, v in zip(axes, voxel, strict=True)}
+    pixel = model.pixel_size_um
+    return {axis: {} if pixel is None else {"unit": "micrometer", "scale": pixel} for axis in axes}
+
+
+def _output_texts(facts: PackageFacts) -> dict[str, str]:
+    """What each output is, by design."""
+    if facts.model.two_stage:
+        return {
+            "deconvolved": "deconvolved image in camera units (Richardson-Lucy of the denoised "
+            f"image with the PSF, {facts.rl_iterations} iterations)",
+            "denoised": "denoised image in camera units (the network's output)",
+        }
+    return {
+        "deconvolved": "deconvolved image in camera units (the network's estimate of the "
+        "sharp image)",
+        "denoised": "denoised image in camera units (the deconvolved image convolved with the PSF)",
+    }
 
 
 def build_description(
@@ -66,9 +114,7 @@ def build_description(
 
     model = facts.model
     channel_names = [f"channel{index}" for index in range(model.n_channels)]
-    pixel = model.pixel_size_um
-    units: dict[str, Any] = {} if pixel is None else {"unit": "micrometer", "scale": pixel}
-    size = v0_5.ParameterizedSize(min=facts.minimum, step=facts.step)
+    units = _units(model, list(facts.sizes))
     float32 = v0_5.IntervalOrRatioDataDescr(type="float32")
     inputs = [
         v0_5.InputTensorDescr(
@@ -77,8 +123,14 @@ def build_description(
             axes=[
                 v0_5.BatchAxis(),
                 v0_5.ChannelAxis(channel_names=channel_names),
-                v0_5.SpaceInputAxis(id=v0_5.AxisId("y"), size=size, **units),
-                v0_5.SpaceInputAxis(id=v0_5.AxisId("x"), size=size, **units),
+                *(
+                    v0_5.SpaceInputAxis(
+                        id=v0_5.AxisId(axis),
+                        size=v0_5.ParameterizedSize(min=low, step=step),
+                        **units[axis],
+                    )
+                    for axis, (low, step) in facts.sizes.items()
+                ),
             ],
             test_tensor=v0_5.FileDescr(source=files[INPUT_ID][0]),
             sample_tensor=v0_5.FileDescr(source=files[INPUT_ID][1]),
@@ -86,11 +138,7 @@ def build_description(
             preprocessing=[v0_5.EnsureDtypeDescr(kwargs=v0_5.EnsureDtypeKwargs(dtype="float32"))],
         )
     ]
-    texts = {
-        "deconvolved": "deconvolved image in camera units (the network's estimate of the "
-        "sharp image)",
-        "denoised": "denoised image in camera units (the deconvolved image convolved with the PSF)",
-    }
+    texts = _output_texts(facts)
     outputs = [
         v0_5.OutputTensorDescr(
             id=v0_5.TensorId(output_id),
@@ -104,9 +152,9 @@ def build_description(
                         size=v0_5.SizeReference(
                             tensor_id=v0_5.TensorId(INPUT_ID), axis_id=v0_5.AxisId(axis)
                         ),
-                        **units,
+                        **units[axis],
                     )
-                    for axis in ("y", "x")
+                    for axis in facts.sizes
                 ),
             ],
             test_tensor=v0_5.FileDescr(source=files[output_id][0]),
@@ -116,23 +164,21 @@ def build_description(
         for output_id in OUTPUT_IDS
     ]
     torch_version = v0_5.Version(torch.__version__.split("+")[0])
-    weights = v0_5.WeightsDescr(
-        torchscript=v0_5.TorchscriptWeightsDescr(
+    formats: dict[str, Any] = {
+        "torchscript": v0_5.TorchscriptWeightsDescr(
             source=work / TORCHSCRIPT_FILE, pytorch_version=torch_version
-        ),
-        onnx=v0_5.OnnxWeightsDescr(
+        )
+    }
+    if "onnx" in facts.weights:  # left out, not None: rdf.yaml then has no "onnx" entry
+        formats["onnx"] = v0_5.OnnxWeightsDescr(
             source=work / ONNX_FILE, opset_version=OPSET, parent="torchscript"
-        ),
-    )
+        )
+    weights = v0_5.WeightsDescr(**formats)
     first = model.channels[0]
     training = first.training_config
     bioimageio_config = v0_5.BioimageioConfig(
         architecture_type="U-Net (DecoNoising)",
-        architecture_description=(
-            f"2D U-Net ({unet_layout(first.network.config)}) inside a graph "
-            "that normalises the input, scales the network output and convolves it with the "
-            "PSF (reflected borders)"
-        ),
+        architecture_description=_architecture(facts),
         modality="fluorescence light microscopy",
         task="denoising and deconvolution",
         model_parameter_count=int(
@@ -142,8 +188,7 @@ def build_description(
             training_preprocessing="(x - mean) / std with the training data's statistics",
             training_batch_size=training.get("batch_size"),
             initial_learning_rate=training.get("learning_rate"),
-            loss_function="DecoNoising: Noise2Void blind-spot loss on the PSF-convolved output, "
-            "plus a positivity penalty on the deconvolved output",
+            loss_function=_loss(model),
             optimizer="Adam",
         ),
     )
@@ -153,16 +198,21 @@ def build_description(
         "model_file": MODEL_MEMBER,
         "channels": model.n_channels,
         "kind": "n2v" if model.is_n2v else "deconoising",
+        "design": design_name(model),
+        "spatial_dims": model.spatial_dims,
         "size_min": facts.minimum,
         "size_step": facts.step,
+        "sizes": {axis: {"min": low, "step": step} for axis, (low, step) in facts.sizes.items()},
         "normalisation": [
             {"mean": m.normalisation.mean, "std": m.normalisation.std} for m in model.channels
         ],
     }
+    if facts.rl_iterations is not None:
+        ours["rl_iterations"] = facts.rl_iterations
     if first.metadata.get("compressed_from"):
         ours["compressed_from"] = str(first.metadata["compressed_from"])
     config = v0_5.Config.model_validate({"bioimageio": bioimageio_config, CONFIG_KEY: ours})
-    text = description or _summary(model)
+    text = description or _summary(facts)
     try:
         with ValidationContext(perform_io_checks=True, log_warnings=False):
             return v0_5.ModelDescr(
@@ -171,7 +221,7 @@ def build_description(
                 authors=[v0_5.Author(name=a) for a in (authors or [DEFAULT_AUTHOR])],
                 cite=[v0_5.CiteEntry(text=PAPER, doi=v0_5.Doi(PAPER_DOI))],
                 license=v0_5.LicenseId(LICENSE),
-                tags=list(dict.fromkeys([*TAGS, *tags])),
+                tags=list(dict.fromkeys([TAGS[0], f"{model.spatial_dims}d", *TAGS[1:], *tags])),
                 covers=[v0_5.FileDescr(source=work / "cover.png")],
                 documentation=v0_5.FileDescr(source=work / "README.md"),
                 attachments=[v0_5.FileDescr(source=work / MODEL_MEMBER)],
@@ -184,16 +234,62 @@ def build_description(
         raise ExportError(f"the bioimage.io description is invalid: {err}") from err
 
 
-def _summary(model: AnyModel) -> str:
-    what = (
-        "Self-supervised denoising (Noise2Void)"
-        if model.is_n2v
-        else "Self-supervised joint denoising and deconvolution (DecoNoising)"
-    )
+def design_name(model: AnyModel) -> str:
+    """ "n2v", "joint" or "two-stage"."""
+    return "n2v" if model.is_n2v else ("two-stage" if model.two_stage else "joint")
+
+
+def _architecture(facts: PackageFacts) -> str:
+    """The exported network in words."""
+    first = facts.model.channels[0]
+    unet = f"{facts.model.spatial_dims}D U-Net ({unet_layout(first.network.config)})"
+    if facts.model.two_stage:
+        return (
+            f"{unet} inside a graph that normalises the input and scales the network output (the "
+            "denoised image), then deconvolves it by Richardson-Lucy with the PSF "
+            f"({facts.rl_iterations} iterations, FFT-based, flat background)"
+        )
     return (
-        f"{what} of 2D fluorescence microscopy images, trained with napari-deconoising "
-        f"{__version__}. Input: raw camera counts. Outputs: the deconvolved image and the "
-        "denoised image (the deconvolved image convolved with the PSF), in camera units. "
+        f"{unet} inside a graph that normalises the input, scales the network output and "
+        "convolves it with the PSF (reflected borders)"
+    )
+
+
+def _loss(model: AnyModel) -> str:
+    """The training loss in words."""
+    if model.two_stage:
+        return "Noise2Void blind-spot loss on the network output (the denoised image)"
+    return (
+        "DecoNoising: Noise2Void blind-spot loss on the PSF-convolved output, plus a positivity "
+        "penalty on the deconvolved output"
+    )
+
+
+def _summary(facts: PackageFacts) -> str:
+    """The package's description: what the model does, on what, and its outputs."""
+    model = facts.model
+    images = "3D fluorescence microscopy z-stacks (volumes)"
+    if model.spatial_dims == 2:
+        images = "2D fluorescence microscopy images"
+    if model.is_n2v:
+        what = "Self-supervised denoising (Noise2Void)"
+    elif model.two_stage:
+        what = "Self-supervised denoising and Richardson-Lucy deconvolution (two-stage DecoNoising)"
+    else:
+        what = "Self-supervised joint denoising and deconvolution (DecoNoising)"
+    text = (
+        f"{what} of {images}, trained with napari-deconoising {__version__}. Input: raw camera "
+        "counts. Outputs: the deconvolved image and the denoised image"
+    )
+    if model.two_stage:
+        return text + (
+            " (the network's output), in camera units. The deconvolved image is the "
+            f"Richardson-Lucy deconvolution of the denoised one with the enclosed PSF "
+            f"({facts.rl_iterations} iterations). Normalisation and deconvolution are inside "
+            "the network."
+        )
+    return text + (
+        " (the deconvolved image convolved with the PSF), in camera units. "
         "Normalisation and PSF convolution are inside the network."
     )
 
@@ -204,7 +300,7 @@ def readme(facts: PackageFacts) -> str:
     channels = model.n_channels
     pixel = model.pixel_size_um
     compressed = model.channels[0].metadata.get("compressed_from")
-    lines = [f"# {facts.name}", "", _summary(model), ""]
+    lines = [f"# {facts.name}", "", _summary(facts), ""]
     if channels > 1:
         lines += [
             f"The model has {channels} channels, each with its own network, normalisation and "
@@ -228,15 +324,16 @@ def readme(facts: PackageFacts) -> str:
             "same denoised image."
             if model.is_n2v
             else ""
-        ),
+        )
+        + (_two_stage_method(facts) if model.two_stage else ""),
         "",
         "## Inputs and outputs",
         "",
-        f"- Input `{INPUT_ID}`: axes (batch, channel, y, x), {channels} channel(s), float32 "
+        f"- Input `{INPUT_ID}`: axes ({facts.axes}), {channels} channel(s), float32 "
         "(other types are converted), in raw camera units: give the recorded counts, camera "
         "offset included. Do not normalise: the normalisation learnt from the training data is "
         "inside the network.",
-        f"- Height and width: {facts.minimum} + n x {facts.step} pixels (n = 0, 1, 2, ...).",
+        *_size_lines(facts),
         "- Outputs `deconvolved` and `denoised`: the input's shape, in camera units.",
         "- The network pads with zeros at the image border. For large images, process tiles "
         "that overlap by about 32 pixels and keep their centres.",
@@ -245,7 +342,7 @@ def readme(facts: PackageFacts) -> str:
         "",
         "Checked when the package was written (nothing is written when a check fails):",
         "",
-        f"- The TorchScript and ONNX weights reproduce PyTorch within "
+        f"- The {_weights_in_words(facts)} weights reproduce PyTorch within "
         f"{facts.max_relative_error:.1e} of the output range (tolerance {TOLERANCE:.0e} of the "
         "range, or float32 rounding of the values where that is more) on the "
         f"test input {tuple(facts.test_shape)} ({facts.test_source}) and on a batch of two "
@@ -253,8 +350,8 @@ def readme(facts: PackageFacts) -> str:
         "- bioimageio.spec validated the description and the files it names.",
         (
             f"- bioimageio.core {facts.core_version}: its model test passed on this package "
-            "(for TorchScript and ONNX, the test outputs are reproduced and inference runs at "
-            "the smallest size and the next two steps, with batch sizes 1 and 2)."
+            f"(for {_weights_in_words(facts)}, the test outputs are reproduced and inference "
+            "runs at the smallest size and the next two steps, with batch sizes 1 and 2)."
             if facts.core_version
             else "- bioimageio.core's model test was not run at export."
         ),
@@ -288,9 +385,44 @@ def readme(facts: PackageFacts) -> str:
     return "\n".join(lines)
 
 
+def _two_stage_method(facts: PackageFacts) -> str:
+    """The README's words on a two-stage model's second stage."""
+    return (
+        " This model is two-stage: its network was trained with the blind-spot loss alone, so "
+        "its output is the denoised image, and the deconvolved image is the Richardson-Lucy "
+        "deconvolution of the denoised one with the enclosed PSF (a flat background at the "
+        f"denoised image's 1st percentile, Biggs-Andrews acceleration), run inside the network "
+        f"for a fixed {facts.rl_iterations} iterations: where napari-deconoising's stopping "
+        "rule stopped on the test input. napari-deconoising itself stops by that rule on each "
+        "image, so its deconvolved images can differ slightly. Richardson-Lucy is FFT-based, "
+        "which ONNX cannot hold: this package has TorchScript weights only."
+    )
+
+
+def _size_lines(facts: PackageFacts) -> list[str]:
+    """The README's lines on the allowed sizes."""
+    lines = []
+    if "z" in facts.sizes:
+        low, step = facts.sizes["z"]
+        lines.append(f"- Depth (z): {low} + n x {step} planes (n = 0, 1, 2, ...).")
+    lines.append(
+        f"- Height and width: {facts.minimum} + n x {facts.step} pixels (n = 0, 1, 2, ...)."
+    )
+    return lines
+
+
+def _weights_in_words(facts: PackageFacts) -> str:
+    """ "TorchScript and ONNX" or "TorchScript"."""
+    return " and ".join({"torchscript": "TorchScript", "onnx": "ONNX"}[w] for w in facts.weights)
+
+
 def cover(raw: np.ndarray, outputs: Sequence[np.ndarray], n2v: bool) -> np.ndarray:
     """Raw next to the deconvolved (Noise2Void: denoised) first channel, each with its own
-    contrast: a 2:1 image, enlarged to at least ``COVER_HEIGHT`` pixels high."""
+    contrast: a 2:1 image, enlarged to at least ``COVER_HEIGHT`` pixels high; of a volume,
+    its middle plane."""
+    if raw.ndim == 5:
+        middle = raw.shape[2] // 2
+        raw, outputs = raw[:, :, middle], [output[:, :, middle] for output in outputs]
     shown = outputs[1] if n2v else outputs[0]
     height, gap = raw.shape[2], 4
     width = height - gap // 2  # two panels and the gap make twice the height

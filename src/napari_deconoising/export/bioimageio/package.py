@@ -27,13 +27,15 @@ from napari_deconoising.export.bioimageio.describe import (
     PackageFacts,
     build_description,
     cover,
+    design_name,
     readme,
 )
+from napari_deconoising.export.bioimageio.richardson_lucy import calibrated_iterations
 from napari_deconoising.export.bioimageio.weights import (
     ChannelGraph,
+    axis_sizes,
     check_weights,
     make_test_input,
-    size_rule,
     write_onnx,
     write_tensors,
     write_torchscript,
@@ -49,7 +51,10 @@ ProgressCallback = Callable[[float, str], None]
 
 @dataclass(frozen=True)
 class BioimageioExport:
-    """What :func:`export_bioimageio_package` wrote and checked."""
+    """What :func:`export_bioimageio_package` wrote and checked. ``min_size`` and ``step`` are
+    the height's and width's; ``sizes`` has ``(min, step)`` per spatial axis (``z`` too for a 3D
+    model); ``rl_iterations`` is the Richardson-Lucy iterations inside a two-stage model's
+    weights (None for other models)."""
 
     path: Path
     bytes: int
@@ -62,6 +67,10 @@ class BioimageioExport:
     max_relative_error: float
     core_version: str | None
     spec_version: str
+    sizes: dict[str, tuple[int, int]]
+    spatial_dims: int = 2
+    design: str = "joint"
+    rl_iterations: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able figures."""
@@ -78,6 +87,11 @@ class BioimageioExport:
             "bioimageio_core_test": self.core_version is not None,
             "bioimageio_core_version": self.core_version,
             "bioimageio_spec_version": self.spec_version,
+            "sizes": {axis: {"min": low, "step": step} for axis, (low, step) in self.sizes.items()},
+            "spatial_dims": self.spatial_dims,
+            "design": self.design,
+            "outputs": ["deconvolved", "denoised"],
+            "rl_iterations": self.rl_iterations,
         }
 
 
@@ -134,6 +148,7 @@ def export_steps(
     tags: Sequence[str] = (),
     test_image: np.ndarray | None = None,
     test: bool = True,
+    rl_iterations: int | None = None,
 ) -> Generator[ExportProgress, None, BioimageioExport]:
     """Export ``model`` (single- or multi-channel, original or compressed) to ``out_path``,
     yielding :class:`ExportProgress` before every step and returning a
@@ -141,11 +156,17 @@ def export_steps(
 
     ``name`` (5-128 letters, digits, spaces and ``_+-()``) defaults to one made from the model;
     ``authors`` (names) default to "napari-deconoising"; ``tags`` are added to ours.
-    ``test_image`` (``(Y, X)``, or ``(C, Y, X)`` for a C-channel model, camera units) gives the
-    test input and the cover; by default a synthetic image with each channel's intensity
-    statistics is used. ``out_path`` must end in ``.zip``; an existing file is replaced only
-    with ``overwrite=True``. The file is written atomically, once every check has passed:
-    TorchScript and ONNX reproduce PyTorch within ``TOLERANCE`` of the output range,
+    ``test_image`` (``(Y, X)``, or ``(Z, Y, X)`` for a 3D model, with a leading C axis for a
+    C-channel model, camera units) gives the test input (its centre) and the cover; by default
+    a synthetic image (z-stack) with each channel's intensity statistics is used. ``out_path``
+    must end in ``.zip``; an existing file is replaced only with ``overwrite=True``.
+
+    A two-stage model's package holds TorchScript weights only: the deconvolved output is
+    Richardson-Lucy inside them, with a fixed number of iterations, ``rl_iterations`` (default:
+    where the engine's stopping rule stops on the test input), and FFTs do not export to ONNX.
+
+    The file is written atomically, once every check has passed: the TorchScript (and ONNX)
+    weights reproduce PyTorch within ``TOLERANCE`` of the output range,
     ``bioimageio.spec`` accepts the package and, with ``test``, ``bioimageio.core``'s model
     test passes. Raises :class:`ExportError` (or :class:`ConfigError`/:class:`ImageError` for
     bad arguments) otherwise.
@@ -153,29 +174,33 @@ def export_steps(
     out_path = _checked_out_path(out_path, overwrite)
     models = _checked_models(model)
     name = _checked_name(name, model)
+    _check_iterations(rl_iterations, model)
     spec = _require_spec()
     core_version = _core_version() if test else None
-    minimum, step = size_rule(model)
+    sizes = axis_sizes(model)
+    formats = "TorchScript" if model.two_stage else "TorchScript and ONNX"
     with tempfile.TemporaryDirectory(prefix="deconoising-bioimageio-") as folder:
         work = Path(folder)
         yield ExportProgress(0.02, "computing the test outputs")
-        graph = ChannelGraph(models).eval()
-        raw = make_test_input(models, test_image, minimum, step)
+        raw = make_test_input(models, test_image, sizes)
+        iterations = None
+        if model.two_stage:
+            iterations = rl_iterations or calibrated_iterations(models, raw)
+        graph = ChannelGraph(models, iterations).eval()
         with torch.inference_mode():
             outputs = [t.numpy() for t in graph(torch.from_numpy(raw))]
         files = write_tensors(work, raw, outputs)
-        yield ExportProgress(0.1, "writing TorchScript and ONNX weights")
+        yield ExportProgress(0.1, f"writing {formats} weights")
         write_torchscript(graph, raw, work / TORCHSCRIPT_FILE)
-        write_onnx(graph, raw, work / ONNX_FILE)
-        yield ExportProgress(0.25, "checking TorchScript and ONNX against PyTorch")
-        error = check_weights(graph, work, raw, (minimum, step))
+        if graph.onnx:
+            write_onnx(graph, raw, work / ONNX_FILE)
+        yield ExportProgress(0.25, f"checking {formats} against PyTorch")
+        error = check_weights(graph, work, raw, sizes)
         write_png(work / "cover.png", cover(raw, outputs, model.is_n2v))
         (work / MODEL_MEMBER).write_bytes(model.to_bytes())
-        source = "a crop of the image given at export"
-        if test_image is None:
-            source = "synthetic, with the model's intensity statistics"
+        source = _test_source(test_image is None, model.spatial_dims)
         facts = PackageFacts(
-            name, model, minimum, step, list(raw.shape), error, core_version, source
+            name, model, sizes, list(raw.shape), error, core_version, source, iterations
         )
         (work / "README.md").write_text(readme(facts), encoding="utf-8")
         yield ExportProgress(0.4, "describing and validating the package")
@@ -192,14 +217,26 @@ def export_steps(
         bytes=out_path.stat().st_size,
         name=name,
         channels=len(models),
-        min_size=minimum,
-        step=step,
+        min_size=facts.minimum,
+        step=facts.step,
         test_shape=list(raw.shape),
-        weights=["torchscript", "onnx"],
+        weights=facts.weights,
         max_relative_error=error,
         core_version=core_version,
         spec_version=spec.__version__,
+        sizes=sizes,
+        spatial_dims=model.spatial_dims,
+        design=design_name(model),
+        rl_iterations=iterations,
     )
+
+
+def _test_source(synthetic: bool, spatial_dims: int) -> str:
+    """Where the test input came from, in words."""
+    if not synthetic:
+        return "a crop of the image given at export"
+    kind = "a synthetic z-stack" if spatial_dims == 3 else "synthetic"
+    return f"{kind}, with the model's intensity statistics"
 
 
 # -- checks of the arguments -------------------------------------------------------------------
@@ -215,12 +252,20 @@ def _checked_models(model: AnyModel) -> list[DecoNoisingModel]:
         raise ModelFileError(
             f"expected a napari-deconoising model or a model file, got {type(model).__name__}"
         )
-    if model.spatial_dims == 3:
-        raise ExportError(
-            "bioimage.io export of 3D models is not available yet; export the 3D model to ONNX "
-            "instead (deconoising export-onnx), which takes (N, 1, Z, Y, X) volumes"
-        )
     return list(model.channels)
+
+
+def _check_iterations(iterations: int | None, model: AnyModel) -> None:
+    """``rl_iterations`` is None, or a whole number >= 1 for a two-stage model."""
+    if iterations is None:
+        return
+    if not model.two_stage:
+        raise ConfigError(
+            "rl_iterations is for two-stage models (their deconvolution is Richardson-Lucy); "
+            "this model's network deconvolves"
+        )
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ConfigError(f"rl_iterations must be a whole number >= 1, got {iterations!r}")
 
 
 def _checked_name(name: str | None, model: AnyModel) -> str:
@@ -228,7 +273,10 @@ def _checked_name(name: str | None, model: AnyModel) -> str:
         kind = "Noise2Void denoising" if model.is_n2v else "DecoNoising denoising and deconvolution"
         compressed = any(m.metadata.get("compressed_from") for m in model.channels)
         channels = f" {model.n_channels} channels" if model.n_channels > 1 else ""
-        return f"{kind} 2D{channels}{' (compressed)' if compressed else ''}"
+        if model.two_stage:
+            kind = "Two-stage denoising and deconvolution"
+        dims = f" {model.spatial_dims}D"
+        return f"{kind}{dims}{channels}{' (compressed)' if compressed else ''}"
     name = name.strip()
     if not NAME_CHARACTERS.match(name):
         raise ConfigError(
