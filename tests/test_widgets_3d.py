@@ -154,6 +154,7 @@ def test_z_settings_follow_the_layer_and_the_psf(train_ui):
     assert settings.mode.enabled and settings.patch_size_z.enabled
     for name, value in mode_defaults("3d").items():  # 3D training coming: 3D sizes
         assert getattr(settings, name).value == value
+    assert settings.config().design == "two-stage"  # and the 3D design
     settings.patch_size_z.value = 8
     config = settings.config()
     assert config.mode == "auto" and config.patch_size_z == 8

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from napari_deconoising.widgets.compression_widget import CompressionWidget
+from napari_deconoising.widgets.oneclick_widget import OneClickWidget
 from napari_deconoising.widgets.prediction_widget import PredictionWidget
 from napari_deconoising.widgets.psf_widget import PSFWidget
 from napari_deconoising.widgets.training_widget import TrainingWidget
 
 PLUGIN = "napari-deconoising"
+ONE_CLICK = "One-click Denoise & Deconvolve"
 
 
 def test_manifest_names_and_validation():
@@ -17,8 +19,9 @@ def test_manifest_names_and_validation():
 
     manifest = PluginManifest.from_distribution(PLUGIN)
     assert manifest.name == PLUGIN
-    widgets = {w.display_name for w in manifest.contributions.widgets}
-    assert widgets == {"PSF", "Train", "Denoise & Deconvolve", "Compress"}
+    widgets = [w.display_name for w in manifest.contributions.widgets]
+    # the one-click widget first: the top entry of Plugins > DecoNoising
+    assert widgets == [ONE_CLICK, "PSF", "Train", "Denoise & Deconvolve", "Compress"]
     samples = {s.display_name for s in manifest.contributions.sample_data}
     assert samples == {"Synthetic cell walls", "Synthetic widefield z-stack"}
     manifest.validate_imports()  # every python_name (widgets and sample) imports
@@ -27,6 +30,7 @@ def test_manifest_names_and_validation():
 @pytest.mark.parametrize(
     ("name", "cls"),
     [
+        (ONE_CLICK, OneClickWidget),
         ("PSF", PSFWidget),
         ("Train", TrainingWidget),
         ("Denoise & Deconvolve", PredictionWidget),
@@ -68,7 +72,7 @@ def test_every_dock_scrolls_instead_of_squeezing_its_rows(make_napari_viewer, qt
     viewer = make_napari_viewer(show=True)
     widgets = [
         viewer.window.add_plugin_dock_widget(PLUGIN, name)[1]
-        for name in ("PSF", "Train", "Denoise & Deconvolve", "Compress")
+        for name in (ONE_CLICK, "PSF", "Train", "Denoise & Deconvolve", "Compress")
     ]
     window = viewer.window._qt_window
     window.resize(1920, 1080)
@@ -86,11 +90,14 @@ def test_every_dock_scrolls_instead_of_squeezing_its_rows(make_napari_viewer, qt
             for child in widget.findChildren(kind)
             if child.isVisible()
             and not any(box.isAncestorOf(child) for box in folded)
-            and child.height() < child.minimumSizeHint().height()
+            and (
+                child.height() < child.minimumSizeHint().height()
+                or child.width() < child.minimumSizeHint().width()
+            )
         ]
         assert squeezed == [], type(widget).__name__
     # squeezed to a tiny height, the Train dock scrolls: its content keeps its minimum height
-    train = widgets[1]
+    train = widgets[2]
     train.resize(train.width(), 150)
     qtbot.wait(50)
     area = train.findChild(QScrollArea, "", Qt.FindChildOption.FindDirectChildrenOnly)

@@ -160,9 +160,20 @@ def show_output(viewer: napari.Viewer, raw: Image, name: str, data: np.ndarray) 
     if isinstance(existing, Image) and existing.ndim == np.ndim(data):
         existing.data = data
         for key, value in settings.items():
-            setattr(existing, key, value)
+            if not _same(getattr(existing, key), value):  # each change redraws the canvas
+                setattr(existing, key, value)
         return existing
     return viewer.add_image(data, name=name, colormap=raw.colormap, **settings)
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    """Whether a layer setting already holds ``wanted`` (sequences compared item by item)."""
+    try:
+        return bool(
+            np.array_equal(np.asarray(current, dtype=object), np.asarray(wanted, dtype=object))
+        )
+    except (TypeError, ValueError):
+        return False
 
 
 class LayerChoices:

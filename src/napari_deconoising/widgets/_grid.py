@@ -1,4 +1,5 @@
-"""Raw, denoised and deconvolved side by side: napari's grid mode, restored on the way out."""
+"""Raw, denoised and deconvolved side by side (napari's grid mode, restored on the way out), and
+the plane of a z-stack the viewer shows (XY, XZ or YZ: the orthogonal views)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,33 @@ def run_layers(viewer: napari.Viewer, raw: Layer | None) -> list[Layer]:
         return []
     names = [raw.name, f"{raw.name} denoised", f"{raw.name} deconvolved"]
     return [viewer.layers[name] for name in names if name in viewer.layers]
+
+
+#: The orthogonal views: the spatial axes each shows on screen, (vertical, horizontal); the
+#: third axis is the slider. Z is vertical in both side views.
+PLANES: dict[str, tuple[str, str]] = {"XY": ("Y", "X"), "XZ": ("Z", "X"), "YZ": ("Z", "Y")}
+SPATIAL = "ZYX"
+
+
+def plane_order(order: tuple[int, ...], layer_axes: str, plane: str) -> tuple[int, ...]:
+    """The viewer's dims order that shows ``plane`` (a key of :data:`PLANES`) of a layer whose
+    dimensions are ``layer_axes`` (one letter each, with Z, Y and X), given the current
+    ``order``: the other dims keep their order in front; the axis across the plane is the last
+    slider. (napari aligns a layer's dims with the viewer's last ones.)"""
+    offset = len(order) - len(layer_axes)
+    world = {axis: offset + layer_axes.index(axis) for axis in SPATIAL}
+    vertical, horizontal = PLANES[plane]
+    across = next(axis for axis in SPATIAL if axis not in (vertical, horizontal))
+    shown = (world[across], world[vertical], world[horizontal])
+    return (*(dim for dim in order if dim not in shown), *shown)
+
+
+def show_plane(viewer: napari.Viewer, layer_axes: str, plane: str) -> None:
+    """Show ``plane`` of layers with ``layer_axes`` in the 2D view (see :func:`plane_order`),
+    through the slider's current position, and fit the view."""
+    viewer.dims.ndisplay = 2
+    viewer.dims.order = plane_order(tuple(viewer.dims.order), layer_axes, plane)
+    viewer.reset_view()
 
 
 def _grid(viewer: napari.Viewer) -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from qtpy.QtCore import QEvent, QObject, QSize, Qt, QTimer
-from qtpy.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 #: Longest time between two GUI refreshes driven by a worker (milliseconds): at most 10 per second.
 REFRESH_MS = 100
@@ -120,7 +120,9 @@ def scrolling_layout(widget: QWidget) -> QVBoxLayout:
 
     ``widget`` gets a frameless, resizable :class:`QScrollArea` as its only child; the returned
     layout is that of the area's content. A dock squeezed below others then scrolls instead of
-    shrinking its rows below their minimum heights, where fields would overlap.
+    shrinking its rows below their minimum heights, where fields would overlap: the content is
+    never shorter than its size hint (magicgui gives spin boxes a minimum height below the one
+    Qt draws them in, which a content at its minimum height would use).
     """
     outer = QVBoxLayout(widget)
     outer.setContentsMargins(0, 0, 0, 0)
@@ -129,6 +131,7 @@ def scrolling_layout(widget: QWidget) -> QVBoxLayout:
     scroll.setFrameShape(QFrame.Shape.NoFrame)
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     content = QWidget(scroll)
+    content.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
     scroll.setWidget(content)
     outer.addWidget(scroll)
     layout = QVBoxLayout(content)

@@ -24,11 +24,10 @@ from napari_deconoising.widgets._common import (
     LayerChoices,
     layer_array,
     looks_like_raw_image,
-    notify_error,
     notify_warning,
     show_output,
 )
-from napari_deconoising.widgets._grid import SideBySide, run_layers
+from napari_deconoising.widgets._comparison import Comparison
 from napari_deconoising.widgets._jobs import Finished, JobRunner, JobWidget, Outcome
 from napari_deconoising.widgets._large_layers import (
     LARGE_LAYER_PIXELS,
@@ -63,6 +62,11 @@ if TYPE_CHECKING:
 
 __all__ = ["LOAD_FILE", "PredictionWidget", "scores_text"]
 
+#: Where a user without a model is sent.
+ONE_CLICK_HINT = (
+    "Plugins > DecoNoising > One-click Denoise & Deconvolve trains one on your layer and "
+    "runs it, in minutes"
+)
 #: Above this many pixels the PSNR is not recomputed in the GUI thread when the reference changes.
 SYNC_PSNR_PIXELS = 16_000_000
 
@@ -75,7 +79,9 @@ class PredictionWidget(JobWidget):
     (its C axis kept) and take its scale, translate, units, axis labels and contrast limits;
     later runs replace them in place. Warnings of the run (a pixel size that differs from the
     model's) are shown as notifications. "Side by side" shows raw, denoised and deconvolved in
-    napari's grid mode. With a reference layer, the PSNR of raw and denoised is shown.
+    napari's grid mode; for a z-stack, "orthogonal views" shows them in XY, XZ or YZ
+    (:class:`~._comparison.Comparison`). With a reference layer, the PSNR of raw and denoised
+    is shown. Without a model, the model line points to the One-click widget.
 
     "Export to bioimage.io…" asks for a ``.zip`` name (:attr:`ask_export_path`, replaceable in
     tests; the save dialog asks before replacing a file, :attr:`confirm_overwrite` when the
@@ -104,7 +110,8 @@ class PredictionWidget(JobWidget):
         self.raw: Image | None = None
         self._run_layer: Image | None = None
         self._last_progress: PredictionProgress | None = None
-        self._side_by_side = SideBySide(napari_viewer)
+        self.comparison = Comparison(napari_viewer)
+        self._run_axes = ""
         self._layers = LayerChoices(napari_viewer)
         self.image = self._layers.combo("image", prefer=looks_like_raw_image)
         self.axes = AxesField(self.image, "denoising and deconvolution")
@@ -139,7 +146,7 @@ class PredictionWidget(JobWidget):
             self.jobs.progress,
             self.jobs.status,
         )
-        self.grid_button = PushButton(text="Side by side")
+        self.grid_button = self.comparison.grid_button
         self.scores = Label(value="")
         for label in (self.model_info, self.scores):
             label.native.setWordWrap(True)
@@ -158,7 +165,7 @@ class PredictionWidget(JobWidget):
                 self.run_button,
             ]
         )
-        after = Container(widgets=[self.scores, self.grid_button])
+        after = Container(widgets=[self.scores, self.comparison.container])
         layout = scrolling_layout(self)
         for widget in (self.form.native, self.progress, self.status, after.native):
             layout.addWidget(widget)
@@ -178,7 +185,6 @@ class PredictionWidget(JobWidget):
             self._layers.disconnect, self._models.disconnect, self.axes.disconnect
         )
         self.reference.changed.connect(self._rescore)
-        self.grid_button.changed.connect(self.toggle_side_by_side)
         self.export_button.changed.connect(lambda *_: self.export_bioimageio())
         self._show_model()
 
@@ -189,6 +195,8 @@ class PredictionWidget(JobWidget):
                 "Choose a model file (.pt) written by napari-deconoising, or a bioimage.io "
                 "package (.zip) it exported"
             )
+            if not len(model_registry):
+                self.model_info.value += f". No model yet? {ONE_CLICK_HINT}"
             return
         self.model_info.value = model_text(model_registry.get(self.model.value).info())
 
@@ -217,7 +225,7 @@ class PredictionWidget(JobWidget):
         if is_large(image, self.large_pixels):
             self._start_large(image, layer, model, path, config)
             return
-        self._run_layer = layer
+        self._run_layer, self._run_axes = layer, image.axes
         self.jobs.start(
             predict,
             image,
@@ -240,7 +248,7 @@ class PredictionWidget(JobWidget):
         outputs = output_stores(folder, layer.name)
         inputs = [layer_source(layer), path]  # the layer's file or store, the model file
         overwrite = permission_to_write(outputs, inputs, self.confirm_overwrite)
-        self._run_layer = layer
+        self._run_layer, self._run_axes = layer, image.axes
         self.jobs.start(
             predict_large,
             PredictionJob(image, *outputs),
@@ -259,6 +267,7 @@ class PredictionWidget(JobWidget):
         prediction: LargePrediction = outcome.value
         self.raw = self._run_layer
         self.outputs = show_stores(self.viewer, self.raw, prediction)
+        self.comparison.follow(self.raw, self._run_axes)
         self._report(prediction.result, f", read from {prediction.job.denoised.parent}")
         self.scores.value = ""
 
@@ -291,6 +300,7 @@ class PredictionWidget(JobWidget):
             self.outputs.append(
                 show_output(self.viewer, raw, f"{raw.name} deconvolved", result.deconvolved)
             )
+        self.comparison.follow(raw, self._run_axes)
         self._report(result)
         self.scores.value = prediction.scores
 
@@ -363,13 +373,4 @@ class PredictionWidget(JobWidget):
 
     def toggle_side_by_side(self, *_: Any) -> None:
         """Raw, denoised and deconvolved in a row (napari grid mode), or back to one view."""
-        if self._side_by_side.active:
-            self._side_by_side.leave()
-            self.grid_button.text = "Side by side"
-            return
-        layers = run_layers(self.viewer, self.raw)
-        if len(layers) < 2:
-            notify_error("Run Denoise & Deconvolve first: there is nothing to compare yet")
-            return
-        self._side_by_side.enter(layers)
-        self.grid_button.text = "Single view"
+        self.comparison.toggle_side_by_side()

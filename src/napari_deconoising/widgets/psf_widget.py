@@ -10,12 +10,11 @@ from magicgui.widgets import CheckBox, ComboBox, Container
 
 from napari_deconoising.config.psf import OpticsConfig, StackOpticsConfig
 from napari_deconoising.errors import PSFError
-from napari_deconoising.io import spacing_from_scale
-from napari_deconoising.psf.measure import psf_widths
 from napari_deconoising.psf.recipe import GAUSSIAN, PSFRecipe, make_psf
 from napari_deconoising.psf.recipe import WIDEFIELD as WIDEFIELD_MODEL
 from napari_deconoising.widgets._common import LayerChoices, check_image_layer, find_layer
 from napari_deconoising.widgets._jobs import Finished, Job, JobRunner, JobWidget, Outcome
+from napari_deconoising.widgets._psf_text import layer_spacing_um, widths_text
 from napari_deconoising.widgets._qt import scrolling_layout
 from napari_deconoising.widgets._settings import setting_box
 
@@ -33,12 +32,8 @@ PLANAR, VOLUME = "2D (Y, X)", "3D (Z, Y, X)"
 SPATIAL_DIMS = {PLANAR: 2, VOLUME: 3}
 #: The PSF model of each optics mode.
 OPTICS_MODELS = {GAUSSIAN_OPTICS: GAUSSIAN, WIDEFIELD: WIDEFIELD_MODEL}
-#: How the status line names a PSF of 2 or 3 spatial dimensions, and shows its widths.
+#: How the status line names a PSF of 2 or 3 spatial dimensions.
 DIMS_PREFIX = {2: "", 3: "3D "}
-WIDTHS_TEXT = {
-    2: "FWHM {fwhm_px:.2f} px, kernel {sides} px",
-    3: "FWHM {fwhm_px:.2f} px × {fwhm_z_planes:.2f} planes, kernel {sides} (Z×Y×X)",
-}
 #: The "planes" and "immersion index" boxes show this value for "automatic".
 AUTOMATIC = 0
 
@@ -227,7 +222,7 @@ class PSFWidget(JobWidget):
     def _make_from_layer(self, dims: int) -> None:
         layer = self.source.value
         check_image_layer(layer, "the measured PSF")
-        spacing = _layer_spacing_um(layer)
+        spacing = layer_spacing_um(layer)
         self.jobs.start(
             _from_layer,
             layer.data,
@@ -243,28 +238,27 @@ class PSFWidget(JobWidget):
 
     def show_psf(self, psf: np.ndarray, voxel_um: tuple[float | None, ...] | None = None) -> None:
         """Show ``psf`` in the ``PSF`` layer (created, updated in place, or replaced when its
-        dimensionality changes) and its FWHM. A 3D PSF gets ``voxel_um`` (Z, Y, X) as its scale
-        in µm and, with "show in 3D", the viewer's 3D view."""
+        dimensionality changes) and its widths: lateral FWHM in pixels and, for a 3D PSF, axial
+        FWHM in planes, each also in µm where ``voxel_um`` (one size per axis, Z first; None
+        where unknown) gives it. A 3D PSF gets ``voxel_um`` as its scale in µm and, with "show
+        in 3D", the viewer's 3D view."""
         from napari.layers import Image
 
         layer = find_layer(self.viewer, PSF_LAYER)
+        physical = _physical_size(psf, voxel_um)
         if isinstance(layer, Image) and layer.ndim == psf.ndim:
             layer.data = psf
             layer.reset_contrast_limits()
+            for key, value in physical.items():
+                setattr(layer, key, value)
         else:
             if layer is not None:
                 self.viewer.layers.remove(layer)
-            layer = self.viewer.add_image(psf, name=PSF_LAYER, colormap="magma", rendering="mip")
-        sides = "×".join(str(side) for side in psf.shape)
-        self.fwhm_label.value = WIDTHS_TEXT[psf.ndim].format(sides=sides, **psf_widths(psf))
-        if psf.ndim == 3:
-            self._show_volume(layer, voxel_um)
-
-    def _show_volume(self, layer: Any, voxel_um: tuple[float | None, ...] | None) -> None:
-        """Give a 3D PSF layer its voxel size (when known) and, with "show in 3D", the 3D view."""
-        if voxel_um is not None and None not in voxel_um:
-            layer.scale, layer.units = tuple(voxel_um), ("µm",) * len(voxel_um)
-        if self.view_3d.value:
+            layer = self.viewer.add_image(
+                psf, name=PSF_LAYER, colormap="magma", rendering="mip", **physical
+            )
+        self.fwhm_label.value = widths_text(psf, voxel_um)
+        if psf.ndim == 3 and self.view_3d.value:
             self.viewer.dims.ndisplay = 3
             self.viewer.reset_view()
 
@@ -277,7 +271,7 @@ class PSFWidget(JobWidget):
 def layer_pixel_size_nm(layer: Any) -> float | None:
     """The X (else Y) pixel size of an image layer in nm, from its scale and units, or None
     when they give no physical size."""
-    spacing = _layer_spacing_um(layer)
+    spacing = layer_spacing_um(layer)
     size_um = spacing.get("X", spacing.get("Y"))
     return None if size_um is None else round(size_um * 1000, 6)
 
@@ -285,17 +279,16 @@ def layer_pixel_size_nm(layer: Any) -> float | None:
 def layer_z_step_nm(layer: Any) -> float | None:
     """The Z step of an image layer in nm, when it has a Z axis (the third last dimension of a
     3D or larger layer) with a physical scale; else None."""
-    z_um = _layer_spacing_um(layer).get("Z")
+    z_um = layer_spacing_um(layer).get("Z")
     return None if z_um is None else round(z_um * 1000, 6)
 
 
-def _layer_spacing_um(layer: Any) -> dict[str, float]:
-    """The physical sizes (µm) of a layer's last (up to three) axes, Z, Y, X, from its scale and
-    units; an axis without one is left out."""
-    axes = "ZYX"[-layer.ndim :]
-    scale = tuple(layer.scale)[-len(axes) :]
-    units = getattr(layer, "units", None)
-    return spacing_from_scale(axes, scale, None if units is None else tuple(units)[-len(axes) :])
+def _physical_size(psf: np.ndarray, voxel_um: tuple[float | None, ...] | None) -> dict[str, Any]:
+    """The scale (µm) and units of a 3D PSF layer when ``voxel_um`` gives every size, else none.
+    (A layer added with them keeps napari from warning about layers in other units.)"""
+    if psf.ndim != 3 or voxel_um is None or None in voxel_um:
+        return {}
+    return {"scale": tuple(voxel_um), "units": ("µm",) * psf.ndim}
 
 
 def _make_psf(job: Job, recipe: PSFRecipe) -> np.ndarray:

@@ -30,7 +30,9 @@ STEPS, MINUTES = "steps", "minutes"
 #: Smallest mask fraction the "mask 1 pixel in N" box offers (it sets the largest N).
 MASK_RESOLUTION = 1e-4
 #: Settings whose defaults differ between 2D and 3D training (see TrainingConfig.for_mode).
-MODE_SETTINGS = ("patch_size", "patch_size_z", "batch_size", "depth", "start_filters")
+MODE_SETTINGS = ("patch_size", "patch_size_z", "batch_size", "design", "depth", "start_filters")
+#: The first of :data:`MODE_SETTINGS` are training settings, the rest network settings.
+TRAINING_MODE_SETTINGS = 4
 TRAIN, NET = TrainingConfig, NetworkConfig
 
 #: The widgets made from declared settings (:func:`setting_widget`), in display order after the
@@ -110,7 +112,7 @@ TOOLTIPS = {
 def mode_defaults(mode: str) -> dict[str, Any]:
     """The defaults of :data:`MODE_SETTINGS` for ``"2d"`` or ``"3d"`` training."""
     config = TrainingConfig.for_mode(mode)
-    values = {name: getattr(config, name) for name in MODE_SETTINGS[:3]}
+    values = {name: getattr(config, name) for name in MODE_SETTINGS[:TRAINING_MODE_SETTINGS]}
     return {**values, "depth": config.network.depth, "start_filters": config.network.start_filters}
 
 
