@@ -121,3 +121,16 @@ def test_a_two_stage_model_keeps_its_design_when_saved_continued_and_exported(
     # the ONNX graph of a two-stage model gives its network's (denoised) output only
     graph = DeconoisingGraph(loaded)
     assert graph.outputs == ("denoised",) and len(graph(torch.ones(1, 1, 32, 32) * 100)) == 1
+
+
+def test_the_command_line_sets_the_richardson_lucy_stop():
+    from napari_deconoising.cli import build_parser
+    from napari_deconoising.cli._settings import given
+    from napari_deconoising.cli.predict import PREDICTION_SETTINGS
+
+    args = build_parser().parse_args(
+        ["predict", "x.tif", "--model", "m.pt", "--output-dir", "out"]
+        + ["--rl-iterations", "5", "--rl-tolerance", "0.02"]
+    )
+    config = PredictionConfig().replace(**given(args, PREDICTION_SETTINGS))
+    assert (config.rl_iterations, config.rl_tolerance) == (5, 0.02)

@@ -37,7 +37,15 @@ from napari_deconoising.prediction.blockwise import BlockPredictor
 from napari_deconoising.prediction.jobs import BlockProgress, PredictionJob
 from napari_deconoising.prediction.predictor import PredictionProgress, Predictor
 
-PREDICTION_SETTINGS = ("tile", "overlap", "tile_z", "overlap_z", "device")
+PREDICTION_SETTINGS = (
+    "tile",
+    "overlap",
+    "tile_z",
+    "overlap_z",
+    "rl_iterations",
+    "rl_tolerance",
+    "device",
+)
 BLOCK_SETTINGS = ("block_size", "block_z")
 OUTPUT_FORMATS = ("zarr", "tif")
 
