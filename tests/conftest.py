@@ -31,6 +31,15 @@ def clean_registry():
     model_registry.clear()
 
 
+@pytest.fixture(autouse=True)
+def own_config_dir(tmp_path_factory, monkeypatch):
+    """A fresh folder for the settings widgets remember between sessions, never the user's."""
+    folder = tmp_path_factory.mktemp("config")
+    # widgets._remembered.CONFIG_DIR_VARIABLE (not imported: most tests need no widgets)
+    monkeypatch.setenv("NAPARI_DECONOISING_CONFIG_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A temporary home folder (models are saved under ~/deconoising-models by default)."""

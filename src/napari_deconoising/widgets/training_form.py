@@ -7,8 +7,9 @@ than for the command line so that a first try is quick.
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,8 @@ from napari_deconoising.errors import ImageError, PSFError
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.training import resolve_mode
 from napari_deconoising.widgets._settings import setting_widget
+
+_log = logging.getLogger(__name__)
 
 DEFAULTS = TrainingConfig()
 #: Budget of the widget in optimiser steps (at most the command line's default), when the budget
@@ -72,6 +75,16 @@ ADVANCED_FIELDS: tuple[tuple[str, str, type, dict[str, Any]], ...] = (
     ("cache_mb", "cache (MB)", TRAIN, {"step": 64.0}),
 )
 FIELDS = MAIN_FIELDS + ADVANCED_FIELDS
+#: What the Train widget remembers from one napari session to the next (see
+#: :meth:`TrainingSettings.remembered`): the budget and the advanced settings, except those that
+#: follow 2D / 3D (:data:`MODE_SETTINGS`, which start from the mode's defaults).
+REMEMBERED = (
+    "budget",
+    "minutes",
+    "steps",
+    "mask_every",
+    *(name for name, *_ in ADVANCED_FIELDS if name not in MODE_SETTINGS),
+)
 #: The network settings in the form.
 NETWORK = tuple(name for name, _, config, _ in FIELDS if config is NET)
 #: What a continued model fixes.
@@ -144,6 +157,7 @@ class TrainingSettings:
         self._own_values: dict[str, Any] | None = None
         self._has_z = False
         self._defaults_for = "2d"  # the boxes start from the class defaults: the 2D ones
+        self._defaults = {name: getattr(self, name).value for name in REMEMBERED}
         self.budget.changed.connect(self._show_budget)
         self._show_budget()
         self.follow_layer(None, [])
@@ -229,3 +243,45 @@ class TrainingSettings:
             if widget is None or not hasattr(widget, "value"):
                 raise AttributeError(f"no training setting called {name!r}")
             widget.value = value
+
+    def remembered(self) -> dict[str, Any]:
+        """The :data:`REMEMBERED` settings that differ from their defaults, by name: the user's
+        own (while a model is continued, not the architecture it fixes)."""
+        own = self._own_values or {}
+        values = {name: own.get(name, getattr(self, name).value) for name in REMEMBERED}
+        return {name: value for name, value in values.items() if value != self._defaults[name]}
+
+    def recall(self, values: Mapping[str, Any]) -> None:
+        """Set the :data:`REMEMBERED` settings given in ``values`` (what :meth:`remembered`
+        gave); other names, and values of the wrong kind or that a box refuses, are skipped
+        (said at debug level)."""
+        for name, value in values.items():
+            if name not in REMEMBERED or not _same_kind(value, self._defaults[name]):
+                _log.debug("ignoring the remembered training setting %s=%r", name, value)
+                continue
+            try:
+                self._put(name, value)
+            except (TypeError, ValueError) as err:
+                _log.debug("ignoring the remembered training setting %s=%r: %s", name, value, err)
+
+    def reset(self) -> None:
+        """Put the :data:`REMEMBERED` settings back to their defaults, and those of
+        :data:`MODE_SETTINGS` to the defaults of the mode they follow."""
+        for name, value in {**self._defaults, **mode_defaults(self._defaults_for)}.items():
+            self._put(name, value)
+
+    def _put(self, name: str, value: Any) -> None:
+        """Set setting ``name``; while a model is continued, an architecture setting keeps
+        showing the model's value and gets ``value`` when continuing ends."""
+        if self._own_values is not None and name in self._own_values:
+            self._own_values[name] = value
+        else:
+            getattr(self, name).value = value
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """Whether ``value`` (read from a file) may stand where ``default`` does: the same type, an
+    integer for a float, never a yes/no for a number, nor an infinite or NaN float."""
+    if isinstance(default, float) and not isinstance(value, bool):
+        return isinstance(value, int | float) and math.isfinite(value)
+    return type(value) is type(default)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import ComboBox, Container, FileEdit
+from magicgui.widgets import ComboBox, Container, FileEdit, PushButton
 from superqt import QCollapsible
 
 from napari_deconoising.training.events import (
@@ -38,6 +38,7 @@ from napari_deconoising.widgets._outputs import ConfirmOverwrite, ask_to_replace
 from napari_deconoising.widgets._preview import PreviewReady
 from napari_deconoising.widgets._preview_layers import LivePreview
 from napari_deconoising.widgets._qt import TextLabel, scrolling_layout
+from napari_deconoising.widgets._remembered import Remembered
 from napari_deconoising.widgets._training_events import (
     finished_text,
     notes_text,
@@ -54,6 +55,10 @@ if TYPE_CHECKING:
     from napari.layers import Image
 
 DECONOISING, N2V = "DecoNoising (with PSF)", "Noise2Void (no PSF)"
+#: The file (in the config folder) of the settings remembered between napari sessions.
+REMEMBERED_NAME = "train-widget"
+#: Its entry for whether "Advanced settings" is open.
+ADVANCED_OPEN = "advanced_open"
 
 
 class TrainingWidget(JobWidget):
@@ -79,6 +84,11 @@ class TrainingWidget(JobWidget):
     of the model being continued are never written over (for the latter a new name is proposed
     in "save model to"), and existing files are replaced only after a Yes to
     :attr:`confirm_overwrite`.
+
+    The budget, the advanced settings (those that follow 2D / 3D excepted, see
+    :meth:`~.training_form.TrainingSettings.remembered`) and whether "Advanced settings" is open
+    are remembered the next time napari starts (:class:`~._remembered.Remembered`): stored when
+    training starts and when the widget closes; "Reset to defaults" forgets them.
     """
 
     #: ``confirm_overwrite(paths)``: whether existing model files may be replaced.
@@ -109,6 +119,9 @@ class TrainingWidget(JobWidget):
         )
         self.continue_from = ContinueFrom(self._show_form)
         self.settings = TrainingSettings()
+        self.memory = Remembered(REMEMBERED_NAME)
+        stored = self.memory.load()
+        self.settings.recall({k: v for k, v in stored.items() if k != ADVANCED_OPEN})
         self.preview = LivePreview(napari_viewer)
         self.model_file = FileEdit(label="save model to", mode="w", filter="*.pt")
         self.confirm_overwrite = lambda paths: ask_to_replace(self, paths)
@@ -129,6 +142,8 @@ class TrainingWidget(JobWidget):
         )
         self.axes = AxesField(self.image, "training")
         self._build_layout()
+        if stored.get(ADVANCED_OPEN) is True:
+            self.advanced.expand(animate=False)
         self.channel_psfs = ChannelPSFs(self._layers, self._top, self.psf, self._new_psf_combo)
         model_psf_choice(self.psf, lambda: self.continue_from.continuing)
         self.jobs.lock(
@@ -141,8 +156,10 @@ class TrainingWidget(JobWidget):
             self.model_file,
             self.settings.main,
             self.settings.advanced,
+            self.reset_button,
         )
         self.jobs.add_teardown(
+            self._remember_last,
             self._layers.disconnect,
             self.axes.disconnect,
             self.continue_from.disconnect,
@@ -153,6 +170,11 @@ class TrainingWidget(JobWidget):
         self.psf.changed.connect(self._show_form)
         self.settings.mode.changed.connect(self._show_form)
         self.axes.on_change = self._show_channels
+        self._last_state = self._state()
+        for signal in (self.settings.main.changed, self.settings.advanced.changed):
+            signal.connect(self._note_state)
+        self.advanced.toggled.connect(self._note_state)
+        self.reset_button.changed.connect(self.reset_settings)
         self._path.update()
         self._show_channels()
 
@@ -173,8 +195,14 @@ class TrainingWidget(JobWidget):
                 self.psf,
             ]
         )
-        advanced = QCollapsible("Advanced settings")
+        advanced = self.advanced = QCollapsible("Advanced settings")
         advanced.addWidget(self.settings.advanced.native)
+        self.reset_button = PushButton(
+            text="Reset to defaults",
+            tooltip="Put the budget and the advanced settings back to their defaults and "
+            "forget the ones remembered for the next time napari starts",
+        )
+        advanced.addWidget(self.reset_button.native)
         bottom = Container(widgets=[self.model_file, self.preview.checkbox, self.train_button])
         layout = scrolling_layout(self)
         for widget in (
@@ -243,6 +271,18 @@ class TrainingWidget(JobWidget):
         model_psf_choice(combo, lambda: self.continue_from.continuing)
         self.jobs.lock(combo)
 
+    def _state(self) -> dict[str, Any]:
+        """What is remembered between napari sessions (see :class:`TrainingWidget`)."""
+        return {**self.settings.remembered(), ADVANCED_OPEN: self.advanced.isExpanded()}
+
+    def _note_state(self, *_: Any) -> None:
+        """Keep :meth:`_state` at hand for when the widget closes (its boxes may be gone)."""
+        self._last_state = self._state()
+
+    def _remember_last(self) -> None:
+        """Store the last noted :meth:`_state` for the next time napari starts."""
+        self.memory.save(self._last_state)
+
     def _suggested_path(self) -> Path:
         layer = self.image.value
         return default_model_path(layer.name if layer else "model")
@@ -256,8 +296,18 @@ class TrainingWidget(JobWidget):
         """End training at the next batch; the best network so far is kept."""
         self.jobs.stop()
 
+    def reset_settings(self, *_: Any) -> None:
+        """Put the budget and the advanced settings back to their defaults and forget the
+        remembered ones."""
+        self.settings.reset()
+        self.memory.forget()
+        self._note_state()
+
     def _start(self) -> None:
-        """Read the form (GUI thread) and hand the worker plain values."""
+        """Remember the settings, read the form (GUI thread) and hand the worker plain
+        values."""
+        self._note_state()
+        self._remember_last()
         image = self.axes.read()
         layer = self.image.value
         init, init_path = self.continue_from.chosen()
