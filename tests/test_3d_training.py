@@ -215,10 +215,15 @@ def test_3d_training_defaults_to_the_two_stage_design():
     assert trainer.mode == "3d" and trainer.config.design == "two-stage"
 
 
-def test_z_patch_grows_to_three_times_the_psf_depth(volume):
-    trainer = Trainer(volume, gaussian_psf_3d(3, half=1), tiny_config(patch_size_z=8))
+def test_z_patch_grows_to_three_times_the_psf_depth_where_the_psf_is_in_the_loss(volume):
+    psf = gaussian_psf_3d(3, half=1)
+    trainer = Trainer(volume, psf, tiny_config(patch_size_z=8, design="joint"))
     assert trainer.config.patch_size_z == 9  # 3 planes: three times that, within 12 planes
     assert trainer.notes[0].startswith("Z patch enlarged from 8 to 9 planes")
+    # a two-stage network is a denoiser: its PSF does not shape the patch
+    trainer = Trainer(volume, psf, tiny_config(patch_size_z=8, design="two-stage"))
+    assert trainer.config.patch_size_z == 8
+    assert not any("enlarged" in note for note in trainer.notes)
 
 
 @pytest.mark.parametrize(
@@ -239,7 +244,7 @@ def test_bad_3d_input_gets_a_clear_message(volume, image, psf, mode, error, mess
     }
     data = images.get(image, image) if isinstance(image, str) else image
     with pytest.raises(error, match=message):
-        Trainer(data, psf, tiny_config(mode=mode, patch_size_z=8))
+        Trainer(data, psf, tiny_config(mode=mode, patch_size_z=8, design="joint"))
 
 
 def test_continuing_a_3d_model(trained, volume):

@@ -74,7 +74,12 @@ def plan_patches(
     pooling: Pooling | None = None,
 ) -> PatchPlan:
     """Fit the patch to the data and the PSFs and plan the pooling (``pooling``: a continued
-    network's); raises :class:`ImageError` / :class:`PSFError` when they cannot fit."""
+    network's); raises :class:`ImageError` / :class:`PSFError` when they cannot fit.
+
+    Only a PSF that enters the loss (the joint design) shapes the patch: a two-stage model's
+    network is a denoiser, and its PSF is used at prediction, on whole images."""
+    if config.design != "joint":
+        psfs = [None] * len(psfs)
     plan = PatchPlan(config, [])
     depths = stack_depths(stacks, spatial_dims)
     for planes in depths:
