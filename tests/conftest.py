@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 
@@ -82,3 +84,26 @@ def two_channel_model(tiny_model):
     norm = tiny_model.normalisation
     other = Normalisation(norm.mean * 2 + 50, norm.std * 2, norm.offset * 2 + 50)
     return ChannelModels([tiny_model, replace(tiny_model, normalisation=other)])
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No internet connection may even be tried: DNS look-ups and IP connections fail and are
+    recorded (local sockets, e.g. the X server's, still work)."""
+    tried: list[object] = []
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            tried.append(address)
+            raise OSError("network disabled in the tests")
+        return real_connect(self, address)
+
+    def lookup(*args, **kwargs):
+        tried.append(args[:2])
+        raise socket.gaierror("network disabled in the tests")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    yield
+    assert tried == [], f"the test tried to reach the network: {tried}"

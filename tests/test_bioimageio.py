@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
 import zipfile
 from dataclasses import replace
 from functools import partial
@@ -41,32 +40,12 @@ from napari_deconoising.model.unet import UNet
 core = pytest.importorskip("bioimageio.core")
 
 # bioimageio.core loads TorchScript, which torch 2.10+ marks as deprecated
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning"),
+    pytest.mark.usefixtures("offline"),  # conftest.py: no network may even be tried
+]
 
 PAPER_DOI = "10.1007/978-3-030-66415-2_25"
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    """No internet connection may even be tried: DNS look-ups and IP connections fail and are
-    recorded (local sockets, e.g. the X server's, still work)."""
-    tried: list[object] = []
-    real_connect = socket.socket.connect
-
-    def connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            tried.append(address)
-            raise OSError("network disabled in the tests")
-        return real_connect(self, address)
-
-    def lookup(*args, **kwargs):
-        tried.append(args[:2])
-        raise socket.gaierror("network disabled in the tests")
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket, "getaddrinfo", lookup)
-    yield
-    assert tried == [], f"the test tried to reach the network: {tried}"
 
 
 @pytest.fixture(scope="module")

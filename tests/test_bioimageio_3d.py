@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import zipfile
 from dataclasses import replace
 from functools import partial
@@ -43,30 +42,10 @@ from napari_deconoising.model.unet import UNet
 core = pytest.importorskip("bioimageio.core")
 
 # bioimageio.core loads TorchScript, which torch 2.10+ marks as deprecated
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    """No internet connection may be tried (as in test_bioimageio.py): IP connections and DNS
-    look-ups fail and are recorded."""
-    tried: list[object] = []
-    real_connect = socket.socket.connect
-
-    def connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6):
-            tried.append(address)
-            raise OSError("network disabled in the tests")
-        return real_connect(self, address)
-
-    def lookup(*args, **kwargs):
-        tried.append(args[:2])
-        raise socket.gaierror("network disabled in the tests")
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket, "getaddrinfo", lookup)
-    yield
-    assert tried == [], f"the test tried to reach the network: {tried}"
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning"),
+    pytest.mark.usefixtures("offline"),  # conftest.py: no network may even be tried
+]
 
 
 @pytest.fixture(autouse=True, scope="module")
