@@ -129,8 +129,18 @@ def test_the_command_line_sets_the_richardson_lucy_stop():
     from napari_deconoising.cli.predict import PREDICTION_SETTINGS
 
     args = build_parser().parse_args(
-        ["predict", "x.tif", "--model", "m.pt", "--output-dir", "out"]
-        + ["--rl-iterations", "5", "--rl-tolerance", "0.02"]
+        [
+            "predict",
+            "x.tif",
+            "--model",
+            "m.pt",
+            "--output-dir",
+            "out",
+            "--rl-iterations",
+            "5",
+            "--rl-tolerance",
+            "0.02",
+        ]
     )
     config = PredictionConfig().replace(**given(args, PREDICTION_SETTINGS))
     assert (config.rl_iterations, config.rl_tolerance) == (5, 0.02)
