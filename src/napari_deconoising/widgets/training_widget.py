@@ -85,10 +85,8 @@ class TrainingWidget(JobWidget):
     in "save model to"), and existing files are replaced only after a Yes to
     :attr:`confirm_overwrite`.
 
-    The budget, the advanced settings (those that follow 2D / 3D excepted, see
-    :meth:`~.training_form.TrainingSettings.remembered`) and whether "Advanced settings" is open
-    are remembered the next time napari starts (:class:`~._remembered.Remembered`): stored when
-    training starts and when the widget closes; "Reset to defaults" forgets them.
+    The budget and the advanced settings are remembered the next time napari starts (stored on
+    Train and on closing, see :meth:`_state`); "Reset to defaults" forgets them.
     """
 
     #: ``confirm_overwrite(paths)``: whether existing model files may be replaced.
