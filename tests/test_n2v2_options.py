@@ -277,7 +277,7 @@ def test_continuing_shows_the_models_options(qtbot):
     from napari_deconoising.widgets.training_form import TrainingSettings
 
     form = TrainingSettings()
-    model = SimpleNamespace(network=_network("blur", False), output_scale=10.0)
+    model = SimpleNamespace(network=_network("blur", False), output_scale=10.0, two_stage=False)
     form.follow_model(model, continuing=True)
     assert form.downsampling.value == "blur" and form.top_skip.value is False
     assert not form.downsampling.enabled and not form.top_skip.enabled

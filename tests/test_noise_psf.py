@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage
 
 from napari_deconoising import NetworkConfig, Trainer, TrainingConfig, make_sample
-from napari_deconoising.psf.data_check import TOO_WIDE, check_psf
+from napari_deconoising.data.psf_check import TOO_WIDE, check_psf
 from napari_deconoising.psf.measure import psf_fwhm
 from napari_deconoising.psf.models import gaussian_psf, gaussian_psf_3d
 

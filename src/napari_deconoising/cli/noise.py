@@ -3,8 +3,8 @@
 Prints, per channel, the noise correlation along X and Y, the noise level and camera offset, and
 the notes of :class:`~napari_deconoising.data.noise.NoiseReport` (correlated noise and the blind
 spot ``--blind-spot auto`` would use, saturation, hot pixels, 8-bit data). With ``--psf`` or
-``--psf-sigma`` it also checks the PSF against the image (:func:`~napari_deconoising.psf.
-data_check.check_psf`). The image is opened lazily and only a few central regions of it are read.
+``--psf-sigma`` it also checks the PSF against the image (:func:`~napari_deconoising.data.
+psf_check.check_psf`). The image is opened lazily and only a few central regions of it are read.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import numpy as np
 from napari_deconoising.cli._files import add_axes_option, read_input
 from napari_deconoising.cli._output import add_json_option, report
 from napari_deconoising.data.noise import NoiseReport, measure_noise
+from napari_deconoising.data.psf_check import PSFCheck, check_psf
 from napari_deconoising.data.stacks import channel_stacks
-from napari_deconoising.psf.data_check import PSFCheck, check_psf
 from napari_deconoising.psf.load import load_psf
 from napari_deconoising.psf.models import gaussian_psf
 from napari_deconoising.training.blind_spot import measurable_arrays

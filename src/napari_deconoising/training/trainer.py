@@ -22,9 +22,9 @@ import numpy as np
 
 from napari_deconoising.config.training import TrainingConfig
 from napari_deconoising.data.noise import measure_noise
+from napari_deconoising.data.psf_check import psf_notes
 from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel
-from napari_deconoising.psf.data_check import psf_notes
 from napari_deconoising.training.blind_spot import choose_blind_spot, measurable_arrays
 from napari_deconoising.training.events import TrainingEvent
 from napari_deconoising.training.inputs import (
