@@ -42,7 +42,7 @@ from napari_deconoising import Predictor, Trainer, TrainingConfig, psnr
 from napari_deconoising.data.synthetic import make_zstack_sample
 from napari_deconoising.evaluation.baselines import best_gaussian_filter, best_richardson_lucy
 from napari_deconoising.io import AxesImage
-from napari_deconoising.model.deconvolution import RichardsonLucy
+from napari_deconoising.model.deconvolution import RichardsonLucy, flat_background
 from napari_deconoising.psf.models import gaussian_psf_from_optics, widefield_psf
 
 STACKS = {
@@ -108,7 +108,7 @@ def oracle_richardson_lucy(sample, image: np.ndarray, iterations: int) -> dict:
     trace: list[float] = []
     deconvolver.run(
         image,
-        float(np.percentile(image, 1)),
+        flat_background(image),
         iterations,
         0.0,
         lambda _i, estimate: trace.append(psnr(sample.sharp, estimate.numpy())),

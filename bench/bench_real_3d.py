@@ -35,8 +35,7 @@ from bench_3d import patch_size_for
 from common import machine, save_results
 from napari_deconoising import Predictor, Trainer, TrainingConfig
 from napari_deconoising.io import AxesImage
-from napari_deconoising.model.deconvolution import RichardsonLucy
-from napari_deconoising.prediction.predictor import BACKGROUND_PERCENTILE
+from napari_deconoising.model.deconvolution import RichardsonLucy, flat_background
 from napari_deconoising.psf.load import load_psf
 from napari_deconoising.psf.measure import half_crossing, psf_widths
 from napari_deconoising.psf.models import widefield_psf_3d
@@ -140,7 +139,7 @@ def rl_of_denoised(psf: np.ndarray, result, config) -> dict:
     """How many Richardson-Lucy iterations the Predictor's second stage used (rerun with its
     settings, which is deterministic; checked against its output)."""
     denoised = result.denoised
-    background = float(np.percentile(denoised, BACKGROUND_PERCENTILE))
+    background = flat_background(denoised)
     again = RichardsonLucy(psf, denoised.shape).run(
         denoised, background, config.rl_iterations, config.rl_tolerance
     )
@@ -159,7 +158,7 @@ def richardson_lucy(raw: np.ndarray, psf: np.ndarray, rl_max: int) -> tuple[dict
     not depend on the tolerance, which only ends them) or run on their own when it stopped
     before."""
     deconvolver = RichardsonLucy(psf, raw.shape)
-    background = float(np.percentile(raw, 1))
+    background = flat_background(raw)
     runs, outputs = {}, {}
     start = time.perf_counter()
 

@@ -24,9 +24,19 @@ import torch
 
 from napari_deconoising.model.convolution import fft_size
 
+#: The flat background (camera offset, dim background the PSF does not spread) of an image to be
+#: deconvolved is this percentile of it (see :func:`flat_background`).
+BACKGROUND_PERCENTILE = 1.0
+
 #: Where the data term's weight (the adjoint of the measured-pixel mask) falls below this share
 #: of its largest value, the estimate is set to 0: such voxels lie outside what the image sees.
 MIN_WEIGHT = 1e-3
+
+
+def flat_background(image: np.ndarray) -> float:
+    """The constant background of ``image`` for :meth:`RichardsonLucy.run`: its
+    :data:`BACKGROUND_PERCENTILE` percentile."""
+    return float(np.percentile(image, BACKGROUND_PERCENTILE))
 
 
 @dataclass(frozen=True)

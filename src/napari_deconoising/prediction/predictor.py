@@ -34,15 +34,11 @@ from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel
 from napari_deconoising.model.convolution import convolve, psf_tensor
-from napari_deconoising.model.deconvolution import RichardsonLucy
+from napari_deconoising.model.deconvolution import RichardsonLucy, flat_background
 from napari_deconoising.model.devices import autocast, network_input, place_network, resolve_device
 
 #: Voxels of 3D tiles per batch at most (3D tiles are large; this bounds the memory).
 MAX_BATCH_VOXELS_3D = 4_000_000
-
-#: A two-stage model's Richardson-Lucy takes this percentile of the denoised image as its flat
-#: background (the camera offset and dim background, which the PSF does not spread).
-BACKGROUND_PERCENTILE = 1.0
 
 
 @dataclass(frozen=True)
@@ -328,7 +324,7 @@ class Predictor:
             self.deconvolvers[key] = RichardsonLucy(psf, denoised.shape, self.device)
         result = self.deconvolvers[key].run(
             denoised,
-            float(np.percentile(denoised, BACKGROUND_PERCENTILE)),
+            flat_background(denoised),
             self.config.rl_iterations,
             self.config.rl_tolerance,
             lambda _iteration, _estimate: self._cancel.check(),

@@ -24,8 +24,12 @@ from torch import nn
 from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.export.onnx import DeconoisingGraph, cpu_copy
 from napari_deconoising.model.bundle import DecoNoisingModel
-from napari_deconoising.model.deconvolution import MIN_WEIGHT, RichardsonLucy
-from napari_deconoising.prediction.predictor import BACKGROUND_PERCENTILE
+from napari_deconoising.model.deconvolution import (
+    BACKGROUND_PERCENTILE,
+    MIN_WEIGHT,
+    RichardsonLucy,
+    flat_background,
+)
 
 
 class FixedRichardsonLucy(nn.Module):
@@ -145,7 +149,7 @@ def calibrated_iterations(models: Sequence[DecoNoisingModel], raw: np.ndarray) -
             (denoised,) = graph(torch.from_numpy(raw[:, index : index + 1]))
         for image in denoised[:, 0].numpy():
             deconvolver = RichardsonLucy(model.psf, image.shape)
-            background = float(np.percentile(image, BACKGROUND_PERCENTILE))
+            background = flat_background(image)
             result = deconvolver.run(image, background, config.rl_iterations, config.rl_tolerance)
             taken.append(result.iterations)
     return max(taken) if len(taken) > 1 else config.rl_iterations
