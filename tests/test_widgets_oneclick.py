@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_deconoising.psf.automatic import automatic_recipe
+from napari_deconoising.config.psf import OpticsConfig
+from napari_deconoising.data.automatic_psf import automatic_recipe
 from napari_deconoising.psf.measure import psf_fwhm, psf_fwhm_z
 from napari_deconoising.psf.models import gaussian_psf_3d
 from napari_deconoising.psf.recipe import make_psf
@@ -87,11 +88,22 @@ def test_automatic_psf_comes_from_the_pixel_size_and_says_so(one_click, tiny_sam
     psf = make_psf(automatic_recipe(layer_image(raw)))
     fwhm = psf_fwhm(psf)
     assert widget.psf_info.value == (
-        "PSF: automatic: a Gaussian for NA 1.4 and 520 nm emission at the layer's 0.1 µm pixels; "
-        f"FWHM {fwhm:.2f} px ({fwhm * 0.1:.3g} µm) lateral, kernel {psf.shape[0]}×{psf.shape[1]} px"
+        "PSF: automatic: a Gaussian for typical optics (NA 1.4, 520 nm emission) at the layer's "
+        f"0.1 µm pixels; FWHM {fwhm:.2f} px ({fwhm * 0.1:.3g} µm) lateral, "
+        f"kernel {psf.shape[0]}×{psf.shape[1]} px"
     )
-    raw.scale, raw.units = (1, 1, 1), ("pixel",) * 3  # no physical size: the default sigma
-    assert "a Gaussian of sigma 1.5 px (the layer has no pixel size)" in widget.psf_info.value
+    raw.scale, raw.units = (1, 1, 1), ("pixel",) * 3  # no physical size: from the spectrum
+    sigma = automatic_recipe(layer_image(raw)).sigma
+    assert sigma != OpticsConfig().sigma
+    assert (
+        f"a Gaussian of sigma {sigma:.3g} px estimated from the layer's spectrum (the layer has "
+        "no pixel size)"
+    ) in widget.psf_info.value
+    raw.data = np.random.default_rng(0).poisson(50, raw.data.shape).astype(np.float32)
+    assert (
+        "a Gaussian of sigma 1.5 px (the layer has no pixel size, and its spectrum shows no "
+        "measurable blur)"
+    ) in widget.psf_info.value
 
 
 def test_zstack_trains_3d_with_an_automatic_3d_psf_and_shows_orthogonal_views(one_click, qtbot):
@@ -102,7 +114,7 @@ def test_zstack_trains_3d_with_an_automatic_3d_psf_and_shows_orthogonal_views(on
     assert psf.ndim == 3
     axial = psf_fwhm_z(psf)
     assert f"FWHM {axial:.2f} planes ({axial * 0.25:.3g} µm) axial" in widget.psf_info.value
-    assert "a 3D Gaussian for NA 1.4" in widget.psf_info.value
+    assert "a 3D Gaussian for typical optics (NA 1.4, 520 nm emission)" in widget.psf_info.value
     assert not shown(widget.comparison.planes)
     click_and_wait(widget, qtbot)
     assert "Trained 3D: 3 steps" in widget.status.value

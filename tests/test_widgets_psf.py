@@ -1,4 +1,4 @@
-"""The PSF widget: Gaussian, optics, widefield and measured PSFs in one ``PSF`` layer."""
+"""The PSF widget: Gaussian, optics, widefield, measured and automatic PSFs in one ``PSF`` layer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from napari_deconoising import gaussian_psf, psf_fwhm
+from napari_deconoising.data.automatic_psf import automatic_recipe
 from napari_deconoising.widgets import psf_widget as pw
+from napari_deconoising.widgets._axes import layer_image
+from test_automatic_psf import blurred_points, write_ome
 
 
 @pytest.fixture
@@ -94,3 +97,30 @@ def test_rgb_source_is_refused(psf_widget, notifications):
     widget.make_button.clicked()
     assert "RGB" in notifications[-1][1]
     assert "error" in notifications[-1][0].lower()
+
+
+def test_automatic_psf_for_an_image_layer_from_its_spectrum_or_its_files_optics(
+    psf_widget, tmp_path
+):
+    viewer, widget = psf_widget
+    points = viewer.add_image(blurred_points(2.0, size=128), name="points")
+    widget.mode.value = pw.FROM_IMAGE
+    assert shown(widget.for_image) and not shown(widget.dims) and not shown(widget.sigma)
+    widget.for_image.value = points
+    widget.make_button.clicked()
+    sigma = automatic_recipe(layer_image(points)).sigma
+    np.testing.assert_allclose(viewer.layers["PSF"].data, gaussian_psf(sigma))
+    assert widget.fwhm_text.startswith(
+        f"For layer 'points': a Gaussian of sigma {sigma:.3g} px estimated from the layer's "
+        "spectrum (the layer has no pixel size)\nFWHM "
+    )
+    # a layer napari opened from an OME-TIFF, at its pixel size: the file's optics
+    path = write_ome(tmp_path / "cells.ome.tif", np.zeros((64, 64), np.uint16))
+    (cells,) = viewer.open(str(path), plugin="napari")
+    cells.scale, cells.units = (0.1, 0.1), ("µm", "µm")
+    widget.for_image.value = cells
+    widget.make_button.clicked()
+    assert "the file's optics (NA 1.2, 600 nm emission) at the layer's 0.1 µm pixels" in (
+        widget.fwhm_text
+    )
+    assert psf_fwhm(viewer.layers["PSF"].data) == pytest.approx(2.55, rel=0.1)

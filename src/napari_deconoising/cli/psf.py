@@ -3,7 +3,9 @@
 A 3D PSF (axes ZYX) is made with ``--dims 3``, or when a 3D option (``--z-step``, ``--planes``,
 ``--sigma-z``, ``--immersion-index``, ``--bead``) is given. With ``--image`` the pixel size (and
 for 3D the z-step) comes from that image's metadata (``--pixel-size``/``--z-step`` still win);
-the PSF file records the voxel size it was made for whenever it is known.
+the PSF file records the voxel size it was made for whenever it is known. ``--from-image`` makes
+the automatic PSF of an image instead (as ``train --psf auto`` does: its OME-TIFF optics, else
+typical optics at its pixel size, else a width estimated from its spectrum).
 """
 
 from __future__ import annotations
@@ -20,13 +22,21 @@ from napari_deconoising.cli._files import (
 from napari_deconoising.cli._output import add_json_option, report, say
 from napari_deconoising.cli._settings import add_setting
 from napari_deconoising.config.psf import OpticsConfig, StackOpticsConfig
+from napari_deconoising.data.automatic_psf import automatic_psf
 from napari_deconoising.data.channels import PIXEL_SIZE_TOLERANCE
 from napari_deconoising.errors import DeconoisingError
 from napari_deconoising.io import AxesImage, read_tiff
 from napari_deconoising.psf.measure import psf_widths
-from napari_deconoising.psf.recipe import MODELS, PSFRecipe, make_psf
+from napari_deconoising.psf.recipe import GAUSSIAN, MODELS, PSFRecipe, make_psf
 
 OPTICS = (("--na", "na"), ("--wavelength", "wavelength_nm"), ("--pixel-size", "pixel_size_nm"))
+#: The options of a 3D PSF's axial side, and their argument names.
+STACK_OPTIONS = (
+    ("--z-step", "z_step_nm"),
+    ("--planes", "planes"),
+    ("--sigma-z", "sigma_z"),
+    ("--immersion-index", "immersion_index"),
+)
 NM_PER_UM = 1000.0
 
 
@@ -41,7 +51,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="take the pixel size (and for a 3D PSF the z-step) from this image's ImageJ/OME "
         "metadata (instead of --pixel-size/--z-step; those given too win)",
     )
-    add_axes_option(psf, "the --image file")
+    psf.add_argument(
+        "--from-image",
+        metavar="IMAGE.tif",
+        help="make the automatic PSF of this image (its first channel), as train --psf auto: a "
+        "Gaussian for its OME-TIFF optics, else typical optics at its pixel size, else "
+        "estimated from its spectrum (3D for a z-stack); no other PSF option",
+    )
+    add_axes_option(psf, "the --image or --from-image file")
     psf.add_argument("--model", choices=MODELS, default=MODELS[0], help="PSF model")
     psf.add_argument(
         "--dims",
@@ -119,10 +136,9 @@ AXIAL_SIZE_NAMES = ("z_step_nm",)
 
 def run(args: argparse.Namespace) -> int:
     """Make the PSF, write it with its voxel size and print its size and FWHMs."""
-    check_outputs([args.out], [args.image, args.bead], overwrite=args.overwrite)
-    dims = spatial_dims(args)
-    make_recipe = model_recipe if args.bead is None else bead_recipe
-    recipe, voxel_nm = make_recipe(args, dims)
+    check_outputs([args.out], [args.image, args.bead, args.from_image], overwrite=args.overwrite)
+    recipe, voxel_nm = psf_recipe(args)
+    dims = recipe.spatial_dims
     kernel = make_psf(recipe)
     axes = "ZYX"[-dims:]
     spacing = {axis: size / NM_PER_UM for axis, size in zip(axes, voxel_nm, strict=True) if size}
@@ -140,16 +156,44 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def psf_recipe(args: argparse.Namespace) -> tuple[PSFRecipe, tuple]:
+    """The recipe the options describe, with the voxel size (nm, Z first, None where unknown)
+    the PSF is written for."""
+    if args.from_image is not None:
+        return image_recipe(args)
+    dims = spatial_dims(args)
+    make_recipe = model_recipe if args.bead is None else bead_recipe
+    return make_recipe(args, dims)
+
+
+def image_recipe(args: argparse.Namespace) -> tuple[PSFRecipe, tuple]:
+    """The recipe of the automatic PSF of the ``--from-image`` file's first channel (a note on
+    stderr says what it was made from), with the voxel size (nm) it is written for."""
+    others = {
+        "--image": args.image,
+        "--bead": args.bead,
+        "--dims": args.dims,
+        **{flag: getattr(args, name) for flag, name in (("--sigma", "sigma"), *OPTICS)},
+        **{flag: getattr(args, name) for flag, name in STACK_OPTIONS},
+        "--model": None if args.model == GAUSSIAN else args.model,
+    }
+    extra = [flag for flag, value in others.items() if value is not None]
+    if extra:
+        raise DeconoisingError(
+            f"--from-image makes the PSF from the image alone; leave out {', '.join(extra)}"
+        )
+    image = read_input(args.from_image, args.axes, command=args.command, lazy=True)
+    choice = automatic_psf(image)
+    say(args.command, f"note: automatic PSF: {choice.describe()}")
+    recipe = choice.recipe
+    return recipe, recipe.voxel_nm or (None,) * recipe.spatial_dims
+
+
 def spatial_dims(args: argparse.Namespace) -> int:
     """``--dims``, else 3 when a 3D option is given, else 2; 3D options with ``--dims 2`` are
     refused."""
-    options_3d = {
-        "--z-step": args.z_step_nm,
-        "--planes": args.planes,
-        "--sigma-z": args.sigma_z,
-        "--immersion-index": args.immersion_index,
-        "--bead": args.bead,
-    }
+    options_3d = {flag: getattr(args, name) for flag, name in STACK_OPTIONS}
+    options_3d["--bead"] = args.bead
     given = [flag for flag, value in options_3d.items() if value is not None]
     needed = 3 if given else 2
     dims = args.dims or needed

@@ -3,6 +3,9 @@
 Images keep their axes (``--axes`` or the files' metadata): each channel gets its own network and
 PSF (``--psf`` or ``--psf-sigma``: one for all channels or one per channel, in channel order), and
 the model records the images' pixel size so that ``predict`` can warn about images that differ.
+``--psf auto`` makes each channel's PSF from the first image
+(:func:`~napari_deconoising.data.automatic_psf.automatic_psf`: the OME-TIFF's optics, else typical
+optics at its pixel size, else a width estimated from its spectrum) and says which.
 
 z-stacks (``--axes ZYX``, ``TZYX``, ``CZYX``...) with a 3D PSF train a 3D model (``--mode auto``,
 the default, or ``3d``); ``--mode 2d`` trains plane by plane (a 3D PSF then gives its in-focus
@@ -31,12 +34,14 @@ from napari_deconoising.cli._output import (
 from napari_deconoising.cli._settings import add_setting, add_settings, given
 from napari_deconoising.config.base import bounds
 from napari_deconoising.config.training import NetworkConfig, TrainingConfig
+from napari_deconoising.data.automatic_psf import automatic_psf
 from napari_deconoising.errors import DeconoisingError
 from napari_deconoising.io import AxesImage
 from napari_deconoising.io.outputs import check_outputs
 from napari_deconoising.model.bundle import load_model
 from napari_deconoising.psf.load import load_psf
 from napari_deconoising.psf.models import gaussian_psf
+from napari_deconoising.psf.recipe import make_psf
 from napari_deconoising.training.events import (
     TrainingEvent,
     TrainingFinished,
@@ -73,6 +78,8 @@ TRAINING_SETTINGS = (
     "blind_spot_span",
 )
 NETWORK_SETTINGS = ("depth", "start_filters", "downsampling", "top_skip")
+#: The ``--psf`` value that makes the PSF from the image itself.
+AUTO_PSF = "auto"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -101,7 +108,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--psf",
         action="append",
         metavar="PSF.tif",
-        help="PSF TIFF; give it once for all channels, or once per channel in channel order",
+        help="PSF TIFF; give it once for all channels, or once per channel in channel order; "
+        "'auto': a Gaussian for the first image's OME-TIFF optics, else typical optics at its "
+        "pixel size, else estimated from its spectrum (one per channel; a note says which)",
     )
     kind.add_argument(
         "--psf-sigma",
@@ -197,11 +206,11 @@ def run(args: argparse.Namespace) -> int:
     if args.init is not None and args.n2v:
         raise DeconoisingError("--n2v cannot change a model's mode; drop it to continue --init")
     outputs = [args.out, last_checkpoint_path(args.out)]
-    inputs = [*args.images, *(args.psf or []), args.init]
+    inputs = [*args.images, *(path for path in args.psf or [] if path != AUTO_PSF), args.init]
     check_outputs(outputs, inputs, overwrite=args.overwrite)
     images = [read_input(p, args.axes, command=args.command, lazy=True) for p in args.images]
     init = None if args.init is None else load_model(args.init)
-    psfs = _psfs(args, images[0].spacing)
+    psfs = _psfs(args, images[0])
     mode = resolve_mode(args.mode or "auto", images, psfs, init)
     config = training_config(args, mode)
     trainer = Trainer(images, psfs, config, args.out, init=init, overwrite=args.overwrite)
@@ -280,16 +289,19 @@ def training_printer(progress: Progress) -> Callable[[TrainingEvent], None]:
     return show
 
 
-def _psfs(
-    args: argparse.Namespace, spacing: dict[str, float]
-) -> np.ndarray | list[np.ndarray] | None:
-    """The PSF for all channels (one given), one per channel (several), or None for N2V.
+def _psfs(args: argparse.Namespace, image: AxesImage) -> np.ndarray | list[np.ndarray] | None:
+    """The PSF for all channels (one given), one per channel (several, or ``--psf auto``), or
+    None for N2V.
 
-    PSF files that record their voxel size are resampled to the image's (``spacing``, µm per
-    axis) when it is known."""
-    if args.psf is not None:
+    PSF files that record their voxel size are resampled to ``image``'s (the first image) when
+    it is known."""
+    if args.psf == [AUTO_PSF]:
+        psfs = automatic_psfs(image, args.command)
+    elif args.psf is not None and AUTO_PSF in args.psf:
+        raise DeconoisingError("--psf auto makes the PSF of every channel; give it alone")
+    elif args.psf is not None:
         # 2D files stay 2D and stacks stay 3D: the mode decides how a 3D PSF is used
-        voxel = [spacing.get(axis) for axis in "ZYX"]
+        voxel = [image.spacing.get(axis) for axis in "ZYX"]
         voxel_um = voxel if all(v is not None for v in voxel[1:]) else None
         psfs = [load_psf(path, spatial_dims=None, voxel_size_um=voxel_um) for path in args.psf]
     elif args.psf_sigma is not None:
@@ -297,6 +309,15 @@ def _psfs(
     else:
         return None
     return psfs[0] if len(psfs) == 1 else psfs
+
+
+def automatic_psfs(image: AxesImage, command: str) -> list[np.ndarray]:
+    """One automatic PSF per channel of ``image``; one ``note:`` line on stderr says what each
+    was made from (one line for channels made alike)."""
+    choices = [automatic_psf(image, channel) for channel in range(image.n_channels)]
+    for text in dict.fromkeys(choice.describe() for choice in choices):
+        say(command, f"note: automatic PSF: {text}")
+    return [make_psf(choice.recipe) for choice in choices]
 
 
 def _describe_data(images: Sequence[AxesImage], pixel_size_um: float | None, mode: str) -> str:

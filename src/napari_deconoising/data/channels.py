@@ -28,7 +28,7 @@ def as_axes_image(image: Any, axes: str | None = None, name: str = "image") -> A
     if isinstance(image, AxesImage):
         if axes is None:
             return image
-        return AxesImage(image.data, axes, image.spacing, "user", image.name)
+        return AxesImage(image.data, axes, image.spacing, "user", image.name, optics=image.optics)
     array = image if hasattr(image, "shape") and hasattr(image, "dtype") else np.asarray(image)
     if axes is not None:
         return AxesImage(array, axes, {}, "user", name)

@@ -14,6 +14,7 @@ of distinct letters that contains ``Y`` and ``X`` is valid. The letters may come
 
 Physical sizes are kept as ``spacing``: a dict from spatial axis letter to its pixel size in
 micrometres, holding only the axes whose size is known, e.g. ``{"X": 0.1, "Y": 0.1, "Z": 0.25}``.
+The microscope's optics, where the file records them (OME-TIFF), are kept as :class:`Optics`.
 
 Nothing here imports Qt or napari: the widgets pass plain values (layer shape, ``rgb``,
 ``axis_labels``, ``scale``, ``units``) to these functions. The napari-layer helpers
@@ -275,6 +276,36 @@ def normalise_spacing(spacing: Mapping[str, float] | None, axes: str) -> dict[st
     return result
 
 
+@dataclass(frozen=True)
+class Optics:
+    """The microscope's optics as an image file records them; None where it does not.
+
+    ``na``: the objective's numerical aperture; ``emission_nm``: each channel's emission
+    wavelength (nm), one per channel of the file in its order (empty when the file lists no
+    channels); ``refractive_index``: the immersion medium's. Read from OME-TIFF only (see
+    :func:`~napari_deconoising.io.read_tiff`): ImageJ hyperstacks have no standard field for
+    them.
+    """
+
+    na: float | None = None
+    emission_nm: tuple[float | None, ...] = ()
+    refractive_index: float | None = None
+
+    def emission_for(self, channel: int, n_channels: int) -> float | None:
+        """The emission wavelength (nm) of ``channel`` of an image with ``n_channels`` channels:
+        None when unknown, or when the file lists another number of channels (the image's
+        channels are then not the file's, e.g. read with other axes)."""
+        if len(self.emission_nm) != n_channels or not 0 <= channel < n_channels:
+            return None
+        return self.emission_nm[channel]
+
+    @property
+    def known(self) -> bool:
+        """Whether the file gives any of the values."""
+        values = (self.na, self.refractive_index, *self.emission_nm)
+        return any(value is not None for value in values)
+
+
 @dataclass
 class AxesImage:
     """An image array with its axes and physical pixel sizes.
@@ -283,7 +314,8 @@ class AxesImage:
     ``numpy.memmap`` from :func:`~napari_deconoising.io.read_tiff`, later dask or zarr); it is
     never read in full here. ``axes`` is validated against ``data.shape`` and upper-cased;
     ``spacing`` maps Z/Y/X to µm for the known axes only; ``axes_source`` says where the axes
-    came from (one of :data:`AXES_SOURCES`).
+    came from (one of :data:`AXES_SOURCES`); ``optics`` is what the file says of the
+    microscope's optics (None: nothing).
     """
 
     data: Any
@@ -294,6 +326,8 @@ class AxesImage:
     #: The file or store the image was read from (None for arrays in memory): outputs are
     #: never written over it (see :mod:`napari_deconoising.io.outputs`).
     path: Path | None = None
+    #: The optics the file records (OME-TIFF), or None.
+    optics: Optics | None = None
 
     def __post_init__(self) -> None:
         self.axes = validate_axes(self.axes, self.data.shape)
@@ -346,4 +380,6 @@ class AxesImage:
     def reordered(self, axes: str) -> AxesImage:
         """The same image with its data transposed to ``axes`` (see :func:`reorder`)."""
         data = reorder(self.data, self.axes, axes)
-        return AxesImage(data, axes, dict(self.spacing), self.axes_source, self.name, self.path)
+        return AxesImage(
+            data, axes, dict(self.spacing), self.axes_source, self.name, self.path, self.optics
+        )

@@ -15,8 +15,8 @@ this module gathers them.
 
 from __future__ import annotations
 
-from napari_deconoising.io.tiff_read import read_tiff
+from napari_deconoising.io.tiff_read import read_optics, read_tiff
 from napari_deconoising.io.tiff_tag import AXES_TAG
 from napari_deconoising.io.tiff_write import write_tiff
 
-__all__ = ["AXES_TAG", "read_tiff", "write_tiff"]
+__all__ = ["AXES_TAG", "read_optics", "read_tiff", "write_tiff"]

@@ -7,7 +7,6 @@ import json
 import logging
 import math
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -20,12 +19,14 @@ import tifffile
 from napari_deconoising.errors import ImageError, one_line
 from napari_deconoising.io.axes import (
     AxesImage,
+    Optics,
     check_not_rgb,
     normalise_spacing,
     resolve_axes,
     validate_axes,
 )
 from napari_deconoising.io.layer_axes import um_per_unit
+from napari_deconoising.io.ome import ome_optics, ome_spacing
 from napari_deconoising.io.tiff_pixels import read_pixels
 from napari_deconoising.io.tiff_tag import AXES_TAG, TAG_KEY
 
@@ -43,6 +44,7 @@ class _RawTiff:
     full_shape: tuple[int, ...]
     kind: str
     spacing: dict[str, float] = field(default_factory=dict)
+    optics: Optics | None = None
     stored: str | None = None
     data: Any = None
 
@@ -61,7 +63,9 @@ def read_tiff(
 
     Pixel sizes (µm) come from ImageJ's calibration (XResolution/YResolution, ``spacing``,
     ``unit``) or OME's PhysicalSize attributes; plain TIFF resolution tags are ignored (they
-    are usually a 72 dpi placeholder).
+    are usually a 72 dpi placeholder). The optics (NA, emission wavelengths, immersion index:
+    :class:`~napari_deconoising.io.axes.Optics`) come from OME-XML only (see :mod:`.ome`):
+    ImageJ has no standard field for them.
 
     ``data`` is a read-only ``numpy.memmap`` when the pixels are stored uncompressed and
     contiguously, else a numpy array. With ``lazy`` it is a dask array that reads only what is
@@ -79,7 +83,18 @@ def read_tiff(
     except ImageError as err:
         raise ImageError(f"{path.name}: {err}") from err
     spacing = normalise_spacing(spacing, final_axes)
-    return AxesImage(data, final_axes, spacing, source, _stem(path), path)
+    return AxesImage(data, final_axes, spacing, source, _stem(path), path, raw.optics)
+
+
+def read_optics(path: str | os.PathLike[str]) -> Optics | None:
+    """The optics an OME-TIFF file records (see :mod:`.ome`), reading its metadata only; None
+    for any other file, one that records none, or one that cannot be read."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            xml = tif.ome_metadata if tif.is_ome else None
+    except Exception:  # not a TIFF, missing, damaged: no optics
+        return None
+    return ome_optics(xml) if xml else None
 
 
 def _stem(path: Path) -> str:
@@ -176,7 +191,8 @@ def _gather(tif: tifffile.TiffFile) -> _RawTiff:
         stored=stored.value if stored is not None and isinstance(stored.value, str) else None,
     )
     if tif.is_ome and tif.ome_metadata:
-        raw.spacing = _ome_spacing(tif.ome_metadata)
+        raw.spacing = ome_spacing(tif.ome_metadata)
+        raw.optics = ome_optics(tif.ome_metadata)
     elif tif.is_imagej and tif.imagej_metadata:
         resolution = [page.tags.get(name) for name in ("XResolution", "YResolution")]
         raw.spacing = _imagej_spacing(
@@ -210,26 +226,6 @@ def _imagej_spacing(metadata: Mapping[str, Any], xres: Any, yres: Any) -> dict[s
         z_step = float(metadata.get("spacing", math.nan)) * (factor or math.nan)
         if math.isfinite(z_step) and z_step > 0:
             spacing["Z"] = z_step
-    return spacing
-
-
-def _ome_spacing(xml: str) -> dict[str, float]:
-    """Pixel sizes in µm from the first Pixels element of OME-XML (default unit µm)."""
-    try:
-        root = ET.fromstring(xml.encode("utf-8"))
-    except ET.ParseError:
-        return {}
-    pixels = next((el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Pixels"), None)
-    if pixels is None:
-        return {}
-    spacing: dict[str, float] = {}
-    for axis in "XYZ":
-        value = pixels.get(f"PhysicalSize{axis}")
-        factor = um_per_unit(pixels.get(f"PhysicalSize{axis}Unit", "µm"))
-        with suppress(TypeError, ValueError):
-            size = float(value) * factor if value is not None and factor else math.nan
-            if math.isfinite(size) and size > 0:
-                spacing[axis] = size
     return spacing
 
 

@@ -151,7 +151,9 @@ def predict_block(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predict one block (read with its halo) and return the (denoised, deconvolved) core."""
     pixels = read_block(image, block.read)
-    part = AxesImage(pixels, image.axes, dict(image.spacing), image.axes_source, image.name)
+    part = AxesImage(
+        pixels, image.axes, dict(image.spacing), image.axes_source, image.name, optics=image.optics
+    )
     show = None if on_progress is None else (lambda event: on_progress(event.progress))
     result = predictor.predict(part, show)
     crop = block.crop

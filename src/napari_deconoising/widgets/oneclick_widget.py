@@ -30,9 +30,6 @@ from napari_deconoising.widgets._models import model_registry
 from napari_deconoising.widgets._oneclick import (
     OneClickResult,
     Predicting,
-    UsedPSF,
-    automatic_psf,
-    layer_psf,
     train_and_predict,
     training_config,
 )
@@ -41,6 +38,7 @@ from napari_deconoising.widgets._qt import clock, scrolling_layout
 from napari_deconoising.widgets._settings import setting_box
 from napari_deconoising.widgets._training_events import step_text
 from napari_deconoising.widgets._training_job import warm_up_torch
+from napari_deconoising.widgets._used_psf import UsedPSF, automatic_psf, layer_psf
 
 if TYPE_CHECKING:
     import napari
@@ -58,13 +56,16 @@ class OneClickWidget(JobWidget):
     later run, never duplicated).
 
     The PSF is a PSF layer (the PSF widget's ``PSF``, a layer named like a PSF is chosen when
-    there is one) or, with "(none)", an automatic one: a Gaussian for typical optics at the
-    layer's pixel size and z-step (:func:`~napari_deconoising.psf.automatic.automatic_recipe`);
-    the line under the box says which, with its lateral and axial FWHM. A layer with Z and a 3D
-    PSF trains a 3D network (``mode="auto"``, with the engine's 3D defaults). Training runs for
-    "minutes" (the button turns into Cancel; a cancelled run changes no layer), then the
-    prediction. The model is kept in memory and offered by Denoise & Deconvolve (for other
-    layers) as ``one-click: <layer>``; it is written only with "save the model", to
+    there is one) or, with "(none)", an automatic one
+    (:func:`~napari_deconoising.data.automatic_psf.automatic_psf`): a Gaussian for the optics the
+    layer's OME-TIFF file records, else for typical optics, at the layer's pixel size and
+    z-step; without a pixel size, a Gaussian whose width is estimated from the layer's
+    spectrum. The line under the box says which, with its lateral and axial FWHM. A layer with
+    Z and a 3D PSF trains a 3D network (``mode="auto"``, with the engine's 3D defaults).
+    Training runs for "minutes" (the button turns into Cancel; a cancelled run changes no
+    layer), then the prediction. The model is kept in memory and offered by Denoise &
+    Deconvolve (for other layers) as ``one-click: <layer>``; it is written only with "save the
+    model", to
     ``~/deconoising-models/<layer>-<time>.pt``, and the status says where. Afterwards, "Side by
     side" and, for a z-stack, "orthogonal views" compare raw, denoised and deconvolved.
 
@@ -93,8 +94,8 @@ class OneClickWidget(JobWidget):
             "PSF",
             optional=True,
             prefer=looks_like_psf_name,
-            tooltip="A PSF layer (the PSF widget makes one); (none): a Gaussian for typical optics "
-            "at the layer's pixel size",
+            tooltip="A PSF layer (the PSF widget makes one); (none): a Gaussian for the file's or "
+            "typical optics at the layer's pixel size, else estimated from the layer's spectrum",
         )
         self.psf_info = Label(value="")
         self.minutes = setting_box(

@@ -12,11 +12,13 @@ from napari_deconoising.config.psf import OpticsConfig, StackOpticsConfig
 from napari_deconoising.errors import PSFError
 from napari_deconoising.psf.recipe import GAUSSIAN, PSFRecipe, make_psf
 from napari_deconoising.psf.recipe import WIDEFIELD as WIDEFIELD_MODEL
+from napari_deconoising.widgets._axes import layer_image
 from napari_deconoising.widgets._common import LayerChoices, check_image_layer, find_layer
 from napari_deconoising.widgets._jobs import Finished, Job, JobRunner, JobWidget, Outcome
 from napari_deconoising.widgets._psf_text import layer_spacing_um, widths_text
 from napari_deconoising.widgets._qt import scrolling_layout
 from napari_deconoising.widgets._settings import setting_box
+from napari_deconoising.widgets._used_psf import automatic_psf
 
 if TYPE_CHECKING:
     import napari
@@ -26,7 +28,8 @@ GAUSSIAN_SIGMA = "Gaussian, sigma in pixels"
 GAUSSIAN_OPTICS = "Gaussian from optics"
 WIDEFIELD = "Widefield from optics"
 FROM_LAYER = "From an image layer"
-MODES = (GAUSSIAN_SIGMA, GAUSSIAN_OPTICS, WIDEFIELD, FROM_LAYER)
+FROM_IMAGE = "Automatic, for an image layer"
+MODES = (GAUSSIAN_SIGMA, GAUSSIAN_OPTICS, WIDEFIELD, FROM_LAYER, FROM_IMAGE)
 PLANAR, VOLUME = "2D (Y, X)", "3D (Z, Y, X)"
 #: The number of spatial dimensions of each "dimensions" choice.
 SPATIAL_DIMS = {PLANAR: 2, VOLUME: 3}
@@ -52,6 +55,11 @@ class PSFWidget(JobWidget):
     enough for the axial spread) and the immersion index (0: from the NA), as a Gaussian with
     an axial sigma, or from a bead stack. A 3D PSF layer gets its voxel size as scale (µm) and,
     with "show in 3D", the viewer switches to its 3D view.
+
+    "Automatic, for an image layer" makes the PSF the One-click widget assumes for that layer
+    (:func:`~napari_deconoising.data.automatic_psf.automatic_psf`: its OME-TIFF file's optics, else
+    typical optics at its pixel size, else a width estimated from its spectrum; 3D for a layer
+    with Z) and says which. The estimate reads at most a 1024 x 1024 sample: it runs at once.
     """
 
     def __init__(self, napari_viewer: napari.Viewer):
@@ -76,6 +84,11 @@ class PSFWidget(JobWidget):
         )
         self.source = self._layers.combo(
             "image layer", tooltip="A measured PSF (bead image), 2D or a z-stack"
+        )
+        self.for_image = self._layers.combo(
+            "for image",
+            tooltip="The PSF for this layer: its file's optics, else typical optics at its "
+            "pixel size, else estimated from its spectrum",
         )
         self.dims = ComboBox(
             label="dimensions",
@@ -122,6 +135,7 @@ class PSFWidget(JobWidget):
             self.immersion,
             self.pixel_from,
             self.source,
+            self.for_image,
             self.view_3d,
         )
         self.form = Container(widgets=[*fields, self.make_button])
@@ -146,9 +160,11 @@ class PSFWidget(JobWidget):
             widget.visible = optics
         for widget in (self.z_step, self.immersion):
             widget.visible = optics and volume
-        self.planes.visible = volume and mode != FROM_LAYER
+        self.dims.visible = mode != FROM_IMAGE  # the layer's Z axis decides
+        self.planes.visible = volume and mode not in (FROM_LAYER, FROM_IMAGE)
         self.source.visible = mode == FROM_LAYER
-        self.view_3d.visible = volume
+        self.for_image.visible = mode == FROM_IMAGE
+        self.view_3d.visible = volume or mode == FROM_IMAGE
 
     def fill_pixel_size(self, *_: Any) -> None:
         """Set the pixel size from the layer chosen in "pixel size from", when its scale and
@@ -190,6 +206,9 @@ class PSFWidget(JobWidget):
         if self.mode.value == FROM_LAYER:
             self._make_from_layer(dims)
             return
+        if self.mode.value == FROM_IMAGE:
+            self._make_for_image()
+            return
         recipe = self._recipe(dims)
         if recipe.model == WIDEFIELD_MODEL:
             self.jobs.start(
@@ -218,6 +237,14 @@ class PSFWidget(JobWidget):
             immersion_index=immersion,
             planes=planes,
         )
+
+    def _make_for_image(self) -> None:
+        """Show the automatic PSF of the "for image" layer and what it was made from."""
+        layer = self.for_image.value
+        used = automatic_psf(layer_image(layer, purpose="the automatic PSF"))
+        self.show_psf(used.pixels, used.voxel_um)
+        widths = widths_text(used.pixels, used.voxel_um)
+        self.fwhm_label.value = f"For layer '{layer.name}': {used.made_from}\n{widths}"
 
     def _make_from_layer(self, dims: int) -> None:
         layer = self.source.value
