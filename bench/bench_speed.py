@@ -9,6 +9,7 @@ one 512x512 frame of the walls data.
     python bench/bench_speed.py                 # this machine's CPU class
     python bench/bench_speed.py --emulate-avx2  # the same CPU restricted to AVX2 kernels (most
                                                 # laptops and lab desktops: no AVX-512, no bfloat16)
+    python bench/bench_speed.py --parts prediction  # only some of the measurements
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def time_steps(network_config: NetworkConfig, patch: int, batch: int, psf, devic
     return per_step, per_mask, count_parameters(network)
 
 
+PARTS = ("steps", "trainer", "prediction")
 AVX2_ENVIRONMENT = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
@@ -105,6 +107,9 @@ def main() -> None:
     parser.add_argument(
         "--emulate-avx2", action="store_true", help="limit torch's CPU kernels to AVX2"
     )
+    parser.add_argument(
+        "--parts", nargs="+", default=list(PARTS), choices=PARTS, help="what to measure"
+    )
     args = parser.parse_args()
     if args.emulate_avx2:
         emulate_avx2()
@@ -125,7 +130,7 @@ def main() -> None:
         ("default", defaults.network, defaults.patch_size, defaults.batch_size),
         ("2020 size, 100x100-like", NetworkConfig(depth=2, start_filters=64), 96, 20),
     ]
-    for name, network_config, patch, batch in cases:
+    for name, network_config, patch, batch in cases if "steps" in args.parts else []:
         per_step, per_mask, params = time_steps(network_config, patch, batch, psf, device)
         figures = {
             "case": name,
@@ -144,11 +149,20 @@ def main() -> None:
             f"masking {100 * figures['masking_share_of_step']:.2f}% of a step",
             flush=True,
         )
-    per_step, precision = trainer_step_seconds(data, device)
-    results["trainer"] = {"seconds_per_step": per_step, "precision": precision}
-    print(f"training run (defaults): {per_step * 1000:.0f} ms/step in {precision}", flush=True)
+    if "trainer" in args.parts:
+        per_step, precision = trainer_step_seconds(data, device)
+        results["trainer"] = {"seconds_per_step": per_step, "precision": precision}
+        print(f"training run (defaults): {per_step * 1000:.0f} ms/step in {precision}", flush=True)
+    if "prediction" in args.parts:
+        results["prediction"] = prediction_seconds(data, psf, defaults, args.device)
+    print("2020 code on the same data: 1.8-3.0 s per step of 20 100x100 patches, 1.8 s per frame")
+    save_results(f"speed_{device.type}_{cpu_class.lower()}", results)
+
+
+def prediction_seconds(data: dict, psf: np.ndarray, defaults: TrainingConfig, device: str) -> dict:
+    """Median seconds to predict one 512x512 frame with the default network and settings."""
     model = train(data["noisy"][:1], psf, defaults.replace(steps=1))  # weights do not matter here
-    predictor = Predictor(model, PredictionConfig(device=args.device))
+    predictor = Predictor(model, PredictionConfig(device=device))
     frame = data["noisy"][0].astype(np.float32)
     predictor.predict(frame)
     timings = []
@@ -156,14 +170,12 @@ def main() -> None:
         start = time.perf_counter()
         predictor.predict(frame)
         timings.append(time.perf_counter() - start)
-    results["prediction"] = {
+    print(f"prediction: {np.median(timings):.3f} s per 512x512 frame (median of 5)", flush=True)
+    return {
         "seconds_per_512_frame_median": float(np.median(timings)),
         "tile": predictor.config.tile,
         "overlap": predictor.config.overlap,
     }
-    print(f"prediction: {np.median(timings):.3f} s per 512x512 frame (median of 5)")
-    print("2020 code on the same data: 1.8-3.0 s per step of 20 100x100 patches, 1.8 s per frame")
-    save_results(f"speed_{device.type}_{cpu_class.lower()}", results)
 
 
 if __name__ == "__main__":

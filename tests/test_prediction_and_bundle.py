@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -16,7 +18,7 @@ from napari_deconoising import (
     load_model,
 )
 from napari_deconoising.model.unet import UNet
-from napari_deconoising.prediction.predictor import plan_tiles
+from napari_deconoising.prediction.predictor import plan_balanced_tiles
 
 
 def identity_like_model(psf=None) -> DecoNoisingModel:
@@ -50,11 +52,22 @@ def test_stack_in_stack_out_with_progress():
     np.testing.assert_array_equal(result.denoised, result.deconvolved)
 
 
-def test_tile_is_rounded_to_the_network_multiple():
-    grid = plan_tiles(1000, PredictionConfig(tile=250, overlap=20), 8)
-    assert grid.tile == 256 and grid.count * grid.stride >= 1000
-    small = plan_tiles(50, PredictionConfig(tile=256, overlap=20), 8)
-    assert small.tile == 96  # never larger than the padded image needs
+def test_tiles_are_balanced_rounded_and_never_larger_than_needed():
+    grid = plan_balanced_tiles(1000, tile=250, overlap=20, multiple=8)
+    assert grid.tile % 8 == 0 and grid.tile <= 256 and grid.count * grid.stride >= 1000
+    assert grid.count == 5  # as few as tiles of 256 allow, each just as large as its share
+    small = plan_balanced_tiles(50, tile=256, overlap=20, multiple=8)
+    assert small.count == 1 and small.tile == 96  # the padded image, rounded up
+
+
+def test_frames_get_the_overlap_the_network_sees_and_few_tiles():
+    predictor = Predictor(identity_like_model(), PredictionConfig(tile=256, overlap=120))
+    reach = predictor.networks[0].context
+    grids, batch = predictor.tiling((512, 512))
+    assert [g.overlap for g in grids] == list(reach)  # no more context than it can use
+    computed = math.prod(g.tile for g in grids) * math.prod(g.count for g in grids)
+    assert computed < 1.8 * 512 * 512  # fixed 256-pixel tiles computed 2.25 times the frame
+    assert batch == PredictionConfig().batch_size
 
 
 def test_cancel_raises_cancelled():

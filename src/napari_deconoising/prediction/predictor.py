@@ -3,11 +3,12 @@
 (A two-stage model's network denoises: its stitched tiles are the denoised image, which
 Richardson-Lucy then deconvolves, see :mod:`~napari_deconoising.model.deconvolution`.)
 
-The image (with a reflected margin of ``overlap`` pixels) is cut into tiles of ``tile`` pixels;
-each tile contributes only its centre, so every output pixel is predicted with at least
-``overlap`` pixels of context and the tiles fit together without seams or averaging. A 3D model
-cuts volumes alike in Z, Y and X (``tile_z`` / ``overlap_z`` planes in Z) and convolves the
-stitched volume once with its 3D PSF; a 2D model goes through a z-stack plane by plane.
+The image (with a reflected margin of ``overlap`` pixels, at most what the network sees) is cut
+into as few tiles of at most ``tile`` pixels as cover it, all of one size; each tile contributes
+only its centre, so every output pixel is predicted with ``overlap`` pixels of context and the
+tiles fit together without seams or averaging. A 3D model cuts volumes alike in Z, Y and X
+(``tile_z`` / ``overlap_z`` planes in Z) and convolves the stitched volume once with its 3D PSF;
+a 2D model goes through a z-stack plane by plane.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from napari_deconoising.model.convolution import convolve, psf_tensor
 from napari_deconoising.model.deconvolution import RichardsonLucy, flat_background
 from napari_deconoising.model.devices import autocast, network_input, place_network, resolve_device
 
-#: Voxels of 3D tiles per batch at most (3D tiles are large; this bounds the memory).
-MAX_BATCH_VOXELS_3D = 4_000_000
+#: Pixels or voxels of the tiles of one batch at most (3D tiles are large; this bounds the
+#: memory).
+MAX_BATCH_VOXELS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -94,21 +96,12 @@ class TileGrid:
         return self.count * self.stride + 2 * self.overlap
 
 
-def plan_tiles(size: int, config: PredictionConfig, multiple: int) -> TileGrid:
-    """Tile geometry along one axis: the tile is rounded up to ``multiple`` and never made
-    larger than the (padded) image needs."""
-    overlap = config.overlap
-    tile = _round_up(config.tile, multiple)
-    needed = _round_up(size + 2 * overlap, multiple)
-    return TileGrid(size, min(tile, needed), overlap)
-
-
 def plan_balanced_tiles(size: int, tile: int, overlap: int, multiple: int) -> TileGrid:
     """Tile geometry along one axis of a volume: as few tiles as ``tile`` (rounded up to
     ``multiple``) allows, each only as large as its share of the axis plus ``overlap`` on both
     sides needs.
 
-    As in 2D, the image is always padded by ``overlap`` (reflected) at its borders, even when one
+    The image is always padded by ``overlap`` (reflected) at its borders, even when one
     tile holds the axis: the borders then come out the same however the volume is cut (into
     tiles here, or into blocks by :mod:`~napari_deconoising.prediction.blockwise`).
     """
@@ -242,29 +235,26 @@ class Predictor:
         """Tile geometry along each spatial axis of a frame (Y, X) or volume (Z, Y, X), and the
         tiles per batch.
 
-        Frames get tiles of ``tile`` pixels with ``overlap`` (:func:`plan_tiles`), ``batch_size``
-        at a time. Volumes get balanced tiles (:func:`plan_balanced_tiles`) with no more overlap
-        than the networks can see (more would only cost time), and fewer per batch where they
-        would take too much memory (:data:`MAX_BATCH_VOXELS_3D`).
+        Frames and volumes alike get balanced tiles (:func:`plan_balanced_tiles`: as few as
+        ``tile`` allows, each no larger than its share) with no more overlap than the networks
+        can see (more would only cost time), ``batch_size`` at a time, fewer where a batch would
+        take too much memory (:data:`MAX_BATCH_VOXELS`).
         """
+        dims = len(shape)
         multiples = [
-            max(network.size_multiples[axis] for network in self.networks)
-            for axis in range(len(shape))
+            max(network.size_multiples[axis] for network in self.networks) for axis in range(dims)
         ]
         config = self.config
-        if len(shape) == 2:
-            grids = [plan_tiles(n, config, m) for n, m in zip(shape, multiples, strict=True)]
-            return grids, config.batch_size
-        tiles = (config.tile_z, config.tile, config.tile)
-        reach = [max(network.context[axis] for network in self.networks) for axis in range(3)]
-        wanted = (config.overlap_z, config.overlap, config.overlap)
+        tiles = (config.tile_z, config.tile, config.tile)[-dims:]
+        reach = [max(network.context[axis] for network in self.networks) for axis in range(dims)]
+        wanted = (config.overlap_z, config.overlap, config.overlap)[-dims:]
         overlaps = [min(w, r) for w, r in zip(wanted, reach, strict=True)]
         grids = [
             plan_balanced_tiles(*values)
             for values in zip(shape, tiles, overlaps, multiples, strict=True)
         ]
         voxels = math.prod(g.tile for g in grids)
-        return grids, max(1, min(config.batch_size, MAX_BATCH_VOXELS_3D // voxels))
+        return grids, max(1, min(config.batch_size, MAX_BATCH_VOXELS // voxels))
 
     def _warnings(self, image: AxesImage) -> list[str]:
         warnings = [pixel_size_warning(self.model.pixel_size_um, image)]
