@@ -248,6 +248,8 @@ class Predictor:
         tiles = (config.tile_z, config.tile, config.tile)[-dims:]
         reach = [max(network.context[axis] for network in self.networks) for axis in range(dims)]
         wanted = (config.overlap_z, config.overlap, config.overlap)[-dims:]
+        # the reach rounded up to the pooling multiple: the tiles pool on the frame's own grid
+        reach = [_round_up(r, m) for r, m in zip(reach, multiples, strict=True)]
         overlaps = [min(w, r) for w, r in zip(wanted, reach, strict=True)]
         grids = [
             plan_balanced_tiles(*values)
