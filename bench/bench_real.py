@@ -149,12 +149,8 @@ def guessed_psf_sigma(noisy: np.ndarray, fraction: float | None, fixed: float | 
     blur = check_psf(noisy, gaussian_psf(1.0)).data_fwhm_px
     if fixed is not None:
         return {"psf_sigma": fixed, "data_blur_fwhm_px": blur, "psf_source": "fixed"}
-    default = psf_estimate.SPECTRUM_FRACTION
-    psf_estimate.SPECTRUM_FRACTION = default if fraction is None else fraction
-    try:
-        sigma = psf_estimate.estimated_psf_sigma(noisy)
-    finally:
-        psf_estimate.SPECTRUM_FRACTION = default
+    rule = {} if fraction is None else {"fraction": fraction}
+    sigma = psf_estimate.psf_sigma_from_blur(blur, **rule)
     source = "spectrum" if sigma is not None else "default sigma"
     sigma = OpticsConfig().sigma if sigma is None else sigma
     return {"psf_sigma": sigma, "data_blur_fwhm_px": blur, "psf_source": source}
@@ -191,12 +187,12 @@ def run_method(method: str, noisy: np.ndarray, truth: np.ndarray, psf: dict, arg
         filtered = ndimage.gaussian_filter(noisy.astype(np.float64), sigma, mode="reflect")
         return {"figures": {"sigma": sigma}, "denoised": filtered, "deconvolved": None}
     if method == "gaussian_best":
-        best, best_sigma = None, None
-        for sigma in GAUSSIAN_SIGMAS:
-            filtered = ndimage.gaussian_filter(noisy.astype(np.float64), sigma, mode="reflect")
-            if best is None or scores(filtered, truth)["si_psnr"] > scores(best, truth)["si_psnr"]:
-                best, best_sigma = filtered, sigma
-        return {"figures": {"sigma": best_sigma}, "denoised": best, "deconvolved": None}
+        filtered = {
+            sigma: ndimage.gaussian_filter(noisy.astype(np.float64), sigma, mode="reflect")
+            for sigma in GAUSSIAN_SIGMAS
+        }
+        best = max(filtered, key=lambda sigma: scores(filtered[sigma], truth)["si_psnr"])
+        return {"figures": {"sigma": best}, "denoised": filtered[best], "deconvolved": None}
     if method in ("deconoising", "n2v_ours"):
         options = parse_options(args.ours_option)
         return run_ours(noisy, psf["psf_sigma"], args.minutes, method == "n2v_ours", options)

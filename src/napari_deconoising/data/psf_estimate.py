@@ -37,10 +37,17 @@ def estimated_psf_sigma(images: np.ndarray | Sequence[np.ndarray]) -> float | No
     MIN_FWHM_PX) / FWHM_PER_SIGMA``, where the blur is the one their power spectrum shows
     (:attr:`~napari_deconoising.data.psf_check.PSFCheck.data_fwhm_px`). None when the spectrum
     shows no measurable blur (pure noise, or signal up to the highest frequencies)."""
-    data_fwhm_px = check_psf(images, gaussian_psf(1.0)).data_fwhm_px
+    return psf_sigma_from_blur(check_psf(images, gaussian_psf(1.0)).data_fwhm_px)
+
+
+def psf_sigma_from_blur(
+    data_fwhm_px: float | None, fraction: float = SPECTRUM_FRACTION
+) -> float | None:
+    """The Gaussian sigma (pixels) of a PSF ``fraction`` as wide as the blur (FWHM, pixels) an
+    image's spectrum shows, at least :data:`MIN_FWHM_PX` wide; None without a blur."""
     if data_fwhm_px is None:
         return None
-    return max(SPECTRUM_FRACTION * data_fwhm_px, MIN_FWHM_PX) / FWHM_PER_SIGMA
+    return max(fraction * data_fwhm_px, MIN_FWHM_PX) / FWHM_PER_SIGMA
 
 
 def sample_planes_of(
