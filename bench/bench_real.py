@@ -82,6 +82,11 @@ class Pair:
     channel: int | None = None
     truth_roll: int = 0
 
+    def dtype(self) -> np.dtype:
+        """The noisy file's own data type (ours trains on it, as on a user's file)."""
+        with tifffile.TiffFile(PAIRS_FOLDER / self.noisy_file) as tif:
+            return tif.series[0].dtype
+
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         noisy = tifffile.imread(PAIRS_FOLDER / self.noisy_file).astype(np.float32)
         truth = tifffile.imread(PAIRS_FOLDER / self.truth_file).astype(np.float32)
@@ -159,8 +164,8 @@ def guessed_psf_sigma(noisy: np.ndarray, fraction: float | None, fixed: float | 
 def run_ours(
     noisy: np.ndarray, sigma: float, minutes: float, n2v: bool, options: dict | None = None
 ) -> dict:
-    """Train ours on the one frame for ``minutes`` (``options``: more TrainingConfig
-    settings), predict it."""
+    """Train ours on the one frame (in its file's data type) for ``minutes`` (``options``: more
+    TrainingConfig settings), predict it."""
     config = TrainingConfig(minutes=minutes, steps=None, n2v=n2v, **(options or {}))
     events: list = []
     model = train(noisy[None], gaussian_psf(sigma), config, on_event=events.append)
@@ -195,7 +200,8 @@ def run_method(method: str, noisy: np.ndarray, truth: np.ndarray, psf: dict, arg
         return {"figures": {"sigma": best}, "denoised": filtered[best], "deconvolved": None}
     if method in ("deconoising", "n2v_ours"):
         options = parse_options(args.ours_option)
-        return run_ours(noisy, psf["psf_sigma"], args.minutes, method == "n2v_ours", options)
+        native = noisy.astype(psf["dtype"])  # the file's values: integers stay exact
+        return run_ours(native, psf["psf_sigma"], args.minutes, method == "n2v_ours", options)
     figures, denoised = run_careamics(_Recording(noisy), method, {"minutes": args.minutes}, folder)
     return {"figures": figures, "denoised": np.asarray(denoised)[0], "deconvolved": None}
 
@@ -215,6 +221,7 @@ def measure_pair(name: str, args) -> tuple[dict, dict[str, np.ndarray]]:
     """Every method on one pair: the entry of the results and the images for the figure."""
     noisy, truth = PAIRS[name].load()
     psf = guessed_psf_sigma(noisy, args.psf_fraction, args.psf_sigma)
+    psf["dtype"] = str(PAIRS[name].dtype())
     entry = {"psf": psf, "shape": list(noisy.shape), "noisy": scores(noisy, truth), "runs": {}}
     images = {"noisy": noisy, "truth": truth}
     with tempfile.TemporaryDirectory(prefix=f"bench_real_{name}_") as folder:
@@ -312,10 +319,11 @@ def mean_scores(results: dict) -> dict[str, dict[str, float]]:
 def unpaired_figures(args) -> None:
     """Ours on the noisy recordings without truth: crops of noisy, denoised and deconvolved."""
     for name, (file, channel) in UNPAIRED.items():
-        noisy = tifffile.imread(REAL / file).astype(np.float32)
-        noisy = noisy if channel is None else noisy[channel]
+        native = tifffile.imread(REAL / file)
+        native = native if channel is None else native[channel]
+        noisy = native.astype(np.float32)
         psf = guessed_psf_sigma(noisy, args.psf_fraction, args.psf_sigma)
-        run = run_ours(noisy, psf["psf_sigma"], args.minutes, n2v=False)
+        run = run_ours(native, psf["psf_sigma"], args.minutes, n2v=False)
         height, width = noisy.shape
         top, left = (height - 256) // 2, (width - 256) // 2
         crop = (slice(top, top + 256), slice(left, left + 256))

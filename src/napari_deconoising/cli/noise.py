@@ -94,9 +94,18 @@ def describe_noise(noise: NoiseReport) -> list[str]:
     """The lines printed for one channel: figures, then the notes (or that there are none)."""
     lags = f"lags 1-{len(noise.correlation_x)}"
     notes = noise.notes() or ["nothing to note: pixel-independent noise, no clipping or hot pixels"]
+    spread = []
+    if noise.correlated_alike():  # what tells the noise's own correlation from structures'
+        x_low, x_median = noise.block_correlation_x
+        y_low, y_median = noise.block_correlation_y
+        spread = [
+            "lag-1 correlation per block, lowest tenth / median: "
+            f"X {x_low:+.2f} / {x_median:+.2f}, Y {y_low:+.2f} / {y_median:+.2f}"
+        ]
     return [
         f"noise correlation along X ({lags}): {_values(noise.correlation_x)}",
         f"noise correlation along Y ({lags}): {_values(noise.correlation_y)}",
+        *spread,
         f"noise sigma {noise.noise_sigma:.3g}, camera offset {noise.offset:.4g} "
         f"({noise.pixels:,} pixels measured)",
         *(f"- {note}" for note in notes),

@@ -176,15 +176,17 @@ def add_n2v2_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_blind_spot_options(parser: argparse.ArgumentParser) -> None:
-    """``--blind-spot`` and ``--blind-spot-span``: one pixel, or structured along X, Y or both
-    (for noise correlated along them); ``auto`` measures the images' noise first."""
+    """``--blind-spot`` and ``--blind-spot-span``: one pixel, structured along X, Y or both, or
+    a box (for noise correlated along them); ``auto`` measures the images' noise first."""
     add_setting(
         parser,
         "--blind-spot",
         TrainingConfig,
         "blind_spot",
         help="auto: measure the images' noise and mask the neighbours along the axis where it "
-        "is correlated (structN2V), else one pixel; pixel; x, y, xy: always along them",
+        "is correlated (structN2V), or a square where it is correlated along both everywhere "
+        "in 8-bit or display-scaled data, else one pixel; pixel; x, y, xy: always along them; "
+        "box: always a square",
     )
     add_setting(parser, "--blind-spot-span", TrainingConfig, "blind_spot_span", kind=int)
 

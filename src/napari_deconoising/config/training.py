@@ -25,8 +25,9 @@ DOWNSAMPLING = ("max", "blur")
 
 REPLACEMENTS = ("random", "median", "mean")
 
-#: Blind-spot shapes: one pixel, or structured along X, Y or both (``auto``: from the noise).
-BLIND_SPOTS = ("auto", "pixel", "x", "y", "xy")
+#: Blind-spot shapes: one pixel, or structured along X, Y or both (lines), or a square box
+#: (``auto``: from the noise).
+BLIND_SPOTS = ("auto", "pixel", "x", "y", "xy", "box")
 #: The widest structured blind spot: this many neighbours on either side.
 MAX_BLIND_SPOT_SPAN = 6
 
@@ -94,15 +95,16 @@ class TrainingConfig(Config):
         "auto",
         choices=BLIND_SPOTS,
         help="pixel: mask one pixel; x, y, xy: also its neighbours along X, Y or both, for noise "
-        "correlated along them (structN2V); auto: measured on the images before training",
+        "correlated along them (structN2V); box: the square around it, for noise correlated in "
+        "every direction; auto: measured on the images before training",
     )
     blind_spot_span: int | None = setting(
         None,
         low=1,
         high=MAX_BLIND_SPOT_SPAN,
         optional=True,
-        help="neighbours masked on either side along x / y (none: the measured correlation "
-        "length, at least 1)",
+        help="neighbours masked on either side along x / y, or the box's half-width (none: "
+        "from the measured correlation length, at least 1)",
     )
     validation_fraction: float = setting(0.1, low=0, high=0.5, high_open=True)
     validation_interval: int = setting(50, low=1, high=1_000_000)

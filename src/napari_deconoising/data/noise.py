@@ -55,6 +55,15 @@ CORRELATED = 0.2
 ANISOTROPY = 0.1
 #: The correlation length counts the lags from 1 whose correlation reaches this.
 LENGTH_THRESHOLD = 0.1
+#: Noise correlated alike along X and Y is taken for the noise's own (resampled data) only when
+#: the blocks' lag-1 correlations are uniform: their lowest decile reaches :data:`CORRELATED`
+#: and this share of their median. Sharp structures at low noise raise the correlation only
+#: where they are (measured: lowest decile below 0.7 of the median on cell walls of 20 px and
+#: more, and on z-stack planes; resampled or filtered noise: 0.75-0.93).
+UNIFORM = 0.7
+#: The widest box blind spot :meth:`NoiseReport.box_span` chooses: a 7 x 7 box already replaces
+#: most of a patch at the default mask fraction (one pixel in ~6 x 6).
+MAX_BOX_SPAN = 3
 #: Data with at most this many distinct values may have been scaled for display.
 DISPLAY_LEVELS = 256
 
@@ -69,6 +78,9 @@ class NoiseReport:
     #: Lags from 1 whose correlation reaches :data:`LENGTH_THRESHOLD`, along X and Y.
     correlation_length_x: int
     correlation_length_y: int
+    #: The lowest decile and the median of the blocks' own lag-1 correlations, along X and Y.
+    block_correlation_x: tuple[float, float]
+    block_correlation_y: tuple[float, float]
     #: A typical noise standard deviation (camera units; the darker parts weigh most).
     noise_sigma: float
     #: The value saturated pixels sit at (None: none saturated), and their share.
@@ -107,6 +119,27 @@ class NoiseReport:
         both = min(self.correlation_x[0], self.correlation_y[0]) >= CORRELATED
         return both and not self.structured_span()
 
+    def correlated_everywhere(self) -> bool:
+        """Whether the noise itself is correlated alike along X and Y (resampled data):
+        :meth:`correlated_alike` in every part of the image (see :data:`UNIFORM`)."""
+        blocks = (self.block_correlation_x, self.block_correlation_y)
+        uniform = all(low >= CORRELATED and low >= UNIFORM * median for low, median in blocks)
+        return uniform and self.correlated_alike()
+
+    def box_chosen(self) -> bool:
+        """Whether ``blind_spot auto`` masks a box: noise :meth:`correlated_everywhere` in
+        data that was processed (display-scaled or 8-bit), where resampling is likely. Raw
+        camera data with the same figures may instead hold dense, sharp structures at low
+        noise (cell walls every 12-16 px at 1000+ photons read the same), which a box would
+        blur badly: there the note advises the box and leaves the choice to the user."""
+        return self.correlated_everywhere() and self.display_scaled
+
+    def box_span(self) -> int:
+        """The half-width of a box blind spot for this noise: the longer correlation length,
+        1 to :data:`MAX_BOX_SPAN`."""
+        length = max(self.correlation_length_x, self.correlation_length_y)
+        return min(max(length, 1), MAX_BOX_SPAN)
+
     def notes(self, blind_spot: str = "auto") -> list[str]:
         """Short sentences with numbers, only for what is worth knowing; the correlation one
         says what ``blind_spot`` (a :class:`~napari_deconoising.config.TrainingConfig`
@@ -137,14 +170,39 @@ class NoiseReport:
                 )
             else:
                 notes.append(found)
-        if self.correlated_alike():
+        if self.correlated_everywhere():
+            notes.append(self._box_note(blind_spot))
+        elif self.correlated_alike():
             notes.append(
                 "neighbouring pixels are alike along both X and Y (lag-1 correlation "
-                f"{self.correlation_x[0]:.2f} / {self.correlation_y[0]:.2f}): the image was "
-                "resampled, or its structures are sharper than the noise hides; the blind "
-                "spot stays one pixel"
+                f"{self.correlation_x[0]:.2f} / {self.correlation_y[0]:.2f}) where there are "
+                "structures: they are sharper than the noise hides, or the image was resampled "
+                "(then blind spot box helps); the blind spot stays one pixel"
             )
         return notes
+
+    def _box_note(self, blind_spot: str) -> str:
+        """The note on noise correlated alike along X and Y everywhere (resampled data)."""
+        span = self.box_span()
+        found = (
+            "noise is correlated along both X and Y everywhere (lag-1 correlation "
+            f"{self.correlation_x[0]:.2f} / {self.correlation_y[0]:.2f}: resampled data?)"
+        )
+        box = f"a box blind spot of {2 * span + 1} x {2 * span + 1} pixels"
+        if blind_spot == "auto" and self.box_chosen():
+            return f"{found}: using {box}"
+        if blind_spot == "auto":
+            return (
+                f"{found}: if the image was resampled or filtered, blind spot box ({box}) keeps "
+                "the network from learning that noise; dense, sharp structures at low noise "
+                "look the same and a box would blur them, so the blind spot stays one pixel"
+            )
+        if blind_spot == "pixel":
+            return (
+                f"{found}, but the blind spot is one pixel as asked: the network may learn to "
+                "reproduce that noise (blind spot auto avoids it)"
+            )
+        return found
 
     def _clipping_notes(self) -> list[str]:
         notes = []
@@ -200,7 +258,8 @@ def measure_noise(
     arrays = [np.asarray(image)] if hasattr(image, "shape") else [np.asarray(a) for a in image]
     dtype = np.dtype(dtype if dtype is not None else arrays[0].dtype)
     planes = sample_planes(arrays)
-    sigma, correlation = noise_correlation(planes, max_lag)
+    measured = noise_correlation(planes, max_lag)
+    sigma, correlation, spread = measured.sigma, measured.lags, measured.spread
     saturation, saturated = saturation_level(planes, dtype)
     hot = sum(len(hot_pixels(p, sigma)[0]) for p in planes)
     levels, step = value_levels(planes)
@@ -211,6 +270,8 @@ def measure_noise(
         correlation_y=correlation["Y"],
         correlation_length_x=correlation_length(correlation["X"]),
         correlation_length_y=correlation_length(correlation["Y"]),
+        block_correlation_x=spread["X"],
+        block_correlation_y=spread["Y"],
         noise_sigma=sigma,
         saturation_value=saturation,
         saturated_fraction=saturated,

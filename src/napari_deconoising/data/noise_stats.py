@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -17,6 +18,8 @@ from scipy import ndimage
 HIGH_PASS = np.array([1.0, -4.0, 6.0, -4.0, 1.0]) / math.sqrt(70.0)
 #: The blocks the flattest share is chosen from are at most this side (px).
 MAX_BLOCK = 32
+#: The spread of the blocks' correlations is only measured over at least this many blocks.
+MIN_BLOCKS = 16
 #: The share of blocks (the flattest) of the second correlation estimate.
 FLAT_SHARE = 0.25
 #: Blocks are ranked by the variance of the plane smoothed by a Gaussian of this sigma (px): a
@@ -98,17 +101,29 @@ def block_sums(
     return squares, np.stack(products, axis=1)
 
 
-def noise_correlation(
-    planes: Sequence[np.ndarray], max_lag: int
-) -> tuple[float, dict[str, tuple[float, ...]]]:
-    """(noise sigma, per axis the noise correlation at lags 1 .. ``max_lag``).
+@dataclass(frozen=True)
+class NoiseCorrelation:
+    """What :func:`noise_correlation` measures."""
+
+    #: The noise sigma of the high-passed residuals.
+    sigma: float
+    #: Per axis, the noise correlation at lags 1 .. ``max_lag``.
+    lags: dict[str, tuple[float, ...]]
+    #: Per axis, the lowest decile and the median of the blocks' own lag-1 correlations
+    #: (:func:`block_correlation_spread`).
+    spread: dict[str, tuple[float, float]]
+
+
+def noise_correlation(planes: Sequence[np.ndarray], max_lag: int) -> NoiseCorrelation:
+    """The noise's sigma and correlation per axis (see :class:`NoiseCorrelation`).
 
     Of two estimates, over all blocks and over the flattest :data:`FLAT_SHARE` of them (see
     :func:`block_flatness`), the one with the smaller lag-1 correlations is kept (smooth signal
     only adds positive correlation); both axes come from the same blocks, so that they
     compare."""
     if min(min(p.shape) for p in planes) - 4 < 2 * max_lag:
-        return 0.0, {axis: (0.0,) * max_lag for axis in AXES}
+        none = {axis: (0.0,) * max_lag for axis in AXES}
+        return NoiseCorrelation(0.0, none, {axis: (0.0, 0.0) for axis in AXES})
     residuals = [high_passed(p) for p in planes]
     sigmas = {
         axis: robust_sigma(np.concatenate([r[axis].ravel() for r in residuals])) for axis in AXES
@@ -130,7 +145,23 @@ def noise_correlation(
         for keep in (np.ones_like(flat), flat)
     ]
     least = min(estimates, key=lambda e: sum(e[axis][0] for axis in AXES))
-    return max(sigmas.values()), least
+    spread = {axis: block_correlation_spread(squares[axis], products[axis][:, 0]) for axis in AXES}
+    return NoiseCorrelation(max(sigmas.values()), least, spread)
+
+
+def block_correlation_spread(
+    squares: np.ndarray, lag_one_products: np.ndarray, quantile: float = 0.1
+) -> tuple[float, float]:
+    """The ``quantile`` and the median of the blocks' own lag-1 noise correlations (from the
+    per-block sums of :func:`block_sums`): the noise's correlation is the same in every block,
+    while what structures leave in the residual differs from block to block (none in the
+    background). (0, 0) when fewer than :data:`MIN_BLOCKS` blocks hold residual."""
+    valid = squares > 0
+    if valid.sum() < MIN_BLOCKS:
+        return 0.0, 0.0
+    per_block = lag_one_products[valid] / squares[valid]
+    low, median = np.quantile(per_block, [quantile, 0.5])
+    return round(float(low), 4), round(float(median), 4)
 
 
 def flattest_blocks(score: np.ndarray, valid: np.ndarray) -> np.ndarray:

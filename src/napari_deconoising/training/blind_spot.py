@@ -1,5 +1,5 @@
-"""Which blind spot a run masks: one pixel, or structured along the axes where the training
-images' noise is correlated.
+"""Which blind spot a run masks: one pixel, structured along the axes where the training
+images' noise is correlated, or a box where it is correlated alike along both.
 
 :func:`measurable_arrays` gives what of each channel's frames is measured before training
 (:func:`~napari_deconoising.data.noise.measure_noise` subsamples it); :func:`choose_blind_spot`
@@ -23,9 +23,15 @@ from napari_deconoising.data.stacks import LazyFrame
 from napari_deconoising.model.bundle import AnyModel
 
 #: The axes each structured blind spot spans.
-SPANNED_AXES: dict[str, tuple[str, ...]] = {"pixel": (), "x": ("X",), "y": ("Y",), "xy": ("Y", "X")}
-#: The blind spot spanning each set of axes.
-SHAPES = {axes: shape for shape, axes in SPANNED_AXES.items()}
+SPANNED_AXES: dict[str, tuple[str, ...]] = {
+    "pixel": (),
+    "x": ("X",),
+    "y": ("Y",),
+    "xy": ("Y", "X"),
+    "box": ("Y", "X"),
+}
+#: The blind spot of lines spanning each set of axes.
+SHAPES = {axes: shape for shape, axes in SPANNED_AXES.items() if shape != "box"}
 #: Frames of a streamed channel read for the measurement, and the side of the region of each.
 LAZY_FRAMES, LAZY_SIDE = 4, 1024
 
@@ -78,10 +84,12 @@ def choose_blind_spot(
     config: TrainingConfig, reports: Sequence[NoiseReport], init: AnyModel | None = None
 ) -> BlindSpotChoice:
     """Resolve ``config.blind_spot``: ``auto`` takes the blind spot of the model being continued
-    (``init``) when it records one, else the axes along which any channel's noise is correlated
-    (:meth:`NoiseReport.structured_span`); ``x``, ``y`` and ``xy`` span the measured correlation
-    length (at least 1) unless ``config.blind_spot_span`` says. The notes give each channel's
-    noise notes and the choice when it is not the measured one."""
+    (``init``) when it records one, else a box where any channel's noise is correlated alike
+    everywhere in processed data (:meth:`NoiseReport.box_chosen`), else the axes along which any
+    channel's noise is correlated (:meth:`NoiseReport.structured_span`); ``x``, ``y`` and
+    ``xy`` span the measured correlation length (at least 1), ``box`` the
+    :meth:`NoiseReport.box_span`, unless ``config.blind_spot_span`` says. The notes give each
+    channel's noise notes and the choice when it is not the measured one."""
     asked = config.blind_spot
     recorded = recorded_blind_spot(init) if asked == "auto" else None
     if recorded is not None:
@@ -106,10 +114,16 @@ def _resolved(config: TrainingConfig, reports: Sequence[NoiseReport]) -> tuple[s
     :func:`choose_blind_spot`); the span is None for one pixel."""
     measured = _measured_spans(reports)
     shape = config.blind_spot
-    if shape == "auto":
+    chosen = [report for report in reports if report.box_chosen()]
+    if shape == "auto" and chosen:
+        shape = "box"
+    elif shape == "auto":
         shape = SHAPES[tuple(axis for axis in ("Y", "X") if axis in measured)]
     if shape == "pixel":
         return shape, None
+    if shape == "box":
+        spans = [report.box_span() for report in chosen or reports]
+        return shape, config.blind_spot_span or max(spans)
     lengths = [measured.get(axis) or _length(reports, axis) for axis in SPANNED_AXES[shape]]
     return shape, config.blind_spot_span or max([*lengths, 1])
 
@@ -143,6 +157,8 @@ def describe_blind_spot(shape: str, span: int | None) -> str:
     """``one pixel``, ``spans 5 pixels along X``, ``spans 3 pixels along Y and X``."""
     if shape == "pixel" or span is None:
         return "one pixel"
+    if shape == "box":
+        return f"a box of {2 * span + 1} x {2 * span + 1} pixels"
     return f"spans {2 * span + 1} pixels along {' and '.join(SPANNED_AXES[shape])}"
 
 

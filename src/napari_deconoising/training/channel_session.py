@@ -191,6 +191,7 @@ class ChannelSession:
             generator,
             config.replacement,
             self.span,
+            box=config.blind_spot == "box",
         )
         if self.saturation is not None:
             mask = mask * (patches < self.saturation - SATURATION_TOLERANCE)

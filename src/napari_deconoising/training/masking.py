@@ -11,8 +11,11 @@ X and, in 3D, :func:`z_extent` planes along Z; the pixel takes (``replacement``)
 A structured blind spot (``span``, structN2V-style, for noise correlated along an axis) also
 replaces the masked pixel's neighbours along each spanned axis, up to ``span`` pixels either side,
 each by a random pixel of the window off that line; the masked pixel's own replacement also comes
-from off the line. Only the masked pixels count in the loss (``mask``): their neighbours are
-replaced so that the network cannot read the noise they share with the pixel.
+from off the line. A box blind spot (``box``, for noise correlated along every direction, as
+resampling leaves it) replaces the whole square of ``span`` around the pixel instead, from
+outside the square (the window is widened to reach past it). Only the masked pixels count in the
+loss (``mask``): their neighbours are replaced so that the network cannot read the noise they
+share with the pixel.
 
 An offset that would leave the patch is mirrored (``-dz`` instead of ``dz``), which keeps the
 source inside and never on the pixel itself (a window cut by the edge counts the mirrored pixels
@@ -71,6 +74,7 @@ def blind_spot_mask(
     generator: torch.Generator | None = None,
     replacement: str = "random",
     span: Sequence[int] | None = None,
+    box: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(manipulated, mask)`` for a batch of patches (B, 1, H, W) or (B, 1, D, H, W).
 
@@ -78,6 +82,7 @@ def blind_spot_mask(
     counts). ``replacement`` (one of :data:`REPLACEMENTS`) says what a masked pixel gets.
     ``span``, one half-width per spatial axis (e.g. ``(0, 2)``: 2 pixels either side along X),
     makes the blind spot structured (see the module docstring); None or all zeros: one pixel.
+    ``box`` masks the whole box of ``span`` around the pixel instead of lines through it.
     Random numbers come from ``generator`` (a CPU generator, for reproducible runs) and the
     index arithmetic runs on the patches' device. ``"random"`` without ``span`` draws exactly
     what it drew before the other modes and spans existed.
@@ -89,15 +94,21 @@ def blind_spot_mask(
     if min(sizes[-2:]) < neighbourhood:
         raise ValueError(f"blind-spot masking needs patches of at least {neighbourhood} pixels")
     extents = (z_extent(neighbourhood, sizes[0]),) * (dims - 2) + (neighbourhood,) * 2
-    box = box_size(mask_fraction, dims)
-    shape = (batch, *(math.ceil(n / box) for n in sizes))
+    cell = box_size(mask_fraction, dims)
+    shape = (batch, *(math.ceil(n / cell) for n in sizes))
     positions = [
-        _positions_in_boxes(n, box, shape, axis + 1, generator) for axis, n in enumerate(sizes)
+        _positions_in_boxes(n, cell, shape, axis + 1, generator) for axis, n in enumerate(sizes)
     ]
 
     if span is not None and any(span):
         checked = _checked_span(span, sizes)
-        return _structured_mask(patches, positions, extents, shape, checked, generator, replacement)
+        if box:  # the window reaches at least one pixel past the box on every side
+            extents = tuple(
+                max(e, 2 * s + 3) if s else e for e, s in zip(extents, checked, strict=True)
+            )
+        return _structured_mask(
+            patches, positions, extents, shape, (checked, box), generator, replacement
+        )
     window = math.prod(extents)
     if replacement == "random":
         # Draw among the window's other pixels: indices at or past the centre move up by one.
@@ -161,26 +172,34 @@ def _checked_span(span: Sequence[int], sizes: tuple[int, ...]) -> tuple[int, ...
     return span
 
 
-def off_line_offsets(extents: tuple[int, ...], span: tuple[int, ...]) -> torch.Tensor:
-    """The row-major window indices off the masked pixel's lines: neither the centre nor,
-    along a spanned axis (every other offset 0), within ``span`` of it."""
-    allowed = []
+def _is_masked(offsets: Sequence[int], span: tuple[int, ...], box: bool) -> bool:
+    """Whether the pixel at ``offsets`` (one per spatial axis) from a masked pixel is masked
+    too: the pixel itself; along one spanned axis within its ``span`` (lines); or, for a
+    ``box``, within ``span`` along every axis at once."""
+    if box:
+        return all(abs(offset) <= half for offset, half in zip(offsets, span, strict=True))
+    moved = [axis for axis, offset in enumerate(offsets) if offset]
+    return not moved or (len(moved) == 1 and abs(offsets[moved[0]]) <= span[moved[0]])
+
+
+def off_line_offsets(
+    extents: tuple[int, ...], span: tuple[int, ...], box: bool = False
+) -> torch.Tensor:
+    """The row-major window indices outside the structured blind spot (see
+    :func:`_is_masked`): where the masked pixel and its masked neighbours take values from."""
     windows = itertools.product(*(range(n) for n in extents))
-    for index, coordinates in enumerate(windows):
-        offsets = [c - n // 2 for c, n in zip(coordinates, extents, strict=True)]
-        moved = [axis for axis, offset in enumerate(offsets) if offset]
-        on_line = not moved or (len(moved) == 1 and abs(offsets[moved[0]]) <= span[moved[0]])
-        if not on_line:
-            allowed.append(index)
+    centred = ([c - n // 2 for c, n in zip(w, extents, strict=True)] for w in windows)
+    allowed = [index for index, offsets in enumerate(centred) if not _is_masked(offsets, span, box)]
     return torch.tensor(allowed)
 
 
-def _line_steps(span: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(axis, step) of every neighbour a structured blind spot replaces."""
+def masked_offsets(span: tuple[int, ...], box: bool = False) -> list[tuple[int, ...]]:
+    """The offsets (one per spatial axis) of every neighbour a structured blind spot replaces."""
+    ranges = [range(-half, half + 1) for half in span]
     return [
-        (axis, step)
-        for axis, half in enumerate(span)
-        for step in (*range(-half, 0), *range(1, half + 1))
+        offsets
+        for offsets in itertools.product(*ranges)
+        if any(offsets) and _is_masked(offsets, span, box)
     ]
 
 
@@ -189,24 +208,25 @@ def _structured_mask(
     positions: list[torch.Tensor],
     extents: tuple[int, ...],
     shape: tuple[int, ...],
-    span: tuple[int, ...],
+    structure: tuple[tuple[int, ...], bool],
     generator: torch.Generator | None,
     replacement: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`blind_spot_mask` with a structured ``span``: the masked pixels take a value from
-    off their lines, and their neighbours along the lines random values from off them too."""
+    """:func:`blind_spot_mask` with a structured blind spot (``structure``: span, box): the
+    masked pixels take a value from outside it, and their masked neighbours random values from
+    outside it too."""
     batch, sizes = patches.shape[0], tuple(patches.shape[2:])
-    allowed = off_line_offsets(extents, span)
+    allowed = off_line_offsets(extents, *structure)
     if replacement == "random":
         picked = torch.randint(0, len(allowed), shape, generator=generator)
         offset = allowed[picked].unsqueeze(-1)
     else:
         offset = allowed.expand(*shape, len(allowed))
     target, source = _flat_indices(positions, sizes, extents, offset)
-    steps = _line_steps(span)
+    steps = masked_offsets(*structure)
     picked = torch.randint(0, len(allowed), (*shape, len(steps)), generator=generator)
     _, line_source = _flat_indices(positions, sizes, extents, allowed[picked])
-    line_target = torch.stack([_shifted(positions, sizes, a, s) for a, s in steps], dim=-1)
+    line_target = torch.stack([_shifted(positions, sizes, step) for step in steps], dim=-1)
 
     device = patches.device
     flat = patches.reshape(batch, -1)
@@ -224,15 +244,15 @@ def _structured_mask(
 
 
 def _shifted(
-    positions: list[torch.Tensor], sizes: tuple[int, ...], axis: int, step: int
+    positions: list[torch.Tensor], sizes: tuple[int, ...], offsets: tuple[int, ...]
 ) -> torch.Tensor:
-    """Flat indices of the pixels ``step`` from ``positions`` along ``axis`` (mirrored back
-    inside the patch at its edges)."""
+    """Flat indices of the pixels ``offsets`` (one per spatial axis) from ``positions``
+    (mirrored back inside the patch at its edges)."""
     flat = torch.zeros(positions[0].shape, dtype=torch.long)
     stride = math.prod(sizes)
-    for index, (position, size) in enumerate(zip(positions, sizes, strict=True)):
+    for position, size, offset in zip(positions, sizes, offsets, strict=True):
         stride //= size
-        if index == axis:
-            position = _neighbour(position, torch.full_like(position, step), size)
+        if offset:
+            position = _neighbour(position, torch.full_like(position, offset), size)
         flat += position * stride
     return flat

@@ -106,10 +106,11 @@ TOOLTIPS = {
     "replacement": "What a masked pixel gets: a random other pixel of its window (N2V), or the "
     "median or mean of the others (N2V2)",
     "blind_spot": "auto: measure the image's noise before training and, where it is correlated "
-    "along X or Y, also mask the neighbours along that axis (structN2V); pixel: one pixel; x, y, "
-    "xy: always along them",
-    "blind_spot_span": "Neighbours masked on either side along x / y (0: the measured correlation "
-    "length, at least 1)",
+    "along X or Y, also mask the neighbours along that axis (structN2V), or the square around "
+    "the pixel where it is correlated along both everywhere in 8-bit or display-scaled data; "
+    "pixel: one pixel; x, y, xy: always along them; box: always the square",
+    "blind_spot_span": "Neighbours masked on either side along x / y, or the box's half-width "
+    "(0: from the measured correlation length, at least 1)",
     "top_skip": "Keep the U-Net's full-resolution skip connection (N2V2 drops it)",
     "downsampling": "max: max-pooling; blur: anti-aliased max-blur-pooling (N2V2)",
     "min_psf_coverage": "Blind spots count in the loss only where at least this share of the PSF "
