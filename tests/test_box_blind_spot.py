@@ -7,10 +7,18 @@ import tifffile
 import torch
 from scipy import ndimage
 
-from napari_deconoising import NetworkConfig, Predictor, Trainer, TrainingConfig, make_sample
+from napari_deconoising import (
+    NetworkConfig,
+    Predictor,
+    Trainer,
+    TrainingConfig,
+    load_model,
+    make_sample,
+)
 from napari_deconoising.cli import main
 from napari_deconoising.data.noise import measure_noise
 from napari_deconoising.evaluation.metrics import psnr
+from napari_deconoising.export.bioimageio.readme import noise_assumption
 from napari_deconoising.training.blind_spot import (
     checked_blind_spot,
     choose_blind_spot,
@@ -161,3 +169,6 @@ def test_the_noise_command_train_and_info_show_the_box(capsys, tmp_path):
     assert f"using {box}" in capsys.readouterr().err  # notes go to stderr
     assert main(["info", str(model)]) == 0
     assert f"blind spot:   a box of {side} x {side} pixels" in capsys.readouterr().out
+    # a bioimage.io package's README says which noise the model was trained for
+    said = noise_assumption(load_model(model))
+    assert f"Its blind spot (a box of {side} x {side} pixels) was chosen" in said

@@ -23,13 +23,9 @@ from napari_deconoising.export.bioimageio.common import (
     TORCHSCRIPT_FILE,
     quiet,
 )
-from napari_deconoising.export.bioimageio.describe import (
-    PackageFacts,
-    build_description,
-    cover,
-    design_name,
-    readme,
-)
+from napari_deconoising.export.bioimageio.describe import build_description, cover
+from napari_deconoising.export.bioimageio.facts import PackageFacts, design_name
+from napari_deconoising.export.bioimageio.readme import readme
 from napari_deconoising.export.bioimageio.richardson_lucy import calibrated_iterations
 from napari_deconoising.export.bioimageio.weights import (
     ChannelGraph,
