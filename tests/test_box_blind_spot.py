@@ -19,22 +19,12 @@ from napari_deconoising.cli import main
 from napari_deconoising.data.noise import measure_noise
 from napari_deconoising.evaluation.metrics import psnr
 from napari_deconoising.export.bioimageio.readme import noise_assumption
-from napari_deconoising.training.blind_spot import (
-    checked_blind_spot,
-    choose_blind_spot,
-    describe_blind_spot,
-    keeps_axes,
-    mask_span,
-)
+from napari_deconoising.training import blind_spot as spots
 from napari_deconoising.training.masking import blind_spot_mask, masked_offsets
 
-TINY = {
-    "patch_size": 32,
-    "batch_size": 4,
-    "network": NetworkConfig(depth=2, start_filters=8),
-    "validation_fraction": 0,
-    "device": "cpu",
-}
+#: A tiny network trained on 32-px patches, without validation.
+TINY = dict(patch_size=32, batch_size=4, validation_fraction=0, device="cpu")
+TINY["network"] = NetworkConfig(depth=2, start_filters=8)
 
 
 def resampled(frames=2, side=96, noise=12.0, seed=0) -> tuple[np.ndarray, np.ndarray]:
@@ -96,10 +86,11 @@ def test_the_box_and_its_description():
     assert len(masked_offsets((1, 1), box=True)) == 8
     assert len(masked_offsets((0, 2, 2), box=True)) == 24  # 3D: the box lies in the plane
     assert len(masked_offsets((1, 1))) == 4  # lines: the cross
-    assert mask_span(TrainingConfig(blind_spot="box", blind_spot_span=2), 2) == (2, 2)
-    assert keeps_axes(mask_span(TrainingConfig(blind_spot="box"), 3))  # quarter turns kept
-    assert describe_blind_spot("box", 2) == "a box of 5 x 5 pixels"
-    assert checked_blind_spot("box", 3) == ("box", 3)
+    assert spots.mask_span(TrainingConfig(blind_spot="box", blind_spot_span=2), 2) == (2, 2)
+    # quarter turns stay: a box spans Y and X alike
+    assert spots.keeps_axes(spots.mask_span(TrainingConfig(blind_spot="box"), 3))
+    assert spots.describe_blind_spot("box", 2) == "a box of 5 x 5 pixels"
+    assert spots.checked_blind_spot("box", 3) == ("box", 3)
 
 
 def test_resampled_8bit_data_gets_a_box_and_raw_data_gets_the_advice():
@@ -107,7 +98,7 @@ def test_resampled_8bit_data_gets_a_box_and_raw_data_gets_the_advice():
     report = measure_noise(as_uint8(noisy))
     assert report.correlated_everywhere() and report.box_chosen()
     assert report.box_span() >= 1
-    auto = choose_blind_spot(TrainingConfig(), [report])
+    auto = spots.choose_blind_spot(TrainingConfig(), [report])
     assert auto.config.blind_spot == "box"
     assert auto.config.blind_spot_span == report.box_span()
     side = 2 * report.box_span() + 1
@@ -115,10 +106,10 @@ def test_resampled_8bit_data_gets_a_box_and_raw_data_gets_the_advice():
     # the same noise in raw (float) data: the note advises the box, auto keeps one pixel
     raw = measure_noise(noisy.astype(np.float32))
     assert raw.correlated_everywhere() and not raw.box_chosen()
-    kept = choose_blind_spot(TrainingConfig(), [raw])
+    kept = spots.choose_blind_spot(TrainingConfig(), [raw])
     assert kept.config.blind_spot == "pixel"
     assert "blind spot box" in kept.notes[0] and "stays one pixel" in kept.notes[0]
-    asked = choose_blind_spot(TrainingConfig(blind_spot="box", blind_spot_span=2), [raw])
+    asked = spots.choose_blind_spot(TrainingConfig(blind_spot="box", blind_spot_span=2), [raw])
     assert (asked.config.blind_spot, asked.config.blind_spot_span) == ("box", 2)
     assert "a box of 5 x 5 pixels (as asked)" in asked.notes[-1]
 
@@ -129,7 +120,7 @@ def test_sharp_structures_are_not_taken_for_noise_correlated_everywhere():
     sample = make_sample((256, 256), 1, psf_sigma=0.7, photons=1000, cell_size=20, seed=1)
     report = measure_noise(as_uint8(sample.noisy / sample.noisy.max() * 255))
     assert report.correlated_alike() and not report.correlated_everywhere()
-    assert choose_blind_spot(TrainingConfig(), [report]).config.blind_spot == "pixel"
+    assert spots.choose_blind_spot(TrainingConfig(), [report]).config.blind_spot == "pixel"
     white = measure_noise(as_uint8(100 + np.random.default_rng(0).normal(0, 10, (96, 96))))
     assert not white.correlated_everywhere()
 
