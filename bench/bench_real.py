@@ -82,13 +82,9 @@ class Pair:
     channel: int | None = None
     truth_roll: int = 0
 
-    def dtype(self) -> np.dtype:
-        """The noisy file's own data type (ours trains on it, as on a user's file)."""
-        with tifffile.TiffFile(PAIRS_FOLDER / self.noisy_file) as tif:
-            return tif.series[0].dtype
-
     def load(self) -> tuple[np.ndarray, np.ndarray]:
-        noisy = tifffile.imread(PAIRS_FOLDER / self.noisy_file).astype(np.float32)
+        """(noisy in the file's own data type, truth as float32)."""
+        noisy = tifffile.imread(PAIRS_FOLDER / self.noisy_file)
         truth = tifffile.imread(PAIRS_FOLDER / self.truth_file).astype(np.float32)
         if self.channel is not None:
             noisy, truth = noisy[self.channel], truth[self.channel]
@@ -219,9 +215,10 @@ class _Recording:
 
 def measure_pair(name: str, args) -> tuple[dict, dict[str, np.ndarray]]:
     """Every method on one pair: the entry of the results and the images for the figure."""
-    noisy, truth = PAIRS[name].load()
+    native, truth = PAIRS[name].load()
+    noisy = native.astype(np.float32)
     psf = guessed_psf_sigma(noisy, args.psf_fraction, args.psf_sigma)
-    psf["dtype"] = str(PAIRS[name].dtype())
+    psf["dtype"] = str(native.dtype)  # ours trains on it, as on a user's file
     entry = {"psf": psf, "shape": list(noisy.shape), "noisy": scores(noisy, truth), "runs": {}}
     images = {"noisy": noisy, "truth": truth}
     with tempfile.TemporaryDirectory(prefix=f"bench_real_{name}_") as folder:

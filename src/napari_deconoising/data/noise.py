@@ -164,10 +164,7 @@ class NoiseReport:
                     f"{found}: using a blind spot that spans {2 * span + 1} pixels along {axis}"
                 )
             elif blind_spot == "pixel":
-                notes.append(
-                    f"{found}, but the blind spot is one pixel as asked: the network "
-                    "may learn to reproduce that noise (blind spot auto avoids it)"
-                )
+                notes.append(_pixel_as_asked(found))
             else:
                 notes.append(found)
         if self.correlated_everywhere():
@@ -198,10 +195,7 @@ class NoiseReport:
                 "look the same and a box would blur them, so the blind spot stays one pixel"
             )
         if blind_spot == "pixel":
-            return (
-                f"{found}, but the blind spot is one pixel as asked: the network may learn to "
-                "reproduce that noise (blind spot auto avoids it)"
-            )
+            return _pixel_as_asked(found)
         return found
 
     def _clipping_notes(self) -> list[str]:
@@ -242,6 +236,14 @@ class NoiseReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values, with the notes."""
         return {**asdict(self), "notes": self.notes()}
+
+
+def _pixel_as_asked(found: str) -> str:
+    """The note on correlated noise ``found`` when the blind spot is one pixel as asked."""
+    return (
+        f"{found}, but the blind spot is one pixel as asked: the network may learn to "
+        "reproduce that noise (blind spot auto avoids it)"
+    )
 
 
 def _percent(share: float) -> str:
