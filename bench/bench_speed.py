@@ -4,7 +4,7 @@ Prints patches per second for our default network and for the 2020 network size 
 64 filters: 1.7 M parameters) with 100x100 patches as the 2020 code used (float32 steps), the
 share of a step spent in blind-spot masking, the time per step of a real training run with the
 default settings (the precision the Trainer picks on this CPU included), and the time to predict
-one 512x512 frame of the walls data.
+one 512x512 frame of the walls data (and of a 2048x2048 one).
 
     python bench/bench_speed.py                 # this machine's CPU class
     python bench/bench_speed.py --emulate-avx2  # the same CPU restricted to AVX2 kernels (most
@@ -160,22 +160,23 @@ def main() -> None:
 
 
 def prediction_seconds(data: dict, psf: np.ndarray, defaults: TrainingConfig, device: str) -> dict:
-    """Median seconds to predict one 512x512 frame with the default network and settings."""
+    """Median seconds to predict one 512x512 frame (and one 2048x2048 frame, the walls frame
+    repeated) with the default network and prediction settings."""
     model = train(data["noisy"][:1], psf, defaults.replace(steps=1))  # weights do not matter here
     predictor = Predictor(model, PredictionConfig(device=device))
-    frame = data["noisy"][0].astype(np.float32)
-    predictor.predict(frame)
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
+    small = data["noisy"][0].astype(np.float32)
+    figures = {"tile": predictor.config.tile, "overlap": predictor.config.overlap}
+    for repeats, frame in ((5, small), (3, np.tile(small, (4, 4)))):
         predictor.predict(frame)
-        timings.append(time.perf_counter() - start)
-    print(f"prediction: {np.median(timings):.3f} s per 512x512 frame (median of 5)", flush=True)
-    return {
-        "seconds_per_512_frame_median": float(np.median(timings)),
-        "tile": predictor.config.tile,
-        "overlap": predictor.config.overlap,
-    }
+        timings = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            predictor.predict(frame)
+            timings.append(time.perf_counter() - start)
+        size = "x".join(map(str, frame.shape))
+        figures[f"seconds_per_{size}_frame_median"] = float(np.median(timings))
+        print(f"prediction: {np.median(timings):.3f} s per {size} frame (median)", flush=True)
+    return figures
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from napari_deconoising import (
     gaussian_psf,
     load_model,
 )
+from napari_deconoising.config.prediction import MAX_TILE_VOXELS, tile_sides
 from napari_deconoising.model.unet import UNet
 from napari_deconoising.prediction.predictor import plan_balanced_tiles
 
@@ -69,6 +70,18 @@ def test_frames_get_the_overlap_the_network_sees_and_few_tiles():
     computed = math.prod(g.tile for g in grids) * math.prod(g.count for g in grids)
     assert computed < 1.8 * 512 * 512  # fixed 256-pixel tiles computed 2.25 times the frame
     assert batch == PredictionConfig().batch_size
+
+
+def test_default_tiles_hold_a_512_frame_in_one_tile_and_bound_3d_tiles():
+    """Each tile recomputes its margin: by default a 512 x 512 frame is one tile (1.23x its
+    pixels computed), and 3D tiles shrink in Y and X to stay within the voxel budget."""
+    grids, _ = Predictor(identity_like_model()).tiling((512, 512))
+    assert [g.count for g in grids] == [1, 1]
+    assert math.prod(g.tile for g in grids) < 1.25 * 512 * 512
+    defaults = PredictionConfig()
+    assert tile_sides(defaults, 3) == (64, 256, 256)  # the 3D tiles of the 256-pixel default
+    assert math.prod(tile_sides(defaults.replace(tile_z=16, overlap_z=4), 3)) <= MAX_TILE_VOXELS
+    assert tile_sides(defaults.replace(tile=300, tile_z=16, overlap_z=4), 3) == (16, 300, 300)
 
 
 def test_cancel_raises_cancelled():

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from napari_deconoising.config.prediction import PredictionConfig
+from napari_deconoising.config.prediction import MAX_BATCH_VOXELS, PredictionConfig, tile_sides
 from napari_deconoising.data.channels import (
     as_axes_image,
     check_channel_count,
@@ -37,10 +37,6 @@ from napari_deconoising.model.bundle import AnyModel
 from napari_deconoising.model.convolution import convolve, psf_tensor
 from napari_deconoising.model.deconvolution import RichardsonLucy, flat_background
 from napari_deconoising.model.devices import autocast, network_input, place_network, resolve_device
-
-#: Pixels or voxels of the tiles of one batch at most (3D tiles are large; this bounds the
-#: memory).
-MAX_BATCH_VOXELS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -245,7 +241,7 @@ class Predictor:
             max(network.size_multiples[axis] for network in self.networks) for axis in range(dims)
         ]
         config = self.config
-        tiles = (config.tile_z, config.tile, config.tile)[-dims:]
+        tiles = tile_sides(config, dims)
         reach = [max(network.context[axis] for network in self.networks) for axis in range(dims)]
         wanted = (config.overlap_z, config.overlap, config.overlap)[-dims:]
         # the reach rounded up to the pooling multiple: the tiles pool on the frame's own grid
