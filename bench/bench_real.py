@@ -53,14 +53,14 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from bench_n2v2 import code_version, parse_options, run_careamics
-from common import RESULTS, machine, save_results
+from common import RESULTS, SHARED, machine, save_results
 from napari_deconoising import Predictor, TrainingConfig, gaussian_psf, train
 from napari_deconoising.config.psf import OpticsConfig
 from napari_deconoising.data import psf_estimate
 from napari_deconoising.data.psf_check import check_psf
 from napari_deconoising.evaluation.figures import to_uint8, write_png
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+REAL = SHARED / "data" / "real"
 PAIRS_FOLDER = REAL / "pairs2d"
 METHODS = ("gaussian", "gaussian_best", "deconoising", "n2v_ours", "n2v", "n2v2")
 GAUSSIAN_SIGMAS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)

@@ -11,7 +11,12 @@ import numpy as np
 import tifffile
 import torch
 
-WALLS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "walls"
+#: What the project provides beside the checkout (../shared), or where DECONOISING_SHARED says
+#: (a machine that gets the checkout alone, such as a lent GPU machine).
+SHARED = Path(
+    os.environ.get("DECONOISING_SHARED", Path(__file__).resolve().parents[1].parent / "shared")
+)
+WALLS = SHARED / "data" / "walls"
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
