@@ -58,11 +58,12 @@ STACKS = {
         "seed": 1,
     },
 }
-#: Each design: (training mode, TrainingConfig.design).
+#: Each design: (training mode, TrainingConfig.design, 2.5D: planes the first layer mixes).
 DESIGNS = {
-    "2d": ("2d", "joint"),
-    "3d-joint": ("3d", "joint"),
-    "3d-two-stage": ("3d", "two-stage"),
+    "2d": ("2d", "joint", 0),
+    "3d-joint": ("3d", "joint", 0),
+    "3d-two-stage": ("3d", "two-stage", 0),
+    "2.5d-two-stage": ("3d", "two-stage", 5),
 }
 #: How far the oracle trace of a two-stage result's Richardson-Lucy goes.
 ORACLE_ITERATIONS = 80
@@ -121,10 +122,12 @@ def deconoising(sample, design: str, minutes: float, device: str, seed: int) -> 
     """Train ``design`` for ``minutes`` (its mode's defaults otherwise), predict the stack."""
     spacing = dict(zip("ZYX", sample.voxel_size_um, strict=True))
     image = AxesImage(sample.noisy, "ZYX", spacing)
-    mode, how = DESIGNS[design]
+    mode, how, z_context = DESIGNS[design]
     config = TrainingConfig.for_mode(
         mode, minutes=minutes, steps=None, device=device, seed=seed, design=how
     )
+    if z_context:
+        config = config.replace(network=config.network.replace(z_context=z_context))
     used_psf = sample.psf if mode == "3d" else in_focus_psf(sample)
     patch_size = patch_size_for(config, used_psf)
     if patch_size > min(sample.noisy.shape[1:]):
@@ -163,6 +166,7 @@ LABELS = {
     "2d": "plane by plane (2D)",
     "3d-joint": "3D joint (2020 loss)",
     "3d-two-stage": "3D two-stage (denoiser + RL, automatic stop)",
+    "2.5d-two-stage": "2.5D two-stage (5 planes into a 2D U-Net; denoiser + RL, automatic stop)",
 }
 
 

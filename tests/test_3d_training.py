@@ -57,7 +57,8 @@ def tiny_config(**values) -> TrainingConfig:
         "patch_size": 16,
         "patch_size_z": 8,
         "batch_size": 2,
-        "network": {"depth": 2, "start_filters": 8},
+        # the full 3D network, which pools Z (the 2.5D default: test_planar_3d.py)
+        "network": {"depth": 2, "start_filters": 8, "z_context": 0},
         "validation_interval": 20,
         "learning_rate": 3e-3,
     }

@@ -156,8 +156,11 @@ def test_z_settings_follow_the_layer_and_the_psf(train_ui):
         assert getattr(settings, name).value == value
     assert settings.config().design == "two-stage"  # and the 3D design
     settings.patch_size_z.value = 8
+    settings.z_context.value = 3  # 2.5D: the first layer sees three planes
     config = settings.config()
     assert config.mode == "auto" and config.patch_size_z == 8
+    assert config.network.z_context == 3
+    assert "plane by plane" in settings.z_context.tooltip
     settings.mode.value = "2d"
     assert not settings.patch_size_z.enabled
     assert settings.config().mode == "2d"

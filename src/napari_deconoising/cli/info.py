@@ -66,6 +66,10 @@ def _layout(info: dict[str, Any]) -> str:
         options.append(f"{info['downsampling']}-pool down-sampling")
     if not info.get("top_skip", True):
         options.append("no full-resolution skip")
+    if info.get("z_context"):
+        options.append(
+            f"2.5D: the first layer sees {info['z_context']} planes, then plane by plane"
+        )
     return "".join(f", {option}" for option in options)
 
 

@@ -77,7 +77,7 @@ TRAINING_SETTINGS = (
     "blind_spot",
     "blind_spot_span",
 )
-NETWORK_SETTINGS = ("depth", "start_filters", "downsampling", "top_skip")
+NETWORK_SETTINGS = ("depth", "start_filters", "z_context", "downsampling", "top_skip")
 #: The ``--psf`` value that makes the PSF from the image itself.
 AUTO_PSF = "auto"
 
@@ -140,8 +140,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "from disk through a cache of this size",
     }
     add_settings(train, TrainingConfig, TRAINING_OPTIONS, training_helps)
-    network_helps = {"depth": "U-Net depth (poolings)", "start_filters": _in_3d("start_filters")}
-    add_settings(train, NetworkConfig, ("depth", "start_filters"), network_helps)
+    network_helps = {
+        "depth": "U-Net depth (poolings)",
+        "start_filters": _in_3d("start_filters"),
+        "z_context": _in_3d("z_context"),
+    }
+    add_settings(train, NetworkConfig, ("depth", "start_filters", "z_context"), network_helps)
     add_n2v2_options(train)
     add_blind_spot_options(train)
     add_json_option(train)

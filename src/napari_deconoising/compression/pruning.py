@@ -19,8 +19,9 @@ from napari_deconoising.config.compression import CompressionConfig
 from napari_deconoising.errors import DeconoisingError
 from napari_deconoising.model.unet import UNet, empty_unet
 
-CONVS = {2: nn.Conv2d, 3: nn.Conv3d}
-TRANSPOSED = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+#: The convolutions whose output channels are pruned (a 2.5D network holds 2D and 3D ones).
+CONVS = (nn.Conv2d, nn.Conv3d)
+TRANSPOSED = (nn.ConvTranspose2d, nn.ConvTranspose3d)
 #: The down-sampling whose channels can be pruned, by spatial dims: torch-pruning's dependency
 #: tracing does not finish on a 3D U-Net with blur pooling.
 PRUNABLE_DOWNSAMPLING = {2: ("max", "blur"), 3: ("max",)}
@@ -43,11 +44,10 @@ def plan_widths(widths: Sequence[int], config: CompressionConfig) -> list[int]:
 def _conv_levels(network: UNet) -> dict[nn.Module, int]:
     """The U-Net level whose width each convolution's output channels belong to."""
     levels: dict[nn.Module, int] = {}
-    conv = CONVS[network.spatial_dims]
     for level, block in enumerate(network.down):
-        levels.update({m: level for m in block if isinstance(m, conv)})
+        levels.update({m: level for m in block if isinstance(m, CONVS)})
     for level, block in enumerate(network.up):
-        levels.update({m: level for m in block if isinstance(m, conv)})
+        levels.update({m: level for m in block if isinstance(m, CONVS)})
     levels.update({m: level for level, m in enumerate(network.upsample)})
     return levels
 
@@ -78,14 +78,13 @@ def prune_unet(network: UNet, widths: Sequence[int]) -> UNet:
         if isinstance(module, nn.ReLU):
             module.inplace = False  # in-place ops hide the convolutions from the tracer
     example = torch.zeros(1, 1, *(4 * m for m in work.size_multiples))
-    conv, transposed = CONVS[work.spatial_dims], TRANSPOSED[work.spatial_dims]
     graph = tp.DependencyGraph().build_dependency(work, example_inputs=example)
     importance = tp.importance.GroupMagnitudeImportance(p=1, normalizer=None)
     levels = _conv_levels(work)
     roots = [
         group[0].dep.target.module
         for group in graph.get_all_groups(
-            ignored_layers=[work.out], root_module_types=[conv, transposed]
+            ignored_layers=[work.out], root_module_types=[*CONVS, *TRANSPOSED]
         )
     ]
     for root in roots:

@@ -212,6 +212,7 @@ class DecoNoisingModel(_ModelFile):
             "start_filters": arch["network"]["start_filters"],
             "downsampling": arch["network"].get("downsampling", "max"),
             "top_skip": arch["network"].get("top_skip", True),
+            "z_context": arch["network"].get("z_context", 0),
             "widths": arch["widths"],
             "psf_shape": None if self.psf is None else list(np.shape(self.psf)),
             "normalisation": asdict(self.normalisation),

@@ -92,10 +92,16 @@ CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 
 
 def place_network(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """Move a network to ``device`` in channels-last layout (faster convolutions on CPU and
-    on tensor-core GPUs); 3D networks (``spatial_dims == 3``) in its 3D form."""
-    memory_format = CHANNELS_LAST[getattr(network, "spatial_dims", 2)]
-    return network.to(device=device, memory_format=memory_format)
+    """Move a network to ``device`` with its convolution weights in channels-last layout
+    (faster convolutions on CPU and on tensor-core GPUs), each in the form of its own
+    dimensionality (a 2.5D network holds 2D and 3D convolutions)."""
+    network = network.to(device=device)
+    for parameter in network.parameters():
+        if parameter.dim() in (4, 5):
+            parameter.data = parameter.data.contiguous(
+                memory_format=CHANNELS_LAST[parameter.dim() - 2]
+            )
+    return network
 
 
 def network_input(batch: torch.Tensor) -> torch.Tensor:

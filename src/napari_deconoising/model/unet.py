@@ -5,6 +5,11 @@ and upsampling; nothing else differs. A 3D network pools each level with its own
 *pooling plan*, see :func:`pooling_plan`), so an anisotropic stack is pooled along Z only while
 that makes sense.
 
+A 3D network with ``z_context = k`` (2.5D) mixes planes only in its first convolution, whose
+kernel spans ``k`` planes; it then folds the planes into the batch and runs the 2D U-Net on each
+plane (its pooling plan never pools Z). It sees the neighbouring planes at about the cost of a
+2D network, and stays a 3D model for everything around it (volumes in and out, 3D tiles, files).
+
 Two options of :class:`~napari_deconoising.config.NetworkConfig` follow N2V2 (Höck et al. 2022),
 whose authors trace blind-spot checkerboard artefacts to aliasing and to the full-resolution
 skip: ``downsampling="blur"`` replaces each max-pooling by :class:`BlurPool` (a stride-1 max,
@@ -109,6 +114,21 @@ def _conv_block(in_channels: int, out_channels: int, n_convs: int, dims: int) ->
     return nn.Sequential(*layers)
 
 
+class FoldPlanes(nn.Module):
+    """(B, C, D, H, W) -> (B * D, C, H, W): each plane becomes an image of the batch."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2).flatten(0, 1)
+
+
+def _planar_first_block(width: int, n_convs: int, z_context: int) -> nn.Sequential:
+    """The first block of a 2.5D network: one 3D convolution over ``z_context`` planes (3 x 3 in
+    Y and X), the fold of the planes into the batch, then the block's other convolutions in 2D."""
+    mix = nn.Conv3d(1, width, (z_context, 3, 3), padding=(z_context // 2, 1, 1))
+    rest = _conv_block(width, width, n_convs - 1, 2) if n_convs > 1 else []
+    return nn.Sequential(mix, nn.ReLU(inplace=True), FoldPlanes(), *rest)
+
+
 class UNet(nn.Module):
     """A 2D or 3D U-Net with one input and one output channel.
 
@@ -139,38 +159,56 @@ class UNet(nn.Module):
         ]
         if len(self.pooling) != depth or any(len(p) != spatial_dims for p in self.pooling):
             raise ValueError(f"need {depth} pooling factors of {spatial_dims} axes, got {pooling}")
+        self.z_context = self.config.z_context
+        if self.z_context and (spatial_dims != 3 or any(p[0] != 1 for p in self.pooling)):
+            raise ValueError(
+                "z_context needs a 3D network that never pools Z, got "
+                f"{spatial_dims}D with pooling {self.pooling}"
+            )
+        # the dims of the convolutions after the first: a 2.5D network works plane by plane
+        body_dims = 2 if self.z_context else spatial_dims
+        body_pooling = [p[1:] for p in self.pooling] if self.z_context else self.pooling
         n = self.config.convs_per_level
         self.down = nn.ModuleList()
         for level, width in enumerate(self.widths):
+            if level == 0 and self.z_context:
+                self.down.append(_planar_first_block(width, n, self.z_context))
+                continue
             in_channels = 1 if level == 0 else self.widths[level - 1]
-            self.down.append(_conv_block(in_channels, width, n, spatial_dims))
-        uniform = all(p == (2,) * spatial_dims for p in self.pooling)
+            self.down.append(_conv_block(in_channels, width, n, body_dims))
+        uniform = all(p == (2,) * body_dims for p in body_pooling)
         self.top_skip = bool(self.config.top_skip)
         if self.config.downsampling == "blur":
             self.pool = None
-            self.pools = nn.ModuleList(BlurPool(p) for p in self.pooling)
+            self.pools = nn.ModuleList(BlurPool(p) for p in body_pooling)
         else:
             # One shared pooling module when every level pools by 2 (the 2D layout, unchanged).
-            self.pool = _POOL[spatial_dims](2) if uniform else None
+            self.pool = _POOL[body_dims](2) if uniform else None
             self.pools = (
-                None if uniform else nn.ModuleList(_POOL[spatial_dims](p) for p in self.pooling)
+                None if uniform else nn.ModuleList(_POOL[body_dims](p) for p in body_pooling)
             )
         self.upsample = nn.ModuleList(
-            _UP[spatial_dims](
+            _UP[body_dims](
                 self.widths[level + 1],
                 self.widths[level],
-                self.pooling[level],
-                stride=self.pooling[level],
+                body_pooling[level],
+                stride=body_pooling[level],
             )
             for level in range(depth)
         )
         self.up = nn.ModuleList(
-            _conv_block(self.widths[level], self.widths[level], n, spatial_dims)
+            _conv_block(self.widths[level], self.widths[level], n, body_dims)
             for level in range(depth)
         )
-        self.out = _CONV[spatial_dims](self.widths[0], 1, 1)
+        self.out = _CONV[body_dims](self.widths[0], 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.z_context:  # the planes come back out of the batch at the end
+            batch, planes = x.shape[0], x.shape[2]
+            return self._forward(x).unflatten(0, (batch, planes)).transpose(1, 2)
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
         for level, block in enumerate(self.down):
             if level > 0:
@@ -199,6 +237,9 @@ class UNet(nn.Module):
         blur = 1 if self.config.downsampling == "blur" else 0
         reach = []
         for axis in range(self.spatial_dims):
+            if axis == 0 and self.z_context:  # only the first convolution spans planes
+                reach.append(self.z_context // 2)
+                continue
             scale, total = 1, 0
             for level in range(self.config.depth + 1):
                 convs = n if level == self.config.depth else 2 * n  # down, and up on the way back

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from napari_deconoising.config.training import TrainingConfig
-from napari_deconoising.errors import ImageError, PSFError
+from napari_deconoising.errors import ConfigError, ImageError, PSFError
 from napari_deconoising.model.unet import pooling_plan
 
 #: 3D training needs at least this many planes (else: train plane by plane, ``mode="2d"``).
@@ -56,12 +56,19 @@ def stack_depths(stacks: Stacks, spatial_dims: int) -> tuple[int, ...]:
 
 
 def plan_pooling(
-    depth: int, depth_planes: Sequence[int], voxel: Sequence[float] | None = None
+    depth: int,
+    depth_planes: Sequence[int],
+    voxel: Sequence[float] | None = None,
+    pool_depth: bool = True,
 ) -> Pooling:
     """Per-level pooling factors, one per spatial axis: Y and X by 2 at every level, each depth
     axis as :func:`~napari_deconoising.model.unet.pooling_plan` decides for patches of
-    ``depth_planes`` planes (``[(2, 2)] * depth`` without depth axes)."""
-    along_depth = [[level[0] for level in pooling_plan(depth, n, voxel)] for n in depth_planes]
+    ``depth_planes`` planes, or never (``pool_depth=False``: a 2.5D network works plane by
+    plane); ``[(2, 2)] * depth`` without depth axes."""
+    along_depth = [
+        [level[0] if pool_depth else 1 for level in pooling_plan(depth, n, voxel)]
+        for n in depth_planes
+    ]
     return [(*(factors[level] for factors in along_depth), 2, 2) for level in range(depth)]
 
 
@@ -80,6 +87,11 @@ def plan_patches(
     network is a denoiser, and its PSF is used at prediction, on whole images."""
     if config.design != "joint":
         psfs = [None] * len(psfs)
+    if config.network.z_context and spatial_dims == 2:
+        raise ConfigError(
+            f"z_context {config.network.z_context} mixes the planes of a z-stack: it needs 3D "
+            "training (a Z axis and a 3D PSF, --mode 3d); set it to 0 to train plane by plane"
+        )
     plan = PatchPlan(config, [])
     depths = stack_depths(stacks, spatial_dims)
     for planes in depths:
@@ -90,7 +102,8 @@ def plan_patches(
             )
     fit_depth_to_psf(plan, psfs)
     patch_depths = [min(planes, plan.config.patch_size_z) for planes in depths]
-    plan.pooling = pooling or plan_pooling(config.network.depth, patch_depths, voxel)
+    pool_depth = not config.network.z_context
+    plan.pooling = pooling or plan_pooling(config.network.depth, patch_depths, voxel, pool_depth)
     clip_depth(plan, depths)
     fit_side_to_psf(plan, stacks, psfs)
     check_sizes(plan, stacks, psfs)

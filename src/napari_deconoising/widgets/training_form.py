@@ -33,7 +33,15 @@ STEPS, MINUTES = "steps", "minutes"
 #: Smallest mask fraction the "mask 1 pixel in N" box offers (it sets the largest N).
 MASK_RESOLUTION = 1e-4
 #: Settings whose defaults differ between 2D and 3D training (see TrainingConfig.for_mode).
-MODE_SETTINGS = ("patch_size", "patch_size_z", "batch_size", "design", "depth", "start_filters")
+MODE_SETTINGS = (
+    "patch_size",
+    "patch_size_z",
+    "batch_size",
+    "design",
+    "depth",
+    "start_filters",
+    "z_context",
+)
 #: The first of :data:`MODE_SETTINGS` are training settings, the rest network settings.
 TRAINING_MODE_SETTINGS = 4
 TRAIN, NET = TrainingConfig, NetworkConfig
@@ -55,6 +63,7 @@ ADVANCED_FIELDS: tuple[tuple[str, str, type, dict[str, Any]], ...] = (
     ("design", "design", TRAIN, {}),
     ("depth", "network depth", NET, {}),
     ("start_filters", "network width", NET, {"step": 4}),
+    ("z_context", "planes seen (3D)", NET, {}),
     ("positivity_weight", "positivity weight", TRAIN, {"step": 0.1}),
     ("tv_weight", "TV weight", TRAIN, {"step": 0.001}),
     ("validation_fraction", "validation share", TRAIN, {"step": 0.05, "resolution": 0.01}),
@@ -100,6 +109,8 @@ TOOLTIPS = {
     "output (best in 3D)",
     "depth": "Number of poolings of the U-Net",
     "start_filters": "Channels at full resolution (doubled at each level)",
+    "z_context": "3D only. 0: 3D convolutions in every layer; an odd number k: the first layer "
+    "sees k planes, the rest of the network works plane by plane (2.5D, about the speed of 2D)",
     "positivity_weight": "Penalty on deconvolved values below the camera offset",
     "tv_weight": "Total-variation smoothness penalty on the deconvolved image",
     "seed": "Random seed (-1: a new one each run)",
@@ -127,7 +138,10 @@ def mode_defaults(mode: str) -> dict[str, Any]:
     """The defaults of :data:`MODE_SETTINGS` for ``"2d"`` or ``"3d"`` training."""
     config = TrainingConfig.for_mode(mode)
     values = {name: getattr(config, name) for name in MODE_SETTINGS[:TRAINING_MODE_SETTINGS]}
-    return {**values, "depth": config.network.depth, "start_filters": config.network.start_filters}
+    network = {
+        name: getattr(config.network, name) for name in MODE_SETTINGS[TRAINING_MODE_SETTINGS:]
+    }
+    return {**values, **network}
 
 
 class TrainingSettings:

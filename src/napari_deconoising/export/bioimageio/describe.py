@@ -247,4 +247,8 @@ def unet_layout(config: Any) -> str:
     """The U-Net's layout in words: down-sampling, up-sampling and skips."""
     down = "max-blur-pool" if config.downsampling == "blur" else "max-pool"
     skips = "additive skips" if config.top_skip else "additive skips but none at full resolution"
-    return f"{down} down, transposed convolution up, {skips}"
+    layout = f"{down} down, transposed convolution up, {skips}"
+    planes = getattr(config, "z_context", 0)
+    if planes:
+        layout += f"; the first convolution spans {planes} planes, the rest work plane by plane"
+    return layout
