@@ -87,7 +87,7 @@ def test_settings_are_stored_when_the_viewer_closes(make_napari_viewer, config):
 def test_a_continued_models_architecture_is_not_remembered(make_napari_viewer, config):
     widget = open_train(make_napari_viewer)
     widget.settings.set_values(output_scale=5.0, top_skip=False)
-    network = SimpleNamespace(depth=3, start_filters=16, convs_per_level=3)
+    network = SimpleNamespace(depth=3, start_filters=16, convs_per_level=3, z_context=0)
     network.downsampling, network.top_skip = "blur", True
     model = SimpleNamespace(network=SimpleNamespace(config=network), two_stage=False)
     model.output_scale = 20.0
