@@ -112,3 +112,12 @@ def test_a_planar_model_exports_compresses_and_is_described(planar_model, tmp_pa
     assert predict(small, volume).denoised.shape == volume.shape
     assert main(["info", str(path)]) == 0
     assert "2.5D: the first layer sees 3 planes, then plane by plane" in capsys.readouterr().out
+
+
+def test_a_planar_model_continues_as_a_planar_model(planar_model):
+    trainer, _, path, volume, _ = planar_model
+    more = Trainer(volume, None, tiny_config(steps=3, patch_size=32), init=path)
+    assert more.pooling == trainer.pooling == [(1, 2, 2), (1, 2, 2)]
+    events = list(more.run())
+    assert events[-1].steps == 200 + 3
+    assert more.model.network.config.z_context == 3
