@@ -42,13 +42,19 @@ def gaussian_psf_3d(sigma_z=1.0, sigma_xy=1.0, half=2) -> np.ndarray:
     return (psf / psf.sum()).astype(np.float32)
 
 
-def noisy_volume(shape=(12, 32, 32), seed=0) -> np.ndarray:
-    """Blurred blobs with Poisson noise on a camera offset of 100."""
+def blurred_and_noisy(shape=(12, 32, 32), seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """Blurred blobs (the truth a denoiser should reach) and their Poisson recording, both on a
+    camera offset of 100."""
     rng = np.random.default_rng(seed)
     truth = ndimage.gaussian_filter(rng.random(shape), 1.5)
     truth = 200 * (truth - truth.min()) / np.ptp(truth)
     blurred = ndimage.convolve(truth, gaussian_psf_3d().astype(np.float64), mode="reflect")
-    return (rng.poisson(blurred) + 100).astype(np.float32)
+    return blurred + 100, (rng.poisson(blurred) + 100).astype(np.float32)
+
+
+def noisy_volume(shape=(12, 32, 32), seed=0) -> np.ndarray:
+    """Blurred blobs with Poisson noise on a camera offset of 100."""
+    return blurred_and_noisy(shape, seed)[1]
 
 
 def tiny_config(**values) -> TrainingConfig:

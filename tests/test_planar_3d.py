@@ -4,7 +4,6 @@ the U-Net works plane by plane; the model is a 3D model for everything around it
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 
 from napari_deconoising import (
     ConfigError,
@@ -23,7 +22,13 @@ from napari_deconoising.export.onnx import export_onnx
 from napari_deconoising.io.axes import AxesImage
 from napari_deconoising.model.devices import network_input, place_network
 from napari_deconoising.model.unet import UNet
-from test_3d_training import SPACING, gaussian_psf_3d, noisy_volume, tiny_config
+from test_3d_training import (
+    SPACING,
+    blurred_and_noisy,
+    gaussian_psf_3d,
+    noisy_volume,
+    tiny_config,
+)
 
 PLANAR = {"depth": 2, "start_filters": 8, "z_context": 3}
 
@@ -60,15 +65,6 @@ def test_z_context_is_refused_where_it_cannot_work():
     frames = np.random.default_rng(0).normal(100, 5, (4, 32, 32)).astype(np.float32)
     with pytest.raises(ConfigError, match="needs 3D training"):
         Trainer(frames, gaussian_psf(1.0), tiny_config(mode="2d", network=PLANAR))
-
-
-def blurred_and_noisy(shape=(12, 32, 32), seed=0) -> tuple[np.ndarray, np.ndarray]:
-    """Blurred blobs (the truth a denoiser should reach) and their Poisson recording + 100."""
-    rng = np.random.default_rng(seed)
-    truth = ndimage.gaussian_filter(rng.random(shape), 1.5)
-    truth = 200 * (truth - truth.min()) / np.ptp(truth)
-    blurred = ndimage.convolve(truth, gaussian_psf_3d().astype(np.float64), mode="reflect")
-    return blurred + 100, (rng.poisson(blurred) + 100).astype(np.float32)
 
 
 @pytest.fixture(scope="module")

@@ -125,7 +125,7 @@ def _planar_first_block(width: int, n_convs: int, z_context: int) -> nn.Sequenti
     """The first block of a 2.5D network: one 3D convolution over ``z_context`` planes (3 x 3 in
     Y and X), the fold of the planes into the batch, then the block's other convolutions in 2D."""
     mix = nn.Conv3d(1, width, (z_context, 3, 3), padding=(z_context // 2, 1, 1))
-    rest = _conv_block(width, width, n_convs - 1, 2) if n_convs > 1 else []
+    rest = _conv_block(width, width, n_convs - 1, 2)  # empty for one convolution per level
     return nn.Sequential(mix, nn.ReLU(inplace=True), FoldPlanes(), *rest)
 
 

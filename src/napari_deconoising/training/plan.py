@@ -66,7 +66,7 @@ def plan_pooling(
     ``depth_planes`` planes, or never (``pool_depth=False``: a 2.5D network works plane by
     plane); ``[(2, 2)] * depth`` without depth axes."""
     along_depth = [
-        [level[0] if pool_depth else 1 for level in pooling_plan(depth, n, voxel)]
+        [level[0] for level in pooling_plan(depth, n, voxel)] if pool_depth else [1] * depth
         for n in depth_planes
     ]
     return [(*(factors[level] for factors in along_depth), 2, 2) for level in range(depth)]

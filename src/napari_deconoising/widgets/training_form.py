@@ -109,8 +109,6 @@ TOOLTIPS = {
     "output (best in 3D)",
     "depth": "Number of poolings of the U-Net",
     "start_filters": "Channels at full resolution (doubled at each level)",
-    "z_context": "3D only. 0: 3D convolutions in every layer; an odd number k: the first layer "
-    "sees k planes, the rest of the network works plane by plane (2.5D, about the speed of 2D)",
     "positivity_weight": "Penalty on deconvolved values below the camera offset",
     "tv_weight": "Total-variation smoothness penalty on the deconvolved image",
     "seed": "Random seed (-1: a new one each run)",
