@@ -5,7 +5,12 @@ import pytest
 from scipy import ndimage
 
 from napari_deconoising import make_sample
-from napari_deconoising.data.noise import MAX_PIXELS, measure_noise, without_hot_pixels
+from napari_deconoising.data.noise import (
+    MAX_PIXELS,
+    correlation_length,
+    measure_noise,
+    without_hot_pixels,
+)
 
 
 def correlated(noise: np.ndarray, weight: float, axis: int = -1) -> np.ndarray:
@@ -45,6 +50,21 @@ def test_noise_correlated_along_x_is_found_with_its_length():
     assert report.notes()[0].startswith("noise is correlated along X over 2 pixels")
     assert "spans 5 pixels along X" in report.notes()[0]
     assert "one pixel as asked" in report.notes("pixel")[0]
+
+
+@pytest.mark.parametrize(
+    ("lags", "length"),
+    [
+        ((0.02, -0.01, 0.03, 0.0), 0),
+        ((0.71, 0.25, 0.02, 0.01), 2),
+        # a lag just under the threshold between two above it does not end the correlation
+        # (measured on the resampled FMD widefield actin channel)
+        ((0.32, 0.096, 0.138, 0.079), 3),
+        ((0.46, 0.23, 0.17, 0.12), 4),
+    ],
+)
+def test_correlation_length_is_the_farthest_lag_above_the_threshold(lags, length):
+    assert correlation_length(lags) == length
 
 
 def test_weak_correlation_along_y_gives_a_span_of_one():
