@@ -177,6 +177,10 @@ def test_compress_gives_a_smaller_model_file_with_a_measured_report(
     assert report.speedup == pytest.approx(report.ms_per_frame_before / report.ms_per_frame_after)
     assert report.to_dict()["speedup"] == round(report.speedup, 3)
     assert report.frame_size == 64 and report.device == "cpu" and report.threads >= 1
+    # the speed-up depends on the CPU class, so the report names the kernels it ran
+    kernels = torch.backends.cpu.get_cpu_capability()
+    assert report.cpu_kernels == kernels
+    assert f"(cpu, {kernels} kernels, {report.threads} threads)" in "\n".join(report.lines())
     # fidelity: 12 steps already bring both outputs well above the pruned, untuned network's
     # (about 9 dB denoised and 15 dB deconvolved on this sample)
     assert report.psnr_denoised_vs_original > 16

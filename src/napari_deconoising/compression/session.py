@@ -46,7 +46,7 @@ from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import DecoNoisingModel, timestamp
 from napari_deconoising.model.convolution import convolve, psf_tensor
-from napari_deconoising.model.devices import autocast, resolve_device
+from napari_deconoising.model.devices import autocast, cpu_kernels, resolve_device
 from napari_deconoising.model.unet import UNet, count_parameters
 from napari_deconoising.prediction.predictor import PredictionResult, Predictor
 from napari_deconoising.training.budget import BudgetedSteps
@@ -280,6 +280,7 @@ class Session:
             evaluated_on=evaluated_on(len(c.eval_frames), c.held_out),
             seconds=0.0,
             load_average=load_average(),
+            cpu_kernels=cpu_kernels() if self.device.type == "cpu" else None,
         )
         report = self._with_metadata(model, report, fingerprint, timing)
         self.cancellation.check()

@@ -55,7 +55,13 @@ def cpu_computes_bfloat16() -> bool:
         return False
     if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in ISAS_WITHOUT_BFLOAT16:
         return False
-    return torch.backends.cpu.get_cpu_capability() not in ("DEFAULT", "AVX2")
+    return cpu_kernels() not in ("DEFAULT", "AVX2")
+
+
+def cpu_kernels() -> str:
+    """The vector instructions torch's CPU kernels use here (``AVX512``, ``AVX2``, ``DEFAULT``
+    elsewhere, such as Apple Silicon): what a CPU speed figure depends on."""
+    return torch.backends.cpu.get_cpu_capability()
 
 
 def mixed_precision(device: torch.device, precision: str = "auto", cpu: bool = False) -> str | None:
