@@ -3,8 +3,10 @@
 Prints patches per second for our default network and for the 2020 network size (3 levels,
 64 filters: 1.7 M parameters) with 100x100 patches as the 2020 code used (float32 steps), the
 share of a step spent in blind-spot masking, the time per step of a real training run with the
-default settings (the precision the Trainer picks on this CPU included), and the time to predict
-one 512x512 frame of the walls data (and of a 2048x2048 one).
+default settings (the precision the Trainer picks on this CPU included), the time to predict
+one 512x512 frame of the walls data (and of a 2048x2048 one), and (``--parts 3d``) the time per
+step of a training run with the 3D defaults on bench_3d.py's water stack (32x256x256, its voxel
+size and PSF, patches that hold the PSF as there) and the time to predict that stack.
 
     python bench/bench_speed.py                 # this machine's CPU class
     python bench/bench_speed.py --emulate-avx2  # the same CPU restricted to AVX2 kernels (most
@@ -22,6 +24,7 @@ import time
 import numpy as np
 import torch
 
+from bench_3d import make_stack, patch_size_for
 from common import load_walls, machine, save_results
 from napari_deconoising import (
     NetworkConfig,
@@ -32,6 +35,7 @@ from napari_deconoising import (
     TrainingStep,
     train,
 )
+from napari_deconoising.io import AxesImage
 from napari_deconoising.model.convolution import psf_tensor
 from napari_deconoising.model.devices import (
     mixed_precision,
@@ -75,7 +79,7 @@ def time_steps(network_config: NetworkConfig, patch: int, batch: int, psf, devic
     return per_step, per_mask, count_parameters(network)
 
 
-PARTS = ("steps", "trainer", "prediction")
+PARTS = ("steps", "trainer", "prediction", "3d")
 AVX2_ENVIRONMENT = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
@@ -94,6 +98,38 @@ def trainer_step_seconds(data: dict, device, steps: int = 40) -> tuple[float, st
     stamps = [time.perf_counter() for event in trainer.run() if isinstance(event, TrainingStep)]
     precision = mixed_precision(device, config.precision, cpu=True) or "float32"
     return float(np.median(np.diff(stamps[5:]))), precision
+
+
+def volume_figures(device) -> dict:
+    """3D: median seconds per step of a 30-step run with the 3D defaults, and median seconds
+    to predict the stack (after a warm-up call)."""
+    sample = make_stack("water", 32, 256)
+    spacing = dict(zip("ZYX", sample.voxel_size_um, strict=True))
+    image = AxesImage(sample.noisy, "ZYX", spacing)
+    config = TrainingConfig.for_mode("3d", steps=30, seed=0, device=device.type)
+    config = config.replace(patch_size=patch_size_for(config, sample.psf))
+    trainer = Trainer(image, sample.psf, config)
+    stamps = [time.perf_counter() for event in trainer.run() if isinstance(event, TrainingStep)]
+    predictor = Predictor(trainer.model)
+    predictor.predict(AxesImage(sample.noisy[:, :64, :64], "ZYX", spacing))
+    timings = []
+    for _ in range(3):
+        start = time.perf_counter()
+        predictor.predict(image)
+        timings.append(time.perf_counter() - start)
+    figures = {
+        "seconds_per_step": float(np.median(np.diff(stamps[5:]))),
+        "precision": mixed_precision(device, config.precision, cpu=True) or "float32",
+        "patch": [config.batch_size, config.patch_size_z, config.patch_size, config.patch_size],
+        "seconds_per_stack_median": float(np.median(timings)),
+    }
+    print(
+        f"3D training run (3D defaults, {figures['patch']} patches): "
+        f"{figures['seconds_per_step'] * 1000:.0f} ms/step in {figures['precision']}; "
+        f"prediction {figures['seconds_per_stack_median']:.2f} s per 32x256x256 stack",
+        flush=True,
+    )
+    return figures
 
 
 def _sync(device):
@@ -155,8 +191,11 @@ def main() -> None:
         print(f"training run (defaults): {per_step * 1000:.0f} ms/step in {precision}", flush=True)
     if "prediction" in args.parts:
         results["prediction"] = prediction_seconds(data, psf, defaults, args.device)
+    if "3d" in args.parts:
+        results["3d"] = volume_figures(device)
     print("2020 code on the same data: 1.8-3.0 s per step of 20 100x100 patches, 1.8 s per frame")
-    save_results(f"speed_{device.type}_{cpu_class.lower()}", results)
+    only = "" if set(args.parts) == set(PARTS) else "_" + "_".join(args.parts)
+    save_results(f"speed_{device.type}_{cpu_class.lower()}{only}", results)
 
 
 def prediction_seconds(data: dict, psf: np.ndarray, defaults: TrainingConfig, device: str) -> dict:
