@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from bench_3d import make_stack, patch_size_for
-from common import load_walls, machine, save_results
+from common import AVX2_ENVIRONMENT, load_walls, machine, save_results
 from napari_deconoising import (
     NetworkConfig,
     PredictionConfig,
@@ -80,7 +80,6 @@ def time_steps(network_config: NetworkConfig, patch: int, batch: int, psf, devic
 
 
 PARTS = ("steps", "trainer", "prediction", "3d")
-AVX2_ENVIRONMENT = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
 def emulate_avx2() -> None:
@@ -90,38 +89,47 @@ def emulate_avx2() -> None:
     os.execve(sys.executable, [sys.executable, *argv], {**os.environ, **AVX2_ENVIRONMENT})
 
 
+def median_seconds(call, repeats: int) -> float:
+    """Median wall seconds of ``repeats`` calls of ``call`` (after one warm-up call)."""
+    call()
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        timings.append(time.perf_counter() - start)
+    return float(np.median(timings))
+
+
+def median_step_seconds(trainer: Trainer) -> float:
+    """Median seconds between training steps of a whole run, the first five left out."""
+    stamps = [time.perf_counter() for event in trainer.run() if isinstance(event, TrainingStep)]
+    return float(np.median(np.diff(stamps[5:])))
+
+
 def trainer_step_seconds(data: dict, device, steps: int = 40) -> tuple[float, str]:
     """Median seconds per step of a real training run with the default settings, and the
     precision the Trainer used."""
     config = TrainingConfig(steps=steps, seed=0, device=device.type)
-    trainer = Trainer(data["noisy"], data["psf"], config, axes="SYX")
-    stamps = [time.perf_counter() for event in trainer.run() if isinstance(event, TrainingStep)]
-    precision = mixed_precision(device, config.precision, cpu=True) or "float32"
-    return float(np.median(np.diff(stamps[5:]))), precision
+    per_step = median_step_seconds(Trainer(data["noisy"], data["psf"], config, axes="SYX"))
+    return per_step, mixed_precision(device, config.precision, cpu=True) or "float32"
 
 
 def volume_figures(device) -> dict:
     """3D: median seconds per step of a 30-step run with the 3D defaults, and median seconds
-    to predict the stack (after a warm-up call)."""
+    to predict the stack."""
     sample = make_stack("water", 32, 256)
     spacing = dict(zip("ZYX", sample.voxel_size_um, strict=True))
     image = AxesImage(sample.noisy, "ZYX", spacing)
     config = TrainingConfig.for_mode("3d", steps=30, seed=0, device=device.type)
     config = config.replace(patch_size=patch_size_for(config, sample.psf))
     trainer = Trainer(image, sample.psf, config)
-    stamps = [time.perf_counter() for event in trainer.run() if isinstance(event, TrainingStep)]
+    per_step = median_step_seconds(trainer)
     predictor = Predictor(trainer.model)
-    predictor.predict(AxesImage(sample.noisy[:, :64, :64], "ZYX", spacing))
-    timings = []
-    for _ in range(3):
-        start = time.perf_counter()
-        predictor.predict(image)
-        timings.append(time.perf_counter() - start)
     figures = {
-        "seconds_per_step": float(np.median(np.diff(stamps[5:]))),
+        "seconds_per_step": per_step,
         "precision": mixed_precision(device, config.precision, cpu=True) or "float32",
         "patch": [config.batch_size, config.patch_size_z, config.patch_size, config.patch_size],
-        "seconds_per_stack_median": float(np.median(timings)),
+        "seconds_per_stack_median": median_seconds(lambda: predictor.predict(image), 3),
     }
     print(
         f"3D training run (3D defaults, {figures['patch']} patches): "
@@ -206,15 +214,10 @@ def prediction_seconds(data: dict, psf: np.ndarray, defaults: TrainingConfig, de
     small = data["noisy"][0].astype(np.float32)
     figures = {"tile": predictor.config.tile, "overlap": predictor.config.overlap}
     for repeats, frame in ((5, small), (3, np.tile(small, (4, 4)))):
-        predictor.predict(frame)
-        timings = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            predictor.predict(frame)
-            timings.append(time.perf_counter() - start)
+        seconds = median_seconds(lambda frame=frame: predictor.predict(frame), repeats)
         size = "x".join(map(str, frame.shape))
-        figures[f"seconds_per_{size}_frame_median"] = float(np.median(timings))
-        print(f"prediction: {np.median(timings):.3f} s per {size} frame (median)", flush=True)
+        figures[f"seconds_per_{size}_frame_median"] = seconds
+        print(f"prediction: {seconds:.3f} s per {size} frame (median)", flush=True)
     return figures
 
 

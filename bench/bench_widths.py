@@ -23,14 +23,14 @@ import time
 import numpy as np
 import torch
 
-from common import machine, save_results
+from common import AVX2_ENVIRONMENT, machine, save_results
 from napari_deconoising import NetworkConfig
 from napari_deconoising.compression.pruning import plan_widths
 from napari_deconoising.config.compression import PRESETS
-from napari_deconoising.model.devices import network_input, place_network
+from napari_deconoising.model.devices import cpu_kernels, network_input, place_network
 from napari_deconoising.model.unet import UNet, count_parameters
 
-CLASSES = {"native": {}, "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+CLASSES = {"native": {}, "avx2": AVX2_ENVIRONMENT}
 ROUNDINGS = (1, 8, 16)
 
 
@@ -67,7 +67,7 @@ def measure_here(side: int, repeats: int) -> dict:
     for name, widths in plans().items():
         ms, params = forward_ms(widths, side, repeats)
         rows[name] = {"widths": widths, "ms": ms, "parameters": params}
-    return {"cpu_class": torch.backends.cpu.get_cpu_capability(), "rows": rows}
+    return {"cpu_class": cpu_kernels(), "rows": rows}
 
 
 def measure_class(name: str, side: int, repeats: int) -> dict:

@@ -18,6 +18,9 @@ SHARED = Path(
 )
 WALLS = SHARED / "data" / "walls"
 RESULTS = Path(__file__).resolve().parent / "results"
+#: torch's and oneDNN's kernels limited to AVX2 (most laptops and lab desktops: no AVX-512, no
+#: bfloat16); set before torch starts.
+AVX2_ENVIRONMENT = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
 def load_walls(folder: Path = WALLS) -> dict[str, np.ndarray]:
