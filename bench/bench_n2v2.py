@@ -56,7 +56,7 @@ from napari_deconoising import (
     psnr,
     train,
 )
-from napari_deconoising import metrics as quality
+from napari_deconoising.evaluation import metrics as quality
 from napari_deconoising.evaluation.figures import side_by_side, write_png
 from synthetic_recordings import RECORDINGS, Recording
 

@@ -111,7 +111,7 @@ def trainer_step_seconds(data: dict, device, steps: int = 40) -> tuple[float, st
     precision the Trainer used."""
     config = TrainingConfig(steps=steps, seed=0, device=device.type)
     per_step = median_step_seconds(Trainer(data["noisy"], data["psf"], config, axes="SYX"))
-    return per_step, mixed_precision(device, config.precision, cpu=True) or "float32"
+    return per_step, mixed_precision(device, config.precision) or "float32"
 
 
 def volume_figures(device) -> dict:
@@ -127,14 +127,16 @@ def volume_figures(device) -> dict:
     predictor = Predictor(trainer.model)
     figures = {
         "seconds_per_step": per_step,
-        "precision": mixed_precision(device, config.precision, cpu=True) or "float32",
+        "precision": mixed_precision(device, config.precision) or "float32",
         "patch": [config.batch_size, config.patch_size_z, config.patch_size, config.patch_size],
         "seconds_per_stack_median": median_seconds(lambda: predictor.predict(image), 3),
+        "prediction_precision": predictor.precision,
     }
     print(
         f"3D training run (3D defaults, {figures['patch']} patches): "
         f"{figures['seconds_per_step'] * 1000:.0f} ms/step in {figures['precision']}; "
-        f"prediction {figures['seconds_per_stack_median']:.2f} s per 32x256x256 stack",
+        f"prediction {figures['seconds_per_stack_median']:.2f} s per 32x256x256 stack in "
+        f"{figures['prediction_precision']}",
         flush=True,
     )
     return figures
@@ -212,12 +214,19 @@ def prediction_seconds(data: dict, psf: np.ndarray, defaults: TrainingConfig, de
     model = train(data["noisy"][:1], psf, defaults.replace(steps=1))  # weights do not matter here
     predictor = Predictor(model, PredictionConfig(device=device))
     small = data["noisy"][0].astype(np.float32)
-    figures = {"tile": predictor.config.tile, "overlap": predictor.config.overlap}
+    figures = {
+        "tile": predictor.config.tile,
+        "overlap": predictor.config.overlap,
+        "precision": predictor.precision,
+    }
     for repeats, frame in ((5, small), (3, np.tile(small, (4, 4)))):
         seconds = median_seconds(lambda frame=frame: predictor.predict(frame), repeats)
         size = "x".join(map(str, frame.shape))
         figures[f"seconds_per_{size}_frame_median"] = seconds
-        print(f"prediction: {seconds:.3f} s per {size} frame (median)", flush=True)
+        print(
+            f"prediction: {seconds:.3f} s per {size} frame (median, {predictor.precision})",
+            flush=True,
+        )
     return figures
 
 

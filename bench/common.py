@@ -11,6 +11,8 @@ import numpy as np
 import tifffile
 import torch
 
+from napari_deconoising.model.devices import cpu_computes_bfloat16, cpu_kernels
+
 #: What the project provides beside the checkout (../shared), or where DECONOISING_SHARED says
 #: (a machine that gets the checkout alone, such as a lent GPU machine).
 SHARED = Path(
@@ -39,6 +41,8 @@ def machine() -> dict[str, object]:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cpu_kernels": cpu_kernels(),
+        "cpu_bfloat16": cpu_computes_bfloat16(),
         "platform": platform.platform(),
         "load_average_1min": os.getloadavg()[0],
     }

@@ -49,7 +49,7 @@ def device_facts(device: torch.device) -> dict:
     facts = {
         "device": str(device),
         "torch": torch.__version__,
-        "training_precision": mixed_precision(device, cpu=True) or "float32",
+        "training_precision": mixed_precision(device) or "float32",
         "prediction_precision": mixed_precision(device) or "float32",
     }
     if device.type == "cuda":

@@ -30,7 +30,7 @@ from napari_deconoising.cli._interrupt import first_interrupt_stops
 from napari_deconoising.cli._output import Progress, emit_json
 from napari_deconoising.cli.train import training_config
 from napari_deconoising.compression import PRESETS
-from napari_deconoising.config.base import DEVICES, bounds
+from napari_deconoising.config.base import DEVICES, PRECISIONS, bounds
 from napari_deconoising.config.psf import OpticsConfig
 
 TINY_TRAIN = ["--steps", "6", "--patch-size", "32", "--batch-size", "2", "--start-filters", "8"]
@@ -165,6 +165,34 @@ def test_predict_keeps_the_input_shape(capsys, files, model_file, tmp_path):
     assert last_json(out)["shape"] == [2, 64, 64]
     assert tifffile.imread(tmp_path / "den.tif").shape == (2, 64, 64)
     assert tifffile.imread(tmp_path / "dec.tif").dtype == np.float32
+
+
+@pytest.mark.parametrize(("precision", "computed"), [("float32", "float32"), ("mixed", "bfloat16")])
+def test_predict_computes_in_the_precision_asked_and_says_so(
+    capsys, files, model_file, tmp_path, precision, computed
+):
+    assert _option("predict", "--precision").choices == PRECISIONS
+    assert _option("compress", "--precision").choices == PRECISIONS
+    code, out, _ = run_cli(
+        capsys,
+        "predict",
+        files / "stack.tif",
+        "--model",
+        model_file,
+        "--denoised",
+        tmp_path / "den.tif",
+        "--deconvolved",
+        tmp_path / "dec.tif",
+        "--precision",
+        precision,
+        "--json",
+    )
+    assert code == 0 and last_json(out)["precision"] == computed
+    code, out, _ = run_cli(
+        capsys, "predict", files / "stack.tif", "--model", model_file, "--denoised",
+        tmp_path / "d2.tif", "--deconvolved", tmp_path / "c2.tif", "--precision", precision,
+    )  # fmt: skip
+    assert code == 0 and f"s in {computed}" in out
 
 
 def test_info(capsys, model_file):

@@ -81,7 +81,7 @@ def test_bfloat16_counts_only_where_the_kernels_may_use_it(monkeypatch, isa, cap
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
     assert devices.cpu_computes_bfloat16() is native
     cpu = torch.device("cpu")
-    assert devices.mixed_precision(cpu, "auto", cpu=True) == ("bfloat16" if native else None)
+    assert devices.mixed_precision(cpu, "auto") == ("bfloat16" if native else None)
 
 
 def test_a_cpu_without_bfloat16_trains_in_float32(monkeypatch):

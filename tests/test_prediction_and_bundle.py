@@ -33,8 +33,10 @@ def test_tiled_prediction_equals_whole_image_prediction():
     """Tiles with enough overlap stitch to what one big tile gives: no seams."""
     model = identity_like_model(gaussian_psf(1.0))
     image = np.random.default_rng(0).normal(100, 10, (100, 130)).astype(np.float32)
-    whole = Predictor(model, PredictionConfig(tile=256, overlap=24)).predict(image)
-    tiled = Predictor(model, PredictionConfig(tile=48, overlap=12, batch_size=3)).predict(image)
+    exact = {"precision": "float32"}  # bfloat16 rounding would differ by a unit here and there
+    whole = Predictor(model, PredictionConfig(tile=256, overlap=24, **exact)).predict(image)
+    tiled = Predictor(model, PredictionConfig(tile=48, overlap=12, batch_size=3, **exact))
+    tiled = tiled.predict(image)
     assert tiled.denoised.shape == image.shape
     interior = np.s_[16:-16, 16:-16]  # the image borders see different padding
     np.testing.assert_allclose(tiled.deconvolved[interior], whole.deconvolved[interior], atol=1e-3)
@@ -193,3 +195,49 @@ def test_prediction_does_not_move_or_change_the_callers_network():
     assert weight.is_contiguous() and not weight.is_contiguous(memory_format=torch.channels_last)
     for name, value in model.network.state_dict().items():
         assert torch.equal(value, before[name])
+
+
+@pytest.mark.parametrize(
+    ("native", "precision", "computed"),
+    [
+        (True, "auto", torch.bfloat16),  # a CPU with native bfloat16: about twice as fast
+        (False, "auto", torch.float32),  # elsewhere bfloat16 is emulated, slower than float32
+        (True, "float32", torch.float32),
+        (False, "mixed", torch.bfloat16),
+    ],
+)
+def test_prediction_computes_in_the_precision_the_cpu_does_natively(
+    monkeypatch, tiny_model, tiny_sample, native, precision, computed
+):
+    from napari_deconoising.model import devices
+
+    monkeypatch.setattr(devices, "cpu_computes_bfloat16", lambda: native)
+    predictor = Predictor(tiny_model, PredictionConfig(device="cpu", precision=precision))
+    seen = []
+    first_conv = predictor.networks[0].down[0][0]
+    first_conv.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    result = predictor.predict(tiny_sample.noisy)
+    assert seen and set(seen) == {computed}
+    assert result.denoised.dtype == result.deconvolved.dtype == np.float32
+
+
+def test_bfloat16_prediction_stays_close_to_float32(monkeypatch, tiny_model, tiny_sample):
+    from napari_deconoising import psnr
+    from napari_deconoising.model import devices
+
+    monkeypatch.setattr(devices, "cpu_computes_bfloat16", lambda: True)
+    outputs = {
+        precision: Predictor(
+            tiny_model, PredictionConfig(device="cpu", precision=precision)
+        ).predict(tiny_sample.noisy)
+        for precision in ("float32", "auto")
+    }
+    exact, mixed = outputs["float32"], outputs["auto"]
+    assert not np.array_equal(exact.denoised, mixed.denoised)  # it did compute in bfloat16
+    # measured on the image's scale (this barely trained network's outputs are nearly flat)
+    peak = float(np.ptp(tiny_sample.blurred))
+    for kind in ("denoised", "deconvolved"):
+        error = np.sqrt(np.mean((getattr(exact, kind) - getattr(mixed, kind)) ** 2))
+        assert 20 * np.log10(peak / error) > 40
+    gap = psnr(tiny_sample.blurred, mixed.denoised) - psnr(tiny_sample.blurred, exact.denoised)
+    assert abs(gap) < 0.1

@@ -220,13 +220,12 @@ def test_cpu_precision_follows_the_setting_and_the_hardware(monkeypatch):
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(devices, "cpu_computes_bfloat16", lambda: True)
-    assert devices.mixed_precision(cpu, "auto", cpu=True) == "bfloat16"
-    assert devices.mixed_precision(cpu, "float32", cpu=True) is None
-    assert devices.mixed_precision(cpu, "auto") is None  # prediction stays float32 on the CPU
+    assert devices.mixed_precision(cpu, "auto") == "bfloat16"
+    assert devices.mixed_precision(cpu, "float32") is None
     monkeypatch.setattr(devices, "cpu_computes_bfloat16", lambda: False)
-    assert devices.mixed_precision(cpu, "auto", cpu=True) is None
-    assert devices.mixed_precision(cpu, "mixed", cpu=True) == "bfloat16"
-    with devices.autocast(cpu, "mixed", cpu=True):
+    assert devices.mixed_precision(cpu, "auto") is None
+    assert devices.mixed_precision(cpu, "mixed") == "bfloat16"
+    with devices.autocast(cpu, "mixed"):
         assert torch.is_autocast_enabled("cpu")
         assert torch.get_autocast_dtype("cpu") == torch.bfloat16
     assert not torch.is_autocast_enabled("cpu")

@@ -80,7 +80,9 @@ def test_a_two_stage_model_denoises_with_its_network_and_deconvolves_with_richar
 ):
     model = two_stage_model
     assert model.two_stage and model.output_psf is None and model.info()["design"] == "two-stage"
-    predictor = Predictor(model, PredictionConfig(rl_iterations=15, rl_tolerance=0.0))
+    # float32, as the bare network below computes
+    config = PredictionConfig(rl_iterations=15, rl_tolerance=0.0, precision="float32")
+    predictor = Predictor(model, config)
     result = predictor.predict(tiny_sample.noisy[0])
     network = model.network.eval()
     with torch.no_grad():

@@ -55,6 +55,22 @@ def test_prediction_adds_two_layers_like_the_raw_one(predict_ui, qtbot, tiny_sam
     assert widget.progress.value() == widget.progress.maximum()
 
 
+def test_the_precision_choice_reaches_the_prediction(predict_ui, qtbot, tiny_sample, tiny_model):
+    viewer, widget = predict_ui
+    assert widget.precision.value == "auto" and widget.precision in widget.form
+    widget.precision.value = "mixed"  # bfloat16 everywhere, even where it is only emulated
+    run(widget, qtbot)
+    results = {
+        precision: Predictor(
+            tiny_model, PredictionConfig(tile=32, overlap=8, precision=precision)
+        ).predict(tiny_sample.noisy)
+        for precision in ("mixed", "float32")
+    }
+    shown = viewer.layers["raw denoised"].data
+    np.testing.assert_allclose(shown, results["mixed"].denoised, rtol=1e-4, atol=1e-3)
+    assert not np.allclose(shown, results["float32"].denoised, rtol=1e-6, atol=1e-6)
+
+
 def test_running_twice_replaces_the_layers(predict_ui, qtbot):
     viewer, widget = predict_ui
     run(widget, qtbot)

@@ -60,6 +60,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="; ".join(f"{name}: {text}" for name, text in PRESET_DESCRIPTIONS.items()),
     )
     add_setting(compress, "--device", CompressionConfig, "device", help="where to compress")
+    add_setting(compress, "--precision", CompressionConfig, "precision")
     add_json_option(compress, "the report")
     compress.set_defaults(handler=run_compress)
 
@@ -86,7 +87,7 @@ def run_compress(args: argparse.Namespace) -> int:
         _frames(model, read_input(path, args.axes, command=args.command), args.command)
         for path in args.images
     ]
-    config = preset_config(args.preset).replace(**given(args, ("device",)))
+    config = preset_config(args.preset).replace(**given(args, ("device", "precision")))
     compressor = Compressor(
         model, images, args.preset, config, args.out, model_path, overwrite=args.overwrite
     )

@@ -45,6 +45,7 @@ PREDICTION_SETTINGS = (
     "rl_iterations",
     "rl_tolerance",
     "device",
+    "precision",
 )
 BLOCK_SETTINGS = ("block_size", "block_z")
 OUTPUT_FORMATS = ("zarr", "tif")
@@ -138,7 +139,8 @@ def _run_in_memory(args: argparse.Namespace, model, config: PredictionConfig, pa
     check_outputs(outputs, inputs=(path, args.model), overwrite=args.overwrite)
     image = read_input(path, args.axes, command=args.command)
     with Progress("predicting", enabled=not args.json) as progress:
-        result = Predictor(model, config).predict(image, prediction_printer(progress))
+        predictor = Predictor(model, config)
+        result = predictor.predict(image, prediction_printer(progress))
         progress.close(1.0, "done")
     for warning in result.warnings:
         say(args.command, f"warning: {warning}")
@@ -153,9 +155,10 @@ def _run_in_memory(args: argparse.Namespace, model, config: PredictionConfig, pa
         "seconds": result.seconds,
         "shape": list(result.denoised.shape),
         "axes": result.axes,
+        "precision": predictor.precision,
         "warnings": result.warnings,
     }
-    details = f"{image.describe()}, {result.seconds:.1f} s"
+    details = f"{image.describe()}, {result.seconds:.1f} s in {predictor.precision}"
     report(figures, [outputs_line(args.denoised, args.deconvolved, details)], args.json)
     return 0
 

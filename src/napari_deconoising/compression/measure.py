@@ -107,11 +107,12 @@ def weights_fingerprint(network: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def compute_precision(device: torch.device) -> str:
-    """The arithmetic the Predictor uses on ``device``, for the report."""
-    precision = mixed_precision(device)
-    if precision is not None:
-        return f"{precision} autocast ({device.type.upper()})"
+def compute_precision(device: torch.device, precision: str = "auto") -> str:
+    """The arithmetic the Predictor uses on ``device`` with the ``precision`` setting, for the
+    report."""
+    dtype = mixed_precision(device, precision)
+    if dtype is not None:
+        return f"{dtype} autocast ({device.type.upper()})"
     return f"float32 ({device.type.upper()})"
 
 

@@ -87,7 +87,9 @@ class Session:
         self.c, self.cancellation = compressor, cancellation
         self.config = compressor.config
         self.device = resolve_device(self.config.device)
-        self.prediction_config = PredictionConfig(device=self.config.device)
+        self.prediction_config = PredictionConfig(
+            device=self.config.device, precision=self.config.precision
+        )
         self.generator = run_generator(self.config.seed)
         self.kernel = psf_tensor(compressor.teacher.output_psf, self.device)
         self.start = time.perf_counter()
@@ -212,7 +214,7 @@ class Session:
     def _step(self, student: UNet, optimiser, inputs: torch.Tensor, target: torch.Tensor) -> float:
         margin = inputs.shape[-1] // 8
         inner = (..., slice(margin, -margin), slice(margin, -margin))
-        with autocast(self.device):
+        with autocast(self.device, self.config.precision):
             output = student(inputs)
         deconvolved = output.float() * self.c.teacher.output_scale
         loss = F.mse_loss(deconvolved[inner], target[inner])
@@ -272,7 +274,7 @@ class Session:
             widths_after=list(network.widths),
             method=METHOD,
             storage=storage,
-            compute_precision=compute_precision(self.device),
+            compute_precision=compute_precision(self.device, self.config.precision),
             device=str(self.device),
             threads=torch.get_num_threads(),
             fine_tune_steps=steps,

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from napari_deconoising.config.base import DEVICES, STORAGES, Config, Device, Storage, setting
+from napari_deconoising.config.base import (
+    DEVICES,
+    PRECISIONS,
+    STORAGES,
+    Config,
+    Device,
+    Storage,
+    setting,
+)
 from napari_deconoising.errors import ConfigError
 
 #: Smallest size of the square patches used for fine-tuning.
@@ -42,6 +50,12 @@ class CompressionConfig(Config):
     augment: bool = True
     seed: int | None = setting(0, low=0, high=2**31 - 1, optional=True)
     device: Device = setting("auto", choices=DEVICES)
+    precision: str = setting(
+        "auto",
+        choices=PRECISIONS,
+        help="how fine-tuning and the timed predictions compute (as for training and "
+        "prediction): mixed, float32, or auto (mixed where the device does it natively)",
+    )
 
 
 PRESETS: dict[str, CompressionConfig] = {

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from napari_deconoising.config.base import (
     DEVICES,
+    PRECISIONS,
     Config,
     Device,
     require,
@@ -30,8 +31,6 @@ REPLACEMENTS = ("random", "median", "mean")
 BLIND_SPOTS = ("auto", "pixel", "x", "y", "xy", "box")
 #: The widest structured blind spot: this many neighbours on either side.
 MAX_BLIND_SPOT_SPAN = 6
-
-PRECISIONS = ("auto", "float32", "mixed")
 
 #: The most planes a 2.5D network's first layer may mix (``NetworkConfig.z_context``).
 MAX_Z_CONTEXT = 15

@@ -64,13 +64,15 @@ def cpu_kernels() -> str:
     return torch.backends.cpu.get_cpu_capability()
 
 
-def mixed_precision(device: torch.device, precision: str = "auto", cpu: bool = False) -> str | None:
-    """The reduced precision a network's forward pass uses on ``device``, or None (float32).
+def mixed_precision(device: torch.device, precision: str = "auto") -> str | None:
+    """The reduced precision a network computes in on ``device``, or None (float32); one policy
+    for training and prediction.
 
-    On CUDA: bfloat16 (float16 on older GPUs). On Apple's MPS float16 only when asked
-    (``"mixed"``): Metal's autocast is young, so ``"auto"`` stays float32 there. On the CPU only
-    where ``cpu`` is set (training) and ``precision`` is ``"mixed"``, or ``"auto"`` on a CPU with
-    native bfloat16. ``"float32"`` turns it off everywhere.
+    ``"float32"`` turns it off everywhere. On CUDA: bfloat16 (float16 on older GPUs). On Apple's
+    MPS float16 only when asked (``"mixed"``): Metal's autocast is young, so ``"auto"`` stays
+    float32 there. On the CPU bfloat16 when asked, or with ``"auto"`` on a CPU with native
+    bfloat16 (:func:`cpu_computes_bfloat16`; elsewhere bfloat16 is emulated, and slower than
+    float32).
     """
     if precision == "float32":
         return None
@@ -78,16 +80,14 @@ def mixed_precision(device: torch.device, precision: str = "auto", cpu: bool = F
         return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
     if device.type == "mps":
         return "float16" if precision == "mixed" else None
-    if cpu and (precision == "mixed" or (precision == "auto" and cpu_computes_bfloat16())):
+    if precision == "mixed" or cpu_computes_bfloat16():
         return "bfloat16"
     return None
 
 
-def autocast(
-    device: torch.device, precision: str = "auto", cpu: bool = False
-) -> contextlib.AbstractContextManager:
+def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
     """Mixed precision as :func:`mixed_precision` decides, or nothing."""
-    dtype = mixed_precision(device, precision, cpu)
+    dtype = mixed_precision(device, precision)
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=getattr(torch, dtype))

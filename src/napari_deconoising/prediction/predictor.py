@@ -36,7 +36,13 @@ from napari_deconoising.job_control import CancelToken
 from napari_deconoising.model.bundle import AnyModel
 from napari_deconoising.model.convolution import convolve, psf_tensor
 from napari_deconoising.model.deconvolution import RichardsonLucy, flat_background
-from napari_deconoising.model.devices import autocast, network_input, place_network, resolve_device
+from napari_deconoising.model.devices import (
+    autocast,
+    mixed_precision,
+    network_input,
+    place_network,
+    resolve_device,
+)
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,12 @@ class Predictor:
         return described
 
     @property
+    def precision(self) -> str:
+        """What the networks compute in here: ``float32``, or ``bfloat16`` / ``float16`` (mixed
+        precision, as :func:`~napari_deconoising.model.devices.mixed_precision` decides)."""
+        return mixed_precision(self.device, self.config.precision) or "float32"
+
+    @property
     def spatial_dims(self) -> int:
         """2 (plane by plane) or 3 (volumes), the model's."""
         return self.models[0].spatial_dims
@@ -290,7 +302,7 @@ class Predictor:
             tiles = torch.stack(
                 [source[_window(corner, [g.tile for g in grids])] for corner in batch_corners]
             )[:, None]
-            with autocast(self.device):
+            with autocast(self.device, self.config.precision):
                 output = network(network_input(tiles)).float() * model.output_scale
             for corner, tile in zip(batch_corners, output[:, 0], strict=True):
                 stitched[_window(corner, [g.stride for g in grids])] = tile[centre]

@@ -257,7 +257,7 @@ class ChannelSession:
     def loss(self, patches: torch.Tensor, manipulated: torch.Tensor, mask: torch.Tensor):
         """The DecoNoising loss terms of one batch."""
         config = self.config
-        with autocast(self.device, config.precision, cpu=True):
+        with autocast(self.device, config.precision):
             output = self.network(network_input(manipulated))
         deconvolved = output.float() * config.output_scale
         return deconoising_loss(

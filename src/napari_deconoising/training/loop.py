@@ -126,7 +126,7 @@ class TrainingRun:
     def _precision_note(self) -> tuple[str, ...]:
         """A note when training on the CPU in bfloat16 (it changes the speed and, slightly, the
         numbers; on GPUs mixed precision is the norm)."""
-        dtype = mixed_precision(self.device, self.config.precision, cpu=True)
+        dtype = mixed_precision(self.device, self.config.precision)
         if self.device.type != "cpu" or dtype is None:
             return ()
         return (

@@ -54,7 +54,7 @@ from napari_deconoising.widgets._outputs import (
 )
 from napari_deconoising.widgets._prediction_job import Prediction, predict, scores_text
 from napari_deconoising.widgets._qt import scrolling_layout
-from napari_deconoising.widgets._settings import setting_box
+from napari_deconoising.widgets._settings import choice_box, setting_box
 
 if TYPE_CHECKING:
     import napari
@@ -136,6 +136,7 @@ class PredictionWidget(JobWidget):
         self.large_pixels = LARGE_LAYER_PIXELS
         self.tile = setting_box(PredictionConfig, "tile", "tile (px)", step=16)
         self.overlap = setting_box(PredictionConfig, "overlap", "overlap (px)")
+        self.precision = choice_box(PredictionConfig, "precision", "precision")
         self.reference = self._layers.combo(
             "reference",
             optional=True,
@@ -161,6 +162,7 @@ class PredictionWidget(JobWidget):
                 self.export_button,
                 self.tile,
                 self.overlap,
+                self.precision,
                 self.reference,
                 self.run_button,
             ]
@@ -179,6 +181,7 @@ class PredictionWidget(JobWidget):
             self.export_button,
             self.tile,
             self.overlap,
+            self.precision,
             self.reference,
         )
         self.jobs.add_teardown(
@@ -213,7 +216,9 @@ class PredictionWidget(JobWidget):
         """Read the form (GUI thread) and hand the worker plain values."""
         image = self.axes.read()
         layer = self.image.value
-        config = PredictionConfig(tile=self.tile.value, overlap=self.overlap.value)
+        config = PredictionConfig(
+            tile=self.tile.value, overlap=self.overlap.value, precision=self.precision.value
+        )
         model, path = self._models.chosen("run")
         if model is not None:
             check_channel_count(model.n_channels, image)
