@@ -37,6 +37,7 @@ from napari_deconoising.compression import (
     weights_fingerprint,
 )
 from napari_deconoising.evaluation.metrics import psnr
+from napari_deconoising.model.devices import cpu_computes_bfloat16
 from napari_deconoising.model.unet import UNet, count_parameters
 
 REPORT_KEYS = {
@@ -180,7 +181,10 @@ def test_compress_gives_a_smaller_model_file_with_a_measured_report(
     # the speed-up depends on the CPU class, so the report names the kernels it ran
     kernels = torch.backends.cpu.get_cpu_capability()
     assert report.cpu_kernels == kernels
-    assert f"(cpu, {kernels} kernels, {report.threads} threads)" in "\n".join(report.lines())
+    arithmetic = "bfloat16 autocast" if cpu_computes_bfloat16() else "float32"
+    assert report.compute_precision.startswith(arithmetic)
+    machine = f"(cpu, {kernels} kernels, {arithmetic}, {report.threads} threads)"
+    assert machine in "\n".join(report.lines())
     # fidelity: 12 steps already bring both outputs well above the pruned, untuned network's
     # (about 9 dB denoised and 15 dB deconvolved on this sample)
     assert report.psnr_denoised_vs_original > 16

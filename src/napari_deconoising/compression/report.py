@@ -124,10 +124,11 @@ class CompressionReport:
         ]
 
     def _machine(self) -> str:
-        """``cpu, AVX2 kernels, 2 threads``: what the times were measured on (speed-ups differ
-        between CPU classes)."""
+        """``cpu, AVX2 kernels, float32, 2 threads``: what the times were measured on (speed-ups
+        differ between CPU classes and precisions)."""
         kernels = f"{self.cpu_kernels} kernels, " if self.cpu_kernels else ""
-        return f"{self.device}, {kernels}{self.threads} threads"
+        arithmetic = self.compute_precision.split(" (")[0]  # without the device
+        return f"{self.device}, {kernels}{arithmetic}, {self.threads} threads"
 
 
 @dataclass(frozen=True)
