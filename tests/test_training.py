@@ -231,6 +231,23 @@ def test_cpu_precision_follows_the_setting_and_the_hardware(monkeypatch):
     assert not torch.is_autocast_enabled("cpu")
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_a_cpu_run_says_which_arithmetic_it_trains_in(monkeypatch, native):
+    from napari_deconoising.model import devices
+    from napari_deconoising.training.loop import FLOAT32_CPU_NOTE
+
+    monkeypatch.setattr(devices, "cpu_computes_bfloat16", lambda: native)
+    sample = make_sample((64, 64), n_frames=2, seed=2)
+    config = TrainingConfig(
+        steps=1, patch_size=32, batch_size=2, network=NetworkConfig(start_filters=8)
+    )
+    started = next(iter(Trainer(sample.noisy, sample.psf, config.replace(device="cpu")).run()))
+    notes = " ".join(started.notes)
+    assert ("computes in bfloat16" in notes) == native
+    assert (FLOAT32_CPU_NOTE in started.notes) == (not native)
+    assert "longer budget" in FLOAT32_CPU_NOTE
+
+
 @pytest.mark.parametrize("precision", ["mixed", "float32"])
 def test_training_in_bfloat16_on_the_cpu_says_so_and_still_denoises(precision):
     sample = make_sample((96, 96), n_frames=3, seed=2)
