@@ -17,13 +17,14 @@ from napari_deconoising.errors import ConfigError
 C = TypeVar("C", bound="Config")
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+"""Where a task computes: ``auto`` tries CUDA, then Apple's MPS, then the CPU."""
+
+Device = Literal["auto", "cpu", "cuda", "mps"]
+
 #: How a network computes: ``mixed`` in bfloat16 (float16 on Apple's MPS), ``float32``, or
 #: ``auto``, mixed where the device does it natively (see
 #: :func:`napari_deconoising.model.devices.mixed_precision`).
 PRECISIONS = ("auto", "float32", "mixed")
-"""Where a task computes: ``auto`` tries CUDA, then Apple's MPS, then the CPU."""
-
-Device = Literal["auto", "cpu", "cuda", "mps"]
 
 STORAGES = ("float32", "float16")
 
