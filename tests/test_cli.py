@@ -144,23 +144,17 @@ def test_n2v_training(capsys, files, tmp_path):
     assert last_json(out)["kind"] == "n2v"
 
 
-def test_predict_keeps_the_input_shape(capsys, files, model_file, tmp_path):
-    code, out, _ = run_cli(
-        capsys,
-        "predict",
-        files / "stack.tif",
-        "--model",
-        model_file,
-        "--denoised",
-        tmp_path / "den.tif",
-        "--deconvolved",
-        tmp_path / "dec.tif",
-        "--tile",
-        "48",
-        "--overlap",
-        "8",
-        "--json",
+def predict_stack(capsys, files, model_file, folder, *options):
+    """``deconoising predict`` of the 2-frame stack into ``folder``/den.tif and dec.tif."""
+    outputs = ("--denoised", folder / "den.tif", "--deconvolved", folder / "dec.tif")
+    return run_cli(
+        capsys, "predict", files / "stack.tif", "--model", model_file, *outputs, *options
     )
+
+
+def test_predict_keeps_the_input_shape(capsys, files, model_file, tmp_path):
+    options = ("--tile", "48", "--overlap", "8", "--json")
+    code, out, _ = predict_stack(capsys, files, model_file, tmp_path, *options)
     assert code == 0
     assert last_json(out)["shape"] == [2, 64, 64]
     assert tifffile.imread(tmp_path / "den.tif").shape == (2, 64, 64)
@@ -173,25 +167,10 @@ def test_predict_computes_in_the_precision_asked_and_says_so(
 ):
     assert _option("predict", "--precision").choices == PRECISIONS
     assert _option("compress", "--precision").choices == PRECISIONS
-    code, out, _ = run_cli(
-        capsys,
-        "predict",
-        files / "stack.tif",
-        "--model",
-        model_file,
-        "--denoised",
-        tmp_path / "den.tif",
-        "--deconvolved",
-        tmp_path / "dec.tif",
-        "--precision",
-        precision,
-        "--json",
-    )
+    options = ("--precision", precision, "--overwrite")
+    code, out, _ = predict_stack(capsys, files, model_file, tmp_path, *options, "--json")
     assert code == 0 and last_json(out)["precision"] == computed
-    code, out, _ = run_cli(
-        capsys, "predict", files / "stack.tif", "--model", model_file, "--denoised",
-        tmp_path / "d2.tif", "--deconvolved", tmp_path / "c2.tif", "--precision", precision,
-    )  # fmt: skip
+    code, out, _ = predict_stack(capsys, files, model_file, tmp_path, *options)
     assert code == 0 and f"s in {computed}" in out
 
 
