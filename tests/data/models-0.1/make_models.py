@@ -39,3 +39,12 @@ save(
     stack,
     "ZYX",
 )
+
+# model-2d-float32-weights.npz (added later, also with 0.1 = 6f6d939): model-2d's training in
+# float32, whose weights every CPU class reproduces (model-2d.pt trained in bfloat16 on a CPU with
+# native bfloat16; an AVX2 CPU emulates bfloat16 with other roundings)
+float32 = tiny(frames, dn.gaussian_psf(1.5), "SYX", precision="float32")
+np.savez_compressed(
+    "model-2d-float32-weights.npz",
+    **{name: weights.numpy() for name, weights in float32.network.state_dict().items()},
+)
