@@ -38,7 +38,7 @@ from napari_deconoising import (
 from napari_deconoising.io import AxesImage
 from napari_deconoising.model.convolution import psf_tensor
 from napari_deconoising.model.devices import (
-    mixed_precision,
+    compute_dtype,
     network_input,
     place_network,
     resolve_device,
@@ -111,7 +111,7 @@ def trainer_step_seconds(data: dict, device, steps: int = 40) -> tuple[float, st
     precision the Trainer used."""
     config = TrainingConfig(steps=steps, seed=0, device=device.type)
     per_step = median_step_seconds(Trainer(data["noisy"], data["psf"], config, axes="SYX"))
-    return per_step, mixed_precision(device, config.precision) or "float32"
+    return per_step, compute_dtype(device, config.precision)
 
 
 def volume_figures(device) -> dict:
@@ -127,7 +127,7 @@ def volume_figures(device) -> dict:
     predictor = Predictor(trainer.model)
     figures = {
         "seconds_per_step": per_step,
-        "precision": mixed_precision(device, config.precision) or "float32",
+        "precision": compute_dtype(device, config.precision),
         "patch": [config.batch_size, config.patch_size_z, config.patch_size, config.patch_size],
         "seconds_per_stack_median": median_seconds(lambda: predictor.predict(image), 3),
         "prediction_precision": predictor.precision,

@@ -38,7 +38,7 @@ from napari_deconoising import (
 )
 from napari_deconoising.config.compression import preset_config
 from napari_deconoising.io.axes import AxesImage
-from napari_deconoising.model.devices import mixed_precision, resolve_device
+from napari_deconoising.model.devices import compute_dtype, resolve_device
 
 #: The device's prediction and the CPU's (float32) must agree to within this PSNR.
 AGREEMENT_DB = 35.0
@@ -49,8 +49,8 @@ def device_facts(device: torch.device) -> dict:
     facts = {
         "device": str(device),
         "torch": torch.__version__,
-        "training_precision": mixed_precision(device) or "float32",
-        "prediction_precision": mixed_precision(device) or "float32",
+        "training_precision": compute_dtype(device),
+        "prediction_precision": compute_dtype(device),
     }
     if device.type == "cuda":
         facts["gpu"] = torch.cuda.get_device_name(device)

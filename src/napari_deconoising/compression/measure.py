@@ -17,7 +17,7 @@ from napari_deconoising.config.base import Storage
 from napari_deconoising.config.prediction import PredictionConfig
 from napari_deconoising.evaluation.metrics import psnr
 from napari_deconoising.model.bundle import DecoNoisingModel
-from napari_deconoising.model.devices import mixed_precision
+from napari_deconoising.model.devices import compute_dtype
 from napari_deconoising.prediction.predictor import PredictionResult, Predictor
 
 #: Weights are kept in float16 only if rounding them changes the outputs by at most this root mean
@@ -110,10 +110,9 @@ def weights_fingerprint(network: nn.Module) -> str:
 def compute_precision(device: torch.device, precision: str = "auto") -> str:
     """The arithmetic the Predictor uses on ``device`` with the ``precision`` setting, for the
     report."""
-    dtype = mixed_precision(device, precision)
-    if dtype is not None:
-        return f"{dtype} autocast ({device.type.upper()})"
-    return f"float32 ({device.type.upper()})"
+    dtype = compute_dtype(device, precision)
+    mode = "" if dtype == "float32" else " autocast"
+    return f"{dtype}{mode} ({device.type.upper()})"
 
 
 def load_average() -> float | None:

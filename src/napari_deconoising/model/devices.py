@@ -85,6 +85,12 @@ def mixed_precision(device: torch.device, precision: str = "auto") -> str | None
     return None
 
 
+def compute_dtype(device: torch.device, precision: str = "auto") -> str:
+    """What a network computes in on ``device``: :func:`mixed_precision`'s choice, else
+    ``"float32"``."""
+    return mixed_precision(device, precision) or "float32"
+
+
 def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
     """Mixed precision as :func:`mixed_precision` decides, or nothing."""
     dtype = mixed_precision(device, precision)

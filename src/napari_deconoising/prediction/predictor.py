@@ -38,7 +38,7 @@ from napari_deconoising.model.convolution import convolve, psf_tensor
 from napari_deconoising.model.deconvolution import RichardsonLucy, flat_background
 from napari_deconoising.model.devices import (
     autocast,
-    mixed_precision,
+    compute_dtype,
     network_input,
     place_network,
     resolve_device,
@@ -189,7 +189,7 @@ class Predictor:
     def precision(self) -> str:
         """What the networks compute in here: ``float32``, or ``bfloat16`` / ``float16`` (mixed
         precision, as :func:`~napari_deconoising.model.devices.mixed_precision` decides)."""
-        return mixed_precision(self.device, self.config.precision) or "float32"
+        return compute_dtype(self.device, self.config.precision)
 
     @property
     def spatial_dims(self) -> int:
